@@ -1,0 +1,1 @@
+"""The ``lungai`` command line (click). Each capability adds its commands in its own module here."""

@@ -1,0 +1,9 @@
+"""Reading and writing the files radiologists' images come in (see :mod:`lungai.image` for conventions)."""
+
+from lungai.io.atomic import atomic_output
+from lungai.io.readers import read_image, read_dicom_series, read_xray
+from lungai.io.writers import write_image, write_json
+from lungai.io.segmentation import Segment, write_segmentation, read_segmentation
+
+__all__ = ["atomic_output", "read_image", "read_dicom_series", "read_xray", "write_image", "write_json",
+           "Segment", "write_segmentation", "read_segmentation"]

@@ -1,0 +1,31 @@
+"""Write-to-temporary-then-rename, so that no output file is ever left half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+
+@contextlib.contextmanager
+def atomic_output(path: Union[str, Path]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on error delete it.
+
+    The temporary name keeps the final suffixes (``.seg.nrrd``, ``.nii.gz``) so writers choose the right format.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes) or ".tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise OSError(f"{path}: nothing was written")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
