@@ -1,20 +1,33 @@
-"""Readers: NIfTI, NRRD, MHA/MHD, DICOM series folders, and single-file 2D radiographs."""
+"""Readers: NIfTI, NRRD, MHA/MHD, single DICOM files and DICOM series folders, and 2D radiographs.
+
+Every failure is an :class:`InputError` naming the path and the problem; ITK's console messages are kept off
+the terminal (see :mod:`lungai.io.itk_messages`).
+"""
 
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.checks import check_ct, check_finite, check_geometry
+from lungai.checks import (DEFAULT_CT_MIN_SLICES, DEFAULT_VOLUME_MIN_SLICES, check_ct, check_volume)
 from lungai.errors import InputError
 from lungai.image import Image
+from lungai.io.dicom import list_dicom_series, read_dicom_series  # noqa: F401  (re-exported)
+from lungai.io.itk_messages import captured_stderr, itk_error_detail, silence_itk_warnings
 
 PathLike = Union[str, Path]
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".ima")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 XRAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff")
+CHECKS = ("ct", "volume", "none")
+
+silence_itk_warnings()
 
 
 def _suffix(path: Path) -> str:
@@ -22,139 +35,137 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def _nifti_expected_bytes(header: bytes) -> Optional[int]:
+    """Bytes a NIfTI-1 file must hold (header + voxels), from its header; None if not NIfTI-1."""
+    if len(header) < 348:
+        return None
+    for endian in "<>":
+        if struct.unpack(endian + "i", header[:4])[0] == 348:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+            if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:dims[0] + 1]):
+                return None
+            return int(max(offset, 348)) + int(np.prod(dims[1:dims[0] + 1], dtype=np.int64)) * bitpix // 8
+    return None
+
+
+def _gzip_stream_complete(path: Path) -> bool:
+    """Decompress the whole stream once; False when it ends early or is corrupt."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 24):
+                pass
+    except (EOFError, OSError, zlib.error):
+        return False
+    return True
+
+
+def check_nifti_complete(path: Path) -> None:
+    """NIfTI readers fill a short file with zeros instead of failing; catch truncated files here."""
+    compressed = _suffix(path) == ".nii.gz"
+    try:
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as handle:
+            expected = _nifti_expected_bytes(handle.read(348))
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InputError(path, f"the file is truncated or corrupt ({exc})") from None
+    if expected is None:
+        return
+    if not compressed:
+        actual = path.stat().st_size
+        if actual < expected:
+            raise InputError(path, f"the file is truncated: it holds {actual} bytes, its header needs {expected}")
+        return
+    with open(path, "rb") as handle:  # gzip trailer: uncompressed size modulo 2**32
+        handle.seek(-4, 2)
+        stored = struct.unpack("<I", handle.read(4))[0]
+    if stored != expected % 2 ** 32 and not _gzip_stream_complete(path):
+        raise InputError(path, "the file is truncated: its compressed data end before all voxels are stored")
+
+
+def _positive_float(text: str) -> Optional[float]:
+    try:
+        value = float(text.strip().split("\\")[0])
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
 def _read_file(path: Path) -> Image:
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty (0 bytes)")
-    try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-        meta = {k: reader.GetMetaData(k) for k in reader.GetMetaDataKeys()}
-        image = reader.Execute()
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((l for l in first if "rror" in l or "ead" in l), first[-1] if first else "")
-        raise InputError(path, f"cannot be read as an image: the file is unreadable, truncated or not a "
-                               f"supported format ({detail.strip()[:200]})") from None
+    if _suffix(path) in (".nii", ".nii.gz"):
+        check_nifti_complete(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    with captured_stderr() as console:
+        try:
+            reader.ReadImageInformation()
+            meta = {k: reader.GetMetaData(k) for k in reader.GetMetaDataKeys()}
+            image = reader.Execute()
+        except RuntimeError as exc:
+            failure: Optional[RuntimeError] = exc
+        else:
+            failure = None
+    if failure is not None:
+        raise InputError(path, "cannot be read as an image: the file is unreadable, truncated or not a supported "
+                               f"format ({itk_error_detail(failure, console)})")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} components per voxel "
                                "(colour or vector image); a scalar grey-level image is required")
+    if image.GetDimension() == 4:
+        size = image.GetSize()
+        if size[3] != 1:
+            raise InputError(path, f"is a 4D image with {size[3]} volumes (time points or channels); "
+                                   "a single 3D volume is required")
+        image = image[:, :, :, 0]
+    elif image.GetDimension() not in (2, 3):
+        raise InputError(path, f"is a {image.GetDimension()}D image; a 3D volume is required")
     result = Image.from_sitk(image, {"source": str(path)})
-    modality = meta.get("0008|0060", "").strip()
+    modality = meta.get("0008|0060", "").strip().upper()
     if modality:
         result.metadata["modality"] = modality
+        result.metadata["dicom_rescale"] = "0028|1052" in meta
+        result.metadata["single_dicom_file"] = True
+        thickness = _positive_float(meta.get("0018|0088", "")) or _positive_float(meta.get("0018|0050", ""))
+        if result.ndim == 3 and result.shape[0] == 1 and thickness:  # ITK gives a lone slice 1 mm
+            result.spacing = result.spacing[:2] + (thickness,)
     return result
 
 
-def _series_modality(file_name: str) -> str:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(file_name)
-    try:
-        reader.ReadImageInformation()
-        return reader.GetMetaData("0008|0060").strip().upper() if reader.HasMetaDataKey("0008|0060") else ""
-    except RuntimeError:
-        return ""
-
-
-def list_dicom_series(folder: PathLike) -> Dict[str, List[str]]:
-    """Series instance UID -> file names sorted by slice position (not file name), for one folder."""
-    folder = Path(folder)
-    ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or ()
-    return {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in ids}
-
-
-def read_dicom_series(folder: PathLike, series_uid: Optional[str] = None) -> Image:
-    """Read one DICOM series from a folder; picks the CT series when the folder holds several.
-
-    Raises :class:`InputError` for an empty folder, a folder without DICOM, several CT series without
-    ``series_uid``, and slices whose spacing is uneven (missing slices).
-    """
-    folder = Path(folder)
-    if not folder.exists():
-        raise InputError(folder, "does not exist")
-    if not any(folder.iterdir()):
-        raise InputError(folder, "the folder is empty")
-    series = list_dicom_series(folder)
-    if not series:
-        raise InputError(folder, "the folder holds no DICOM image series")
-    if series_uid is not None:
-        if series_uid not in series:
-            raise InputError(folder, f"series {series_uid} is not in this folder (it has {sorted(series)})")
-        chosen = series_uid
-    else:
-        modality = {uid: _series_modality(files[0]) for uid, files in series.items()}
-        ct = [uid for uid in series if modality[uid] == "CT"]
-        candidates = ct or list(series)
-        if len(candidates) > 1:
-            listing = "; ".join(f"{uid} ({modality[uid] or '?'}, {len(series[uid])} files)" for uid in candidates)
-            raise InputError(folder, f"mixed series: the folder holds {len(candidates)} "
-                                     f"{'CT ' if ct else ''}series ({listing}); choose one by its series UID")
-        chosen = candidates[0]
-    files = series[chosen]
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    reader.MetaDataDictionaryArrayUpdateOn()
-    reader.LoadPrivateTagsOff()
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise InputError(folder, f"series {chosen} cannot be read (unreadable, truncated or mixed slice sizes: "
-                                 f"{str(exc).strip().splitlines()[-1][:200]})") from None
-    _check_even_slices(folder, files)
-    meta = {"source": str(folder), "series_uid": chosen, "files": len(files)}
-    if reader.HasMetaDataKey(0, "0008|0060"):
-        meta["modality"] = reader.GetMetaData(0, "0008|0060").strip()
-    return Image.from_sitk(sitk.Cast(image, sitk.sitkFloat32) if image.GetPixelID() not in
-                           (sitk.sitkInt16, sitk.sitkFloat32) else image, meta)
-
-
-def _check_even_slices(folder: Path, files: List[str]) -> None:
-    if len(files) < 3:
-        return
-    positions = []
-    for name in files:
-        r = sitk.ImageFileReader()
-        r.SetFileName(name)
-        r.ReadImageInformation()
-        if not r.HasMetaDataKey("0020|0032"):
-            return
-        positions.append([float(v) for v in r.GetMetaData("0020|0032").split("\\")])
-    steps = np.linalg.norm(np.diff(np.asarray(positions), axis=0), axis=1)
-    if steps.min() < 1e-3 or steps.max() > 1.5 * np.median(steps):
-        raise InputError(folder, f"uneven slice positions (steps {steps.min():.2f} to {steps.max():.2f} mm): "
-                                 "slices are missing or duplicated in this series")
-
-
-def read_image(path: PathLike, *, series_uid: Optional[str] = None, check: str = "ct") -> Image:
-    """Read a volume from a file (NIfTI, NRRD, MHA, single DICOM) or a DICOM series folder.
+def read_image(path: PathLike, *, series_uid: Optional[str] = None, check: str = "ct",
+               min_slices: Optional[int] = None) -> Image:
+    """Read a volume from a file (NIfTI, NRRD, MHA/MHD, single DICOM) or a DICOM series folder.
 
     ``check`` is ``"ct"`` (a 3D chest CT in HU is required; see :func:`lungai.checks.check_ct`), ``"volume"``
-    (3D, sane geometry and finite values, any intensities) or ``"none"``.
+    (3D, sane geometry and finite values, any intensities; for masks and maps) or ``"none"``.
+    ``min_slices`` lowers or raises the slices required (default 3 for ``ct``, 2 for ``volume``); use 2 for
+    thin test crops and 1 for a single DICOM slice.
     """
+    if check not in CHECKS:
+        raise ValueError(f"unknown check {check!r}; use one of {CHECKS}")
     path = Path(path)
     if not path.exists():
         raise InputError(path, "does not exist")
     if path.is_dir():
         image = read_dicom_series(path, series_uid)
     else:
-        suffix = _suffix(path)
-        if suffix in (".png", ".jpg", ".jpeg"):
-            raise InputError(path, "is a 2D picture (PNG/JPEG); a CT volume (NIfTI, NRRD, MHA or DICOM) is needed")
+        if _suffix(path) in PICTURE_SUFFIXES:
+            raise InputError(path, "is a 2D picture (PNG/JPEG/TIFF); a CT volume (NIfTI, NRRD, MHA or DICOM) "
+                                   "is needed (radiographs go to `lungai xray`)")
         image = _read_file(path)
     if check == "ct":
-        check_ct(image, str(path))
+        check_ct(image, str(path), DEFAULT_CT_MIN_SLICES if min_slices is None else min_slices)
     elif check == "volume":
-        check_geometry(image, str(path))
-        check_finite(image, str(path))
-    elif check != "none":
-        raise ValueError(f"unknown check {check!r}")
+        check_volume(image, str(path), DEFAULT_VOLUME_MIN_SLICES if min_slices is None else min_slices)
     return image
 
 
 def read_xray(path: PathLike) -> Image:
     """Read a frontal radiograph (PNG, JPEG, TIFF, DICOM DX/CR) as a 2D float image scaled to 0..1.
 
-    DICOM: rescale and VOI window applied, MONOCHROME1 inverted so that bone is bright. Colour pictures are
+    DICOM: modality LUT and VOI window applied, MONOCHROME1 inverted so that bone is bright. Colour pictures are
     converted to grey. ``metadata`` keeps the source, modality and photometric interpretation.
     """
     from lungai.io.xray import load_radiograph
