@@ -2,7 +2,11 @@
 
 ``Image.array`` is indexed ``[k, j, i]`` (3D) or ``[j, i]`` (2D). ``spacing``, ``origin`` and ``direction`` are in
 ITK order ``(i, j, k)`` and in LPS patient coordinates; ``direction`` is a ``(d, d)`` matrix whose column ``n``
-is the LPS unit vector of array index axis ``n`` in ITK order (i, j, k). See :mod:`lungai` for the RAS mapping.
+is the LPS unit vector of array index axis ``n`` in ITK order (i, j, k).
+
+Slicer's world frame is RAS: ``ijk_to_ras() = diag(-1, -1, 1, 1) @ index_to_lps_matrix()``, the matrix Slicer's
+``vtkMRMLScalarVolumeNode.SetIJKToRASMatrix`` takes (Slicer's IJK is ITK's (i, j, k)); ``from_ijk_to_ras`` is
+its inverse. See ``LungAIExtension/docs/io.md``.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ class Image:
                         metadata: Optional[Dict[str, Any]] = None) -> "Image":
         """Inverse of :meth:`ijk_to_ras`: build an image from a Slicer-style array and IJK-to-RAS matrix."""
         m = np.asarray(ijk_to_ras, dtype=float)
+        if m.shape != (4, 4):
+            raise ValueError(f"an IJK-to-RAS matrix is 4x4, got {m.shape}")
         lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ m
         spacing = np.linalg.norm(lps[:3, :3], axis=0)
         direction = lps[:3, :3] / spacing
@@ -125,6 +131,14 @@ class Image:
         """Continuous ITK index (i, j, k) of an LPS point (mm)."""
         p = np.append(np.asarray(point, dtype=float), 1.0)
         return (np.linalg.inv(self.index_to_lps_matrix()) @ p)[: self.ndim]
+
+    def index_to_ras(self, index_ijk: Sequence[float]) -> np.ndarray:
+        """RAS point (mm, Slicer's world frame) of a continuous ITK index (i, j, k) of a 3D image."""
+        return (self.ijk_to_ras() @ np.append(np.asarray(index_ijk, dtype=float), 1.0))[:3]
+
+    def ras_to_index(self, point_ras: Sequence[float]) -> np.ndarray:
+        """Continuous ITK index (i, j, k) of a RAS point (mm) for a 3D image."""
+        return (np.linalg.inv(self.ijk_to_ras()) @ np.append(np.asarray(point_ras, dtype=float), 1.0))[:3]
 
     def array_axis_of(self, lps_axis: int) -> int:
         """Which array axis (k, j, i order) runs most nearly along LPS axis ``lps_axis`` (0=L, 1=P, 2=S)."""

@@ -3,50 +3,95 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import click
 import numpy as np
 
 from lungai.cli.common import emit
-from lungai.io import read_image, write_image
+from lungai.image import Image
+from lungai.io import describe_dicom_series, read_image, write_image
+from lungai.io.writers import IMAGE_SUFFIXES
 
 CHECKS = click.Choice(["ct", "volume", "none"])
+CHECK_HELP = ("ct: require a 3D chest CT in Hounsfield units; volume: any 3D volume with sane geometry "
+              "(masks, maps); none: read only.")
+MIN_SLICES_HELP = "Fewest slices accepted (default 3 for ct, 2 for volume; 1 allows a single DICOM slice)."
 
 
-@click.command()
-@click.argument("input_path", type=click.Path(path_type=Path))
-@click.option("--series", "series_uid", help="Series instance UID when a DICOM folder holds several series.")
-@click.option("--check", type=CHECKS, default="ct", show_default=True,
-              help="ct: require a 3D chest CT in HU; volume: any 3D volume; none: no checks.")
-def info(input_path: Path, series_uid: Optional[str], check: str) -> None:
-    """Show INPUT_PATH's size, spacing, origin, orientation and intensity range, after the input checks."""
-    image = read_image(input_path, series_uid=series_uid, check=check)
+def _summary(path: Path, image: Image, check: str) -> Dict[str, Any]:
     a = image.array
-    result = {"path": str(input_path), "size_ijk": image.size, "spacing_mm": image.spacing, "origin_lps": image.origin,
-              "direction": image.direction.tolist(), "dtype": str(a.dtype), "min": float(a.min()),
-              "max": float(a.max()), "mean": float(a.mean()),
-              "extent_mm": [float(n * s) for n, s in zip(image.size, image.spacing)],
-              "metadata": {k: v for k, v in image.metadata.items() if isinstance(v, (str, int, float))}}
-    emit(result, "\n".join([
-        f"{input_path}",
-        f"  size (i, j, k): {image.size}   spacing: {tuple(round(s, 3) for s in image.spacing)} mm",
-        f"  origin (LPS): {tuple(round(o, 2) for o in image.origin)} mm",
-        f"  direction: {np.round(image.direction, 3).tolist()}",
-        f"  values: {result['min']:g} .. {result['max']:g} (mean {result['mean']:.1f}), {a.dtype}",
-        f"  check '{check}': passed"]))
+    return {"path": str(path.resolve()), "size_ijk": list(image.size), "spacing_mm": list(image.spacing),
+            "origin_lps": list(image.origin), "direction": image.direction.tolist(),
+            "ijk_to_ras": image.ijk_to_ras().tolist() if image.ndim == 3 else None,
+            "extent_mm": [float(n * s) for n, s in zip(image.size, image.spacing)], "dtype": str(a.dtype),
+            "min": float(a.min()), "max": float(a.max()), "mean": float(a.mean()),
+            "voxel_volume_ml": image.voxel_volume_ml, "check": check,
+            "metadata": {k: v for k, v in image.metadata.items() if isinstance(v, (str, int, float, bool))}}
 
 
 @click.command()
-@click.argument("input_path", type=click.Path(path_type=Path))
-@click.argument("output_path", type=click.Path(path_type=Path))
-@click.option("--series", "series_uid", help="Series instance UID when a DICOM folder holds several series.")
-@click.option("--check", type=CHECKS, default="ct", show_default=True, help="Input checks, as for `lungai info`.")
-def convert(input_path: Path, output_path: Path, series_uid: Optional[str], check: str) -> None:
-    """Convert INPUT_PATH (file or DICOM folder) to OUTPUT_PATH (.nii.gz, .nii, .nrrd or .mha), geometry exact."""
-    if not output_path.name.lower().endswith((".nii.gz", ".nii", ".nrrd", ".mha")):
-        raise click.BadParameter("must end in .nii.gz, .nii, .nrrd or .mha", param_hint="OUTPUT_PATH")
-    image = read_image(input_path, series_uid=series_uid, check=check)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--series", "series_uid", metavar="UID",
+              help="Series instance UID to read when a DICOM folder holds several CT series.")
+@click.option("--check", type=CHECKS, default="ct", show_default=True, help=CHECK_HELP)
+@click.option("--min-slices", type=click.IntRange(1), default=None, help=MIN_SLICES_HELP)
+def info(input_path: Path, series_uid: Optional[str], check: str, min_slices: Optional[int]) -> None:
+    """Show the size, spacing, origin, orientation and value range of INPUT after the input checks.
+
+    INPUT is a NIfTI, NRRD or MHA file, a single DICOM file, or a folder of DICOM files (sub-folders
+    included; every image series found is listed). Exits with status 2 and the reason when INPUT cannot be
+    used. With the global --json option the result is one JSON object on stdout.
+
+    \b
+    Examples:
+      lungai info chest.nii.gz
+      lungai --json info /data/dicom/patient1 --series 1.2.840.113619.2.55.3
+    """
+    image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
+    result = _summary(input_path, image, check)
+    lines = [f"{input_path}",
+             f"  size (i, j, k): {tuple(image.size)}   spacing: {tuple(round(s, 4) for s in image.spacing)} mm",
+             f"  origin (LPS): {tuple(round(o, 2) for o in image.origin)} mm",
+             f"  direction (columns = i, j, k in LPS): {np.round(image.direction, 4).tolist()}",
+             f"  values: {result['min']:g} .. {result['max']:g} (mean {result['mean']:.1f}), {image.array.dtype}"]
+    if input_path.is_dir():
+        result["series"] = describe_dicom_series(input_path)
+        lines.append(f"  series read: {image.metadata.get('series_uid')} ({image.metadata.get('modality')}, "
+                     f"{image.metadata.get('files')} files)")
+        for entry in result["series"]:
+            lines.append(f"    {entry['series_uid']}  {entry['modality'] or '?':3}  {entry['files']:5d} files  "
+                         f"{entry['description']}")
+    lines.append(f"  check '{check}': passed")
+    emit(result, "\n".join(lines))
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--series", "series_uid", metavar="UID",
+              help="Series instance UID to read when a DICOM folder holds several CT series.")
+@click.option("--check", type=CHECKS, default="ct", show_default=True, help=CHECK_HELP)
+@click.option("--min-slices", type=click.IntRange(1), default=None, help=MIN_SLICES_HELP)
+def convert(input_path: Path, output_path: Path, series_uid: Optional[str], check: str,
+            min_slices: Optional[int]) -> None:
+    """Convert INPUT (a file or a DICOM folder) to OUTPUT (.nii.gz, .nii, .nrrd or .mha).
+
+    Voxel values and geometry (spacing, origin, orientation) are kept; NRRD and MHA store the geometry
+    exactly, NIfTI to about a micrometre. The output is written to a temporary file and renamed, so a failed
+    conversion leaves nothing behind. Exits with status 2 and the reason when INPUT cannot be used.
+
+    \b
+    Examples:
+      lungai convert /data/dicom/patient1 patient1.nii.gz
+      lungai --json convert scan.mha scan.nrrd --check volume
+    """
+    if not output_path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise click.BadParameter(f"must end in {', '.join(IMAGE_SUFFIXES)}", param_hint="OUTPUT")
+    image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
     write_image(image, output_path)
-    emit({"input": str(input_path), "output": str(output_path), "size_ijk": image.size},
-         f"wrote {output_path} ({'x'.join(map(str, image.size))})")
+    out = str(output_path.resolve())
+    emit({"input": str(input_path.resolve()), "output": out, "outputs": {"image": out},
+          "size_ijk": list(image.size), "spacing_mm": list(image.spacing), "check": check},
+         f"wrote {output_path} ({'x'.join(map(str, image.size))} voxels, "
+         f"{' x '.join(f'{s:g}' for s in image.spacing)} mm)")

@@ -33,11 +33,25 @@ class Segment:
         return cls(label, name or sdef.name, sdef.color, sdef.terminology())
 
 
+def _segment_entry(seg: Segment, extent: List[int]) -> Dict[str, object]:
+    if not all(0.0 <= float(c) <= 1.0 for c in seg.color) or len(seg.color) != 3:
+        raise ValueError(f"segment {seg.name!r}: colour {seg.color} must be three values in 0..1")
+    entry: Dict[str, object] = {"id": f"Segment_{seg.label}", "labelValue": int(seg.label), "layer": 0,
+                                "name": seg.name, "color": [float(c) for c in seg.color], "extent": extent,
+                                "status": "completed"}
+    if seg.terminology:
+        entry["terminology"] = seg.terminology
+    if seg.tags:
+        entry["tags"] = dict(seg.tags)
+    return entry
+
+
 def write_segmentation(labelmap: Image, segments: Sequence[Segment], path: PathLike,
                        metadata: Optional[Dict[str, str]] = None) -> Path:
     """Write a 3D integer label map as a Slicer ``.seg.nrrd`` with one segment per entry of ``segments``.
 
-    Labels not listed in ``segments`` are an error (they would be lost silently in Slicer).
+    Each segment keeps its label value, name, colour and terminology. Label values present in the map but not
+    described by a segment are refused with ``ValueError`` (Slicer would drop them silently).
     """
     import slicerio
 
@@ -45,30 +59,28 @@ def write_segmentation(labelmap: Image, segments: Sequence[Segment], path: PathL
     if labelmap.ndim != 3:
         raise ValueError("a segmentation needs a 3D label map")
     values = np.asarray(labelmap.array)
-    present = set(np.unique(values).tolist()) - {0}
-    described = {s.label for s in segments}
-    if present - described:
-        raise ValueError(f"label values {sorted(present - described)} have no segment description")
-    if len(described) != len(segments):
-        raise ValueError("two segments share a label value")
-    dtype = np.uint8 if max(described | {0}) < 256 else np.uint16
-    entries = []
-    for index, seg in enumerate(segments):
-        entry = {"id": f"Segment_{seg.label}", "labelValue": int(seg.label), "layer": 0, "name": seg.name,
-                 "color": [float(c) for c in seg.color], "status": "completed"}
-        if seg.terminology:
-            entry["terminology"] = seg.terminology
-        if seg.tags:
-            entry["tags"] = dict(seg.tags)
-        entries.append(entry)
-    seg_dict = {"voxels": values.astype(dtype), "ijkToLPS": labelmap.index_to_lps_matrix(),
-                "encoding": "gzip", "containedRepresentationNames": ["Binary labelmap"],
-                "masterRepresentation": "Binary labelmap", "referenceImageExtentOffset": [0, 0, 0],
-                "segments": entries}
+    if not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_):
+        if not np.all(np.mod(values, 1) == 0):
+            raise ValueError(f"label map of type {values.dtype} holds non-integer values")
+    labels = [int(s.label) for s in segments]
+    if any(label < 1 or label > 65535 for label in labels):
+        raise ValueError(f"segment label values {labels} must be 1..65535 (0 is background)")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two segments share a label value ({labels})")
+    present = set(np.unique(values).astype(np.int64).tolist()) - {0}
+    if present - set(labels):
+        raise ValueError(f"label values {sorted(present - set(labels))} have no segment description")
+    dtype = np.uint8 if max(labels + [0]) < 256 else np.uint16
+    extent = [0, labelmap.size[0] - 1, 0, labelmap.size[1] - 1, 0, labelmap.size[2] - 1]
+    seg_dict = {"voxels": values.astype(dtype).transpose(2, 1, 0),  # slicerio's default order is [i, j, k]
+                "ijkToLPS": labelmap.index_to_lps_matrix(), "encoding": "gzip",
+                "containedRepresentationNames": ["Binary labelmap"], "masterRepresentation": "Binary labelmap",
+                "referenceImageExtentOffset": [0, 0, 0],
+                "segments": [_segment_entry(seg, extent) for seg in segments]}
     for key, value in (metadata or {}).items():
-        seg_dict[f"lungai_{key}"] = value
+        seg_dict[f"lungai_{key}"] = str(value)
     with atomic_output(path) as tmp:
-        slicerio.write_segmentation(str(tmp), seg_dict, index_order="C")
+        slicerio.write_segmentation(str(tmp), seg_dict, compression_level=6)
     return path
 
 
@@ -87,19 +99,24 @@ def read_segmentation(path: PathLike) -> Tuple[Image, List[Segment]]:
     except Exception as exc:  # slicerio/pynrrd raise many kinds for a corrupt file
         raise InputError(path, f"cannot be read as a segmentation ({exc})") from None
     voxels = np.asarray(seg["voxels"])
-    segments_info = seg["segments"]
+    segments_info = seg.get("segments", [])
+    if voxels.ndim not in (3, 4):
+        raise InputError(path, f"holds a {voxels.ndim}D array; a segmentation is 3D (or 3D with layers)")
+
+    def segment(label: int, info: Dict[str, object]) -> Segment:
+        return Segment(label, str(info.get("name", f"Segment {label}")),
+                       tuple(float(c) for c in info.get("color", (0.5, 0.5, 0.5))), info.get("terminology"),
+                       dict(info.get("tags", {})))
+
     if voxels.ndim == 3:  # one layer: keep the stored label values
         label_map = voxels.astype(np.uint16)
-        segments = [Segment(int(info["labelValue"]), info.get("name", f"Segment {info['labelValue']}"),
-                            tuple(info.get("color", (0.5, 0.5, 0.5))), info.get("terminology"))
-                    for info in segments_info]
-    else:  # overlapping segments in layers: merge, numbering segments 1..N in file order
+        segments = [segment(int(info.get("labelValue", 1)), info) for info in segments_info]
+    else:  # overlapping segments in layers [layer, i, j, k]: merge, numbering segments 1..N in file order
         label_map = np.zeros(voxels.shape[1:], dtype=np.uint16)
         segments = []
         for new_label, info in enumerate(segments_info, start=1):
-            label_map[voxels[int(info.get("layer", 0))] == int(info["labelValue"])] = new_label
-            segments.append(Segment(new_label, info.get("name", f"Segment {new_label}"),
-                                    tuple(info.get("color", (0.5, 0.5, 0.5))), info.get("terminology")))
+            label_map[voxels[int(info.get("layer", 0))] == int(info.get("labelValue", 1))] = new_label
+            segments.append(segment(new_label, info))
     ijk_to_lps = np.asarray(seg["ijkToLPS"], dtype=float)
     spacing = np.linalg.norm(ijk_to_lps[:3, :3], axis=0)
     # slicerio returns voxels indexed [i, j, k]; lungai arrays are [k, j, i]

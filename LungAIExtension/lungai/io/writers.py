@@ -13,6 +13,7 @@ from lungai.image import Image
 from lungai.io.atomic import atomic_output
 
 PathLike = Union[str, Path]
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
 def _metadata_value(value: Any) -> str:
@@ -21,12 +22,21 @@ def _metadata_value(value: Any) -> str:
 
 def write_image(image: Image, path: PathLike, *, metadata: Optional[Dict[str, Any]] = None,
                 compress: bool = True) -> Path:
-    """Write ``image`` to NIfTI (.nii/.nii.gz), NRRD (.nrrd) or MetaImage (.mha) with exact geometry.
+    """Write ``image`` to NIfTI (.nii/.nii.gz), NRRD (.nrrd) or MetaImage (.mha) with its geometry.
 
-    ``metadata`` (e.g. provenance) goes into the header as ``lungai_<key>`` fields (NRRD and MHA keep them).
+    NRRD and MHA keep spacing, origin and direction exactly (doubles); NIfTI stores them as float32 (about
+    1e-6 mm). Boolean masks are written as uint8. ``metadata`` (e.g. provenance) goes into the header as
+    ``lungai_<key>`` fields (NRRD and MHA keep them; NIfTI has no place for them).
     """
     path = Path(path)
-    itk = image.to_sitk()
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: write images as {', '.join(IMAGE_SUFFIXES)}")
+    array = np.asarray(image.array)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    elif array.dtype == np.float16:
+        array = array.astype(np.float32)
+    itk = image.like(array).to_sitk() if array is not image.array else image.to_sitk()
     for key, value in (metadata or {}).items():
         itk.SetMetaData(f"lungai_{key}", _metadata_value(value))
     with atomic_output(path) as tmp:
