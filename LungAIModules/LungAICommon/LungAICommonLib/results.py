@@ -1,0 +1,190 @@
+"""Turning the CLI's result files into what the panels show (pure Python: no Slicer or Qt import).
+
+The shapes handled are those the ``lungai`` commands write (``figures.json``, ``results.json``, ``lesions.csv``,
+``candidates.json``, ``result.json``); tolerant readers keep the panels working when a command adds fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+Row = Dict[str, Any]
+
+CONFIDENCE_KEYS = ("confidence", "score", "probability")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> Row:
+    """One flat dict from nested dicts: ``{"a": {"b": 1}}`` -> ``{"a b": 1}``; lists are joined as text."""
+    flat: Row = {}
+    for key, value in values.items():
+        name = f"{prefix} {key}".strip()
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name))
+        elif isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value):
+            flat[name] = ", ".join(format_value(v) for v in value)
+        elif _is_scalar(value):
+            flat[name] = value
+    return flat
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def records(data: Any, preferred: Sequence[str] = ()) -> List[Row]:
+    """Table rows from a JSON result: a list of objects, the first (or a preferred) list of objects in an object,
+    or an object of objects (one row per key, the key in column ``name``)."""
+    if isinstance(data, list):
+        return [flatten(item) for item in data if isinstance(item, Mapping)]
+    if not isinstance(data, Mapping):
+        return []
+    for key in list(preferred) + [k for k in data if k not in preferred]:
+        value = data.get(key)
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            return [flatten(item) for item in value]
+    nested = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+    if nested and all(any(_is_scalar(x) for x in v.values()) for v in nested.values()):
+        return [{"name": key, **flatten(value)} for key, value in nested.items()]
+    return [{"measure": key, "value": value} for key, value in flatten(data).items()]
+
+
+def figures_rows(figures: Mapping[str, Any]) -> List[Row]:
+    """Rows of the lung figures table (one per structure: volume, densities...)."""
+    return records(figures, preferred=("structures", "regions", "segments", "lungs", "figures"))
+
+
+def read_csv_rows(path: os.PathLike) -> List[Row]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [dict(row) for row in csv.DictReader(handle)]
+
+
+def _number(value: Any) -> Optional[float]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _triplet(value: Any) -> Optional[List[float]]:
+    if isinstance(value, str):
+        value = value.strip("[]() ").replace(";", ",").split(",") if value.strip() else None
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        numbers = [_number(v) for v in value]
+        if all(n is not None for n in numbers):
+            return numbers  # type: ignore[return-value]
+    return None
+
+
+def centroid_ras(row: Mapping[str, Any]) -> Optional[List[float]]:
+    """The RAS point (mm) to jump to for a lesion or candidate row, from RAS or LPS columns; None if absent."""
+    keys = {k.lower(): k for k in row}
+    for ras_keys in (("centroid_r", "centroid_a", "centroid_s"), ("r", "a", "s"),
+                     ("centroid_ras_r", "centroid_ras_a", "centroid_ras_s")):
+        if all(k in keys for k in ras_keys):
+            point = [_number(row[keys[k]]) for k in ras_keys]
+            if all(p is not None for p in point):
+                return point  # type: ignore[return-value]
+    for key in ("centroid_ras", "ras", "position_ras", "center_ras"):
+        if key in keys and _triplet(row[keys[key]]):
+            return _triplet(row[keys[key]])
+    lps: Optional[List[float]] = None
+    for lps_keys in (("centroid_x", "centroid_y", "centroid_z"), ("centroid_lps_x", "centroid_lps_y",
+                                                                  "centroid_lps_z"), ("x", "y", "z")):
+        if all(k in keys for k in lps_keys):
+            point = [_number(row[keys[k]]) for k in lps_keys]
+            if all(p is not None for p in point):
+                lps = point  # type: ignore[assignment]
+                break
+    if lps is None:
+        for key in ("centroid_lps", "lps", "position_lps", "center_lps", "centroid_mm", "centroid"):
+            if key in keys and _triplet(row[keys[key]]):
+                lps = _triplet(row[keys[key]])
+                break
+    if lps is None:
+        return None
+    return [-lps[0], -lps[1], lps[2]]
+
+
+def confidence(row: Mapping[str, Any]) -> float:
+    for key in CONFIDENCE_KEYS:
+        if key in row:
+            value = _number(row[key])
+            if value is not None:
+                return value
+    return float("nan")
+
+
+def sorted_by_confidence(rows: Iterable[Mapping[str, Any]]) -> List[Row]:
+    """Rows with the most confident first (rows without a confidence last, in their order)."""
+    indexed = list(enumerate(dict(r) for r in rows))
+    indexed.sort(key=lambda item: (math.isnan(confidence(item[1])), -(confidence(item[1]) if not
+                                                                          math.isnan(confidence(item[1])) else 0),
+                                   item[0]))
+    return [row for _, row in indexed]
+
+
+def candidate_rows(candidates: Any) -> List[Row]:
+    """Embolism candidates (list, or object with a ``candidates`` list) flattened and sorted by confidence."""
+    if isinstance(candidates, Mapping):
+        candidates = candidates.get("candidates", [])
+    return sorted_by_confidence(flatten(c) if isinstance(c, Mapping) else {} for c in candidates or [])
+
+
+def summary_lines(results: Mapping[str, Any], keys: Sequence[str]) -> List[str]:
+    """``Label: value`` lines for the known keys present in a (possibly nested) result, in ``keys`` order."""
+    flat = flatten(results)
+    lowered = {k.lower().replace("_", " "): v for k, v in flat.items()}
+    lines = []
+    for key in keys:
+        wanted = key.lower().replace("_", " ")
+        match = next((name for name in lowered if name == wanted or name.endswith(" " + wanted)), None)
+        if match is not None:
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {format_value(lowered[match])}")
+    return lines
+
+
+def probability_rows(result: Mapping[str, Any]) -> List[Row]:
+    """``[{"class": name, "probability": p}, ...]`` from a classifier result, most probable first."""
+    probabilities = result.get("probabilities") or result.get("probs") or {}
+    rows: List[Row] = []
+    if isinstance(probabilities, Mapping):
+        rows = [{"class": str(k), "probability": _number(v)} for k, v in probabilities.items()]
+    elif isinstance(probabilities, list):
+        classes = result.get("classes") or [f"class {i}" for i in range(len(probabilities))]
+        for item, name in zip(probabilities, classes):
+            if isinstance(item, Mapping):
+                rows.append({"class": str(item.get("class", item.get("name", name))),
+                             "probability": _number(item.get("probability", item.get("p")))})
+            else:
+                rows.append({"class": str(name), "probability": _number(item)})
+    rows = [r for r in rows if r["probability"] is not None]
+    rows.sort(key=lambda r: -r["probability"])
+    return rows
+
+
+def append_pair_row(pairs_csv: os.PathLike, case_id: str, full_dose: os.PathLike, low_dose: os.PathLike,
+                    dose_fraction: float) -> Path:
+    """Add one simulated training pair to ``pairs.csv`` (header written on first use, paths relative)."""
+    pairs_csv = Path(pairs_csv)
+    folder = pairs_csv.parent
+    new_file = not pairs_csv.exists() or pairs_csv.stat().st_size == 0
+    with open(pairs_csv, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if new_file:
+            writer.writerow(["case_id", "full_dose", "low_dose", "dose_fraction"])
+        writer.writerow([case_id, os.path.relpath(full_dose, folder), os.path.relpath(low_dose, folder),
+                         f"{dose_fraction:g}"])
+    return pairs_csv
