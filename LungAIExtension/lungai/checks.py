@@ -21,9 +21,11 @@ CT_MODALITIES = ("CT", "OT", "SC")  # OT/SC: converted or secondary-capture CTs 
 
 
 def check_finite(image: Image, path: Optional[str]) -> None:
-    """No NaN or infinite voxel values."""
+    """No NaN or infinite voxel values (also those a file reader replaced, counted in the metadata)."""
+    bad = int(image.metadata.get("non_finite_voxels", 0))
     if np.issubdtype(image.array.dtype, np.floating) and not np.all(np.isfinite(image.array)):
-        bad = int(np.count_nonzero(~np.isfinite(image.array)))
+        bad = max(bad, int(np.count_nonzero(~np.isfinite(image.array))))
+    if bad:
         raise InputError(path, f"contains {bad} non-finite voxel values (NaN or infinity)")
 
 

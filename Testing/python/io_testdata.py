@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+import pydicom
 import SimpleITK as sitk
 
 UID_ROOT = "1.2.826.0.1.3680043.9.7799"
@@ -37,8 +38,8 @@ def write_dicom_series(folder: Path, volume: sitk.Image, *, series_uid: str = f"
                        slice_overrides: Optional[dict] = None) -> Sequence[Path]:
     """Write ``volume`` (HU) as one DICOM file per slice with shuffled names; return the paths in slice order.
 
-    With ``rescale`` the pixels are stored as HU + 1024 (uint16) with Rescale Intercept -1024, as scanners do;
-    without it they are stored that way but the rescale tags are left out (a broken export).
+    With ``rescale`` the pixels are stored as HU + 1024 with Rescale Intercept -1024, as scanners do; without it
+    they are stored that way but the rescale tags are left out (a broken export).
     ``slice_overrides`` maps a slice index to a replacement 2D sitk image (for mixed sizes) or to a dict of
     tags to override (e.g. another orientation).
     """
@@ -55,7 +56,9 @@ def write_dicom_series(folder: Path, volume: sitk.Image, *, series_uid: str = f"
             continue
         override = (slice_overrides or {}).get(k)
         plane = override if isinstance(override, sitk.Image) else volume[:, :, k]
-        stored = sitk.Cast(sitk.Cast(plane, sitk.sitkInt32) + 1024, sitk.sitkUInt16)
+        # GDCM stores HU + 1024 when the intercept tag says -1024; without rescale the raw HU + 1024 are stored
+        stored = (sitk.Cast(plane, sitk.sitkInt16) if rescale
+                  else sitk.Cast(sitk.Cast(plane, sitk.sitkInt32) + 1024, sitk.sitkUInt16))
         position = volume.TransformIndexToPhysicalPoint((0, 0, k))
         tags = {"0008|0060": modality, "0020|000e": series_uid, "0020|000d": f"{UID_ROOT}.100",
                 "0008|103e": description, "0020|0013": str(k + 1),
@@ -70,6 +73,12 @@ def write_dicom_series(folder: Path, volume: sitk.Image, *, series_uid: str = f"
         path = folder / names[k]
         writer.SetFileName(str(path))
         writer.Execute(stored)
+        if not rescale:  # GDCM adds an identity rescale to CT files; a broken export has none
+            ds = pydicom.dcmread(str(path))
+            for keyword in ("RescaleIntercept", "RescaleSlope", "RescaleType"):
+                if keyword in ds:
+                    delattr(ds, keyword)
+            ds.save_as(str(path))
         paths.append(path)
     return paths
 

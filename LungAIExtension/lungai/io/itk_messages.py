@@ -26,16 +26,16 @@ def silence_itk_warnings() -> None:
 def captured_stderr() -> Iterator[List[str]]:
     """Redirect the process's file descriptor 2 while the block runs; the yielded list receives what was written.
 
-    Falls back to doing nothing when stderr has no file descriptor (embedded interpreters).
+    Falls back to doing nothing when the process has no descriptor 2 (some embedded interpreters).
     """
     lines: List[str] = []
+    fd = 2  # C++ std::cerr writes here whatever Python's sys.stderr is
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
+        saved = os.dup(fd)
+    except OSError:
         yield lines
         return
     sys.stderr.flush()
-    saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), fd)
         try:

@@ -10,7 +10,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -35,19 +35,41 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def _nifti_expected_bytes(header: bytes) -> Optional[int]:
-    """Bytes a NIfTI-1 file must hold (header + voxels), from its header; None if not NIfTI-1."""
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+def _nifti_layout(header: bytes) -> Optional[Tuple[int, int, str, int]]:
+    """(voxel offset, voxel bytes, byte order, datatype code) of a NIfTI-1 header; None if not NIfTI-1."""
     if len(header) < 348:
         return None
     for endian in "<>":
         if struct.unpack(endian + "i", header[:4])[0] == 348:
             dims = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
             offset = struct.unpack(endian + "f", header[108:112])[0]
             if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:dims[0] + 1]):
                 return None
-            return int(max(offset, 348)) + int(np.prod(dims[1:dims[0] + 1], dtype=np.int64)) * bitpix // 8
+            voxels = int(np.prod(dims[1:dims[0] + 1], dtype=np.int64)) * bitpix // 8
+            return int(max(offset, 348)), voxels, endian, datatype
     return None
+
+
+def _nifti_non_finite(path: Path, compressed: bool, layout: Tuple[int, int, str, int]) -> int:
+    """Count NaN/inf voxels in a floating-point NIfTI (ITK's reader turns them into zeros silently)."""
+    offset, size, endian, datatype = layout
+    dtype = np.dtype(endian + NIFTI_FLOAT_TYPES[datatype])
+    opener = gzip.open if compressed else open
+    bad = 0
+    with opener(path, "rb") as handle:
+        handle.seek(offset)
+        remaining = size
+        while remaining > 0:
+            chunk = handle.read(min(remaining, dtype.itemsize * (1 << 22)))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            bad += int(np.count_nonzero(~np.isfinite(np.frombuffer(chunk, dtype))))
+    return bad
 
 
 def _gzip_stream_complete(path: Path) -> bool:
@@ -61,17 +83,23 @@ def _gzip_stream_complete(path: Path) -> bool:
     return True
 
 
-def check_nifti_complete(path: Path) -> None:
-    """NIfTI readers fill a short file with zeros instead of failing; catch truncated files here."""
+def check_nifti_file(path: Path) -> int:
+    """Catch what ITK's NIfTI reader hides: a short file (filled with zeros) raises; returns the count of NaN or
+    infinite voxels, which the reader turns into zeros (the input checks refuse them)."""
     compressed = _suffix(path) == ".nii.gz"
     try:
         opener = gzip.open if compressed else open
         with opener(path, "rb") as handle:
-            expected = _nifti_expected_bytes(handle.read(348))
+            layout = _nifti_layout(handle.read(348))
     except (EOFError, OSError, zlib.error) as exc:
         raise InputError(path, f"the file is truncated or corrupt ({exc})") from None
-    if expected is None:
-        return
+    if layout is None:
+        return 0
+    _check_nifti_size(path, compressed, layout[0] + layout[1])
+    return _nifti_non_finite(path, compressed, layout) if layout[3] in NIFTI_FLOAT_TYPES else 0
+
+
+def _check_nifti_size(path: Path, compressed: bool, expected: int) -> None:
     if not compressed:
         actual = path.stat().st_size
         if actual < expected:
@@ -95,8 +123,7 @@ def _positive_float(text: str) -> Optional[float]:
 def _read_file(path: Path) -> Image:
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty (0 bytes)")
-    if _suffix(path) in (".nii", ".nii.gz"):
-        check_nifti_complete(path)
+    non_finite = check_nifti_file(path) if _suffix(path) in (".nii", ".nii.gz") else 0
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     with captured_stderr() as console:
@@ -123,6 +150,8 @@ def _read_file(path: Path) -> Image:
     elif image.GetDimension() not in (2, 3):
         raise InputError(path, f"is a {image.GetDimension()}D image; a 3D volume is required")
     result = Image.from_sitk(image, {"source": str(path)})
+    if non_finite:
+        result.metadata["non_finite_voxels"] = non_finite  # zeros in the array now; check_finite refuses them
     modality = meta.get("0008|0060", "").strip().upper()
     if modality:
         result.metadata["modality"] = modality
