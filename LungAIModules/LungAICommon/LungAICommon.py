@@ -54,7 +54,6 @@ class LungAICommonWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.deviceComboBox.currentText = LungAICommonLogic.device()
         self.ui.deviceComboBox.connect("currentTextChanged(QString)", LungAICommonLogic.setDevice)
         self.ui.installButton.connect("clicked(bool)", self.onInstall)
-        self.layout.addStretch(1)
         self.updateStatus()
 
     def enter(self):

@@ -161,6 +161,7 @@ def tableNodeFromRows(rows: Sequence[Mapping[str, Any]], name: str, columns: Opt
                 array.InsertNextValue("" if value is None else _text(value))
         table.AddColumn(array)
     table.Modified()
+    tableNode.SetUseColumnNameAsColumnHeader(True)
     tableNode.EndModify(wasModifying)
     return tableNode
 
@@ -222,3 +223,17 @@ def plotChartFromTable(tableNode: slicer.vtkMRMLTableNode, xColumn: str, yColumn
     if show:
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
     return chartNode
+
+
+def applyStandardColors(segmentationNode: slicer.vtkMRMLSegmentationNode) -> None:
+    """Give segments named like a LungAI structure (e.g. "ground-glass opacity") that structure's colour."""
+    from lungai.terminology import STRUCTURES
+
+    colors = {sdef.name.lower(): sdef.color for sdef in STRUCTURES.values()}
+    colors.update({key.replace("_", " "): sdef.color for key, sdef in STRUCTURES.items()})
+    segmentation = segmentationNode.GetSegmentation()
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        color = colors.get(segment.GetName().lower().replace("_", " "))
+        if color is not None:
+            segment.SetColor(*color)

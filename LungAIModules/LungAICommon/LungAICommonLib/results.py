@@ -156,6 +156,16 @@ def summary_lines(results: Mapping[str, Any], keys: Sequence[str]) -> List[str]:
     return lines
 
 
+def brief(results: Mapping[str, Any], keys: Sequence[str], limit: int = 8) -> List[str]:
+    """:func:`summary_lines` for ``keys``, or else the first ``limit`` scalar entries of the result."""
+    lines = summary_lines(results, keys)
+    if lines:
+        return lines
+    flat = [(k, v) for k, v in flatten(results).items() if k != "outputs" and not k.startswith("outputs ")
+            and not k.startswith("provenance")]
+    return [f"{k.replace('_', ' ').capitalize()}: {format_value(v)}" for k, v in flat[:limit]]
+
+
 def probability_rows(result: Mapping[str, Any]) -> List[Row]:
     """``[{"class": name, "probability": p}, ...]`` from a classifier result, most probable first."""
     probabilities = result.get("probabilities") or result.get("probs") or {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+import qt
 import slicer
 
 
@@ -80,3 +82,33 @@ def openInSegmentEditor(segmentationNode: slicer.vtkMRMLSegmentationNode,
             editor.setSourceVolumeNode(sourceVolume)
         else:  # Slicer before 5.2 called it the master volume
             editor.setMasterVolumeNode(sourceVolume)
+
+
+def tableViewRow(tableView, index) -> dict:
+    """Column title -> text of the clicked row of a table view (right even when the view is sorted)."""
+    model = tableView.model()
+    values = {}
+    for column in range(model.columnCount()):
+        title = str(model.headerData(column, qt.Qt.Horizontal, qt.Qt.DisplayRole))
+        values[title] = model.data(model.index(index.row(), column), qt.Qt.DisplayRole)
+    return values
+
+
+def openFile(path: Path) -> None:
+    """Open a file (e.g. an HTML report) with the system's default application."""
+    qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(path)))
+
+
+def saveCopyAs(source: Path, title: str, fileFilter: str, companions: Sequence[str] = ()) -> Optional[Path]:
+    """Ask where to save a copy of ``source`` (and files it links to, e.g. its figures); None if cancelled."""
+    target = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), title, str(Path.home() / source.name),
+                                            fileFilter)
+    if not target:
+        return None
+    target = Path(target)
+    shutil.copyfile(source, target)
+    for name in companions:
+        companion = source.parent / name
+        if companion.is_file() and not (target.parent / name).exists():
+            shutil.copyfile(companion, target.parent / name)
+    return target

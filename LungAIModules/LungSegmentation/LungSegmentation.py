@@ -1,0 +1,277 @@
+"""LungSegmentation: right and left lung, airways, zones and lobes of a chest CT, with volumes and densities.
+
+The module is thin: it writes the input volume for the ``lungai lungs`` command, runs it in the background and
+loads its outputs (segmentations with named, coloured segments and a figures table) back into the scene.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from LungAICommonLib import dependencies
+from LungAICommonLib.background import BackgroundCliRunner
+from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.nodes import loadSegmentationFile, tableNodeFromRows, writeVolumeNode
+from LungAICommonLib.results import figures_rows
+from LungAICommonLib.views import newWorkDirectory, openInSegmentEditor
+
+METHODS = ["auto", "classic", "model", "lungmask", "totalsegmentator"]
+
+
+class LungSegmentation(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Lung Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "LungAI")]
+        self.parent.dependencies = ["LungAICommon"]
+        self.parent.contributors = ["LungAI contributors"]
+        self.parent.helpText = _(
+            "Segments the right and left lung and the airways of a chest CT, optionally the lung zones and the "
+            "five lobes, and reports volumes and densities. Correct the result in the Segment Editor. "
+            "Results support a reader; they do not replace one.")
+        self.parent.acknowledgementText = _("LungAI is open source (Apache-2.0).")
+
+
+@parameterNodeWrapper
+class LungSegmentationParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    method: Annotated[str, Choice(METHODS)] = "auto"
+    computeZones: bool = True
+    computeLobes: bool = False
+    show3D: bool = True
+    outputSegmentation: vtkMRMLSegmentationNode
+    zonesSegmentation: vtkMRMLSegmentationNode
+    lobesSegmentation: vtkMRMLSegmentationNode
+    figuresTable: vtkMRMLTableNode
+
+
+class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LungSegmentation.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = LungSegmentationLogic()
+        self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                          busyWidgets=[self.ui.applyButton, self.ui.inputsCollapsibleButton])
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.correctButton.connect("clicked(bool)", self.onCorrectButton)
+        self.ui.tableSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.ui.figuresTableView.setMRMLTableNode)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.runner.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[LungSegmentationParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        running = self.runner is not None and self.runner.running
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.applyButton.enabled = hasInput and not running
+        self.ui.applyButton.toolTip = _("Segment the lungs") if hasInput else _("Select an input CT first")
+        self.ui.correctButton.enabled = bool(self._parameterNode and self._parameterNode.outputSegmentation)
+        if self._parameterNode and self._parameterNode.figuresTable:
+            self.ui.figuresTableView.setMRMLTableNode(self._parameterNode.figuresTable)
+
+    def onApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the lung segmentation."), waitCursor=True):
+            self.logic.process(self._parameterNode, self.runner, onDone=self._updateButtons)
+
+    def onCorrectButton(self) -> None:
+        openInSegmentEditor(self._parameterNode.outputSegmentation, self._parameterNode.inputVolume)
+
+
+class LungSegmentationLogic(ScriptedLoadableModuleLogic):
+    """Runs ``lungai lungs`` on a volume node and loads what it writes."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return LungSegmentationParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def commandArguments(inputPath: Path, outputFolder: Path, method: str, zones: bool, lobes: bool) -> list:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+        arguments = ["lungs", str(inputPath), "-o", str(outputFolder), "--method", method]
+        arguments.append("--zones" if zones else "--no-zones")
+        if lobes:
+            arguments.append("--lobes")
+        return arguments
+
+    def process(self, parameters: LungSegmentationParameterNode, runner: BackgroundCliRunner, onDone=None):
+        """Start the segmentation in the background; results land in ``parameters`` when it ends."""
+        inputVolume = parameters.inputVolume
+        if inputVolume is None:
+            raise ValueError(_("Select an input CT volume."))
+        workFolder = newWorkDirectory("lungs")
+        inputPath = writeVolumeNode(inputVolume, workFolder / "input.nrrd")
+        arguments = self.commandArguments(inputPath, workFolder / "output", parameters.method,
+                                          parameters.computeZones, parameters.computeLobes)
+
+        def loaded(result, outputs):
+            self.loadResults(parameters, outputs)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(arguments, loaded, label=_("Lung segmentation"))
+
+    def loadResults(self, parameters: LungSegmentationParameterNode, outputs: dict) -> None:
+        """Segmentations and figures table from the command's outputs, shown in slices (and 3D if asked)."""
+        inputVolume = parameters.inputVolume
+        baseName = inputVolume.GetName() if inputVolume else "CT"
+        lungsPath = outputs.get("lungs") or outputs.get("lungs.seg.nrrd")
+        if lungsPath is None:
+            raise RuntimeError(f"lungai lungs reported no lungs.seg.nrrd (outputs: {sorted(outputs)})")
+        self._replace(parameters.outputSegmentation)
+        parameters.outputSegmentation = loadSegmentationFile(lungsPath, f"{baseName} lungs", inputVolume,
+                                                             show3D=parameters.show3D)
+        for key, role, title in (("zones", "zonesSegmentation", "zones"), ("lobes", "lobesSegmentation", "lobes")):
+            path = outputs.get(key) or outputs.get(f"{key}.seg.nrrd")
+            if path is None or not Path(path).is_file():
+                continue
+            self._replace(getattr(parameters, role))
+            node = loadSegmentationFile(path, f"{baseName} {title}", inputVolume, show3D=False)
+            node.GetDisplayNode().SetVisibility(False)  # the lungs stay visible; zones/lobes on demand
+            setattr(parameters, role, node)
+        figuresPath = outputs.get("figures") or outputs.get("figures.json")
+        if figuresPath is not None and Path(figuresPath).is_file():
+            figures = json.loads(Path(figuresPath).read_text(encoding="utf-8"))
+            parameters.figuresTable = tableNodeFromRows(figures_rows(figures), f"{baseName} lung figures",
+                                                        node=parameters.figuresTable)
+        logging.info("LungAI lungs: loaded %s", ", ".join(sorted(outputs)))
+
+    @staticmethod
+    def _replace(node) -> None:
+        if node is not None and node.GetScene() is not None:
+            slicer.mrmlScene.RemoveNode(node)
+
+
+class LungSegmentationTest(ScriptedLoadableModuleTest):
+    """Segments a small synthetic thorax made with numpy and checks the lung volumes against the truth."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_CommandArguments()
+        self.setUp()
+        self.test_SyntheticThorax()
+
+    def test_CommandArguments(self):
+        arguments = LungSegmentationLogic.commandArguments(Path("/in.nrrd"), Path("/out"), "classic", True, False)
+        self.assertEqual(arguments[:5], ["lungs", str(Path("/in.nrrd")), "-o", str(Path("/out")), "--method"])
+        self.assertIn("classic", arguments)
+        self.assertNotIn("--lobes", arguments)
+        with self.assertRaises(ValueError):
+            LungSegmentationLogic.commandArguments(Path("/in"), Path("/out"), "magic", True, True)
+
+    @staticmethod
+    def syntheticThorax():
+        """A 2 mm CT: air outside, soft-tissue body, two lungs (-850 HU) and a trachea; returns truth volumes."""
+        shape = (60, 96, 128)  # k (S), j (A-P rows), i (R-L columns)
+        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
+        rng = np.random.default_rng(0)
+        ct = np.full(shape, -1000.0, np.float32)
+        body = ((i - 64) / 58) ** 2 + ((j - 48) / 40) ** 2 <= 1
+        ct[body] = 40.0
+        right = ((i - 38) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1  # image left = patient R
+        left = ((i - 90) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1
+        ct[right | left] = -850.0
+        trachea = (((i - 64) / 5) ** 2 + ((j - 40) / 5) ** 2 <= 1) & (k >= 40)
+        ct[trachea] = -1000.0
+        ct += rng.normal(0, 15, shape).astype(np.float32)
+        voxelMl = 2.0 * 2.0 * 2.0 / 1000.0
+        return ct.astype(np.int16), float(right.sum() * voxelMl), float(left.sum() * voxelMl)
+
+    def test_SyntheticThorax(self):
+        self.delayDisplay("Synthetic thorax")
+        ct, rightMl, leftMl = self.syntheticThorax()
+        ijkToRas = np.diag([-2.0, -2.0, 2.0, 1.0])  # LPS-aligned axial CT, as read from DICOM
+        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=ijkToRas, name="thorax")
+        logic = LungSegmentationLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = volume
+        parameters.method = "classic"
+        parameters.computeLobes = False
+        runner = BackgroundCliRunner()
+        logic.process(parameters, runner)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        segmentation = parameters.outputSegmentation
+        self.assertIsNotNone(segmentation)
+        measured = {}
+        for name in ("right lung", "left lung"):
+            segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName(name)
+            self.assertTrue(segmentId, f"segment '{name}' missing")
+            voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
+            measured[name] = float(voxels.sum()) * 0.008
+        self.assertAlmostEqual(measured["right lung"], rightMl, delta=0.15 * rightMl)
+        self.assertAlmostEqual(measured["left lung"], leftMl, delta=0.15 * leftMl)
+        self.assertIsNotNone(parameters.figuresTable)
+        self.assertGreaterEqual(parameters.figuresTable.GetNumberOfRows(), 2)
+        self.delayDisplay("Test passed")

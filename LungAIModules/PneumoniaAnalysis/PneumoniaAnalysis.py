@@ -1,0 +1,380 @@
+"""PneumoniaAnalysis: ground-glass and consolidation lesions, lung involvement, density histogram, severity,
+per-patient call, report, and follow-up between two CTs of the same patient.
+
+Thin module: ``lungai pneumonia analyze`` / ``lungai pneumonia followup`` run in the background; their files are
+loaded back as segmentations, tables, a plot and an HTML report.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from LungAICommonLib import dependencies
+from LungAICommonLib.background import BackgroundCliRunner
+from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, plotChartFromTable, readCsvRows,
+                                   tableNodeFromRows, writeVolumeNode)
+from LungAICommonLib.results import brief, centroid_ras
+from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, openFile, saveCopyAs, showVolume, tableViewRow
+
+SUMMARY_KEYS = ["call", "patient_call", "severity", "severity_score", "ct_severity_score", "involvement_percent",
+                "involved_percent", "ground_glass_ml", "consolidation_ml", "lesion_volume_ml", "lung_volume_ml"]
+FOLLOWUP_KEYS = ["trend", "verdict", "interval_days", "involvement_earlier_percent", "involvement_later_percent",
+                 "change_percent", "change_ml", "new_ml", "resolved_ml"]
+
+
+class PneumoniaAnalysis(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Pneumonia Analysis")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "LungAI")]
+        self.parent.dependencies = ["LungAICommon"]
+        self.parent.contributors = ["LungAI contributors"]
+        self.parent.helpText = _(
+            "Finds ground-glass opacities and consolidations in a chest CT, measures lung involvement per lobe and "
+            "zone, shows the density histogram, a severity score and a per-patient call, and writes a report. "
+            "The Follow-up tab compares two CTs of one patient. Results support a reader; they do not replace one.")
+        self.parent.acknowledgementText = _("LungAI is open source (Apache-2.0).")
+
+
+@parameterNodeWrapper
+class PneumoniaAnalysisParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    lesionSegmentation: vtkMRMLSegmentationNode
+    lesionTable: vtkMRMLTableNode
+    histogramTable: vtkMRMLTableNode
+    summary: str = ""
+    reportPath: str = ""
+    earlierVolume: vtkMRMLScalarVolumeNode
+    laterVolume: vtkMRMLScalarVolumeNode
+    changeSegmentation: vtkMRMLSegmentationNode
+    changesTable: vtkMRMLTableNode
+    followupSummary: str = ""
+    followupReportPath: str = ""
+
+
+class PneumoniaAnalysisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+        self.followupRunner = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PneumoniaAnalysis.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = PneumoniaAnalysisLogic()
+        self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                          busyWidgets=[self.ui.applyButton, self.ui.inputSelector])
+        self.followupRunner = BackgroundCliRunner(
+            self.ui.followupProgressBar, self.ui.followupStatusLabel, self.ui.followupCancelButton,
+            busyWidgets=[self.ui.followupApplyButton, self.ui.earlierSelector, self.ui.laterSelector])
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.followupApplyButton.connect("clicked(bool)", self.onFollowupApplyButton)
+        self.ui.lesionTableView.connect("clicked(QModelIndex)", self.onLesionClicked)
+        self.ui.changesTableView.connect("clicked(QModelIndex)", self.onChangeClicked)
+        self.ui.histogramButton.connect("clicked(bool)", self.onHistogramButton)
+        self.ui.openReportButton.connect("clicked(bool)", lambda: openFile(Path(self._parameterNode.reportPath)))
+        self.ui.saveReportButton.connect("clicked(bool)", lambda: self.onSaveReport(self._parameterNode.reportPath))
+        self.ui.openFollowupReportButton.connect(
+            "clicked(bool)", lambda: openFile(Path(self._parameterNode.followupReportPath)))
+        self.ui.saveFollowupReportButton.connect(
+            "clicked(bool)", lambda: self.onSaveReport(self._parameterNode.followupReportPath))
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        for runner in (self.runner, self.followupRunner):
+            if runner is not None:
+                runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.runner.cancel()
+        self.followupRunner.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[PneumoniaAnalysisParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.ui.applyButton.enabled = bool(p.inputVolume) and not self.runner.running
+        self.ui.followupApplyButton.enabled = (bool(p.earlierVolume and p.laterVolume)
+                                               and p.earlierVolume != p.laterVolume
+                                               and not self.followupRunner.running)
+        self.ui.summaryLabel.text = p.summary
+        self.ui.followupSummaryLabel.text = p.followupSummary
+        self.ui.lesionTableView.setMRMLTableNode(p.lesionTable)
+        self.ui.changesTableView.setMRMLTableNode(p.changesTable)
+        self.ui.histogramButton.enabled = bool(p.histogramTable)
+        for button, path in ((self.ui.openReportButton, p.reportPath), (self.ui.saveReportButton, p.reportPath),
+                             (self.ui.openFollowupReportButton, p.followupReportPath),
+                             (self.ui.saveFollowupReportButton, p.followupReportPath)):
+            button.enabled = bool(path) and Path(path).is_file()
+
+    def onApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the pneumonia analysis."), waitCursor=True):
+            self.logic.analyze(self._parameterNode, self.runner, onDone=self._afterAnalysis)
+
+    def _afterAnalysis(self) -> None:
+        self._updateGui()
+        self.onHistogramButton()
+
+    def onFollowupApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the follow-up comparison."), waitCursor=True):
+            self.logic.followup(self._parameterNode, self.followupRunner, onDone=self._updateGui)
+
+    def onLesionClicked(self, index) -> None:
+        point = centroid_ras(tableViewRow(self.ui.lesionTableView, index))
+        if point is not None:
+            jumpSlicesToRas(point)
+
+    def onChangeClicked(self, index) -> None:
+        point = centroid_ras(tableViewRow(self.ui.changesTableView, index))
+        if point is not None:
+            jumpSlicesToRas(point)
+
+    def onHistogramButton(self) -> None:
+        if self._parameterNode.histogramTable:
+            self.logic.showHistogram(self._parameterNode.histogramTable)
+
+    def onSaveReport(self, path: str) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to save the report."), waitCursor=True):
+            saved = saveCopyAs(Path(path), _("Save report"), "HTML (*.html)", companions=["histogram.png"])
+            if saved is not None:
+                slicer.util.showStatusMessage(_("Report saved to {path}").format(path=saved), 5000)
+
+
+class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
+    """Runs ``lungai pneumonia analyze`` and ``lungai pneumonia followup`` and loads their outputs."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return PneumoniaAnalysisParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def analyzeArguments(inputPath: Path, outputFolder: Path) -> list:
+        return ["pneumonia", "analyze", str(inputPath), "-o", str(outputFolder)]
+
+    @staticmethod
+    def followupArguments(earlierPath: Path, laterPath: Path, outputFolder: Path) -> list:
+        return ["pneumonia", "followup", str(earlierPath), str(laterPath), "-o", str(outputFolder)]
+
+    def analyze(self, parameters: PneumoniaAnalysisParameterNode, runner: BackgroundCliRunner, onDone=None):
+        if parameters.inputVolume is None:
+            raise ValueError(_("Select an input CT volume."))
+        workFolder = newWorkDirectory("pneumonia")
+        inputPath = writeVolumeNode(parameters.inputVolume, workFolder / "input.nrrd")
+
+        def loaded(result, outputs):
+            self.loadAnalysis(parameters, result, outputs)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(self.analyzeArguments(inputPath, workFolder / "output"), loaded,
+                            label=_("Pneumonia analysis"))
+
+    def loadAnalysis(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
+        volume = parameters.inputVolume
+        name = volume.GetName() if volume else "CT"
+        for node in (parameters.lesionSegmentation, parameters.lesionTable, parameters.histogramTable):
+            _remove(node)
+        lesions = loadSegmentationFile(_output(outputs, "lesions", ".seg.nrrd"), f"{name} lesions", volume,
+                                       show3D=True, opacity2D=0.5)
+        applyStandardColors(lesions)
+        parameters.lesionSegmentation = lesions
+        parameters.lesionTable = tableNodeFromRows(readCsvRows(_output(outputs, "lesions", ".csv")),
+                                                   f"{name} lesions")
+        parameters.histogramTable = tableNodeFromRows(readCsvRows(_output(outputs, "histogram", ".csv")),
+                                                      f"{name} density histogram")
+        resultsPath = _output(outputs, "results", ".json", required=False)
+        summary = json.loads(resultsPath.read_text(encoding="utf-8")) if resultsPath else result
+        parameters.summary = "\n".join(brief(summary, SUMMARY_KEYS))
+        report = _output(outputs, "report", ".html", required=False)
+        parameters.reportPath = str(report) if report else ""
+        if volume is not None:
+            showVolume(volume)
+
+    def followup(self, parameters: PneumoniaAnalysisParameterNode, runner: BackgroundCliRunner, onDone=None):
+        if parameters.earlierVolume is None or parameters.laterVolume is None:
+            raise ValueError(_("Select the earlier and the later CT."))
+        if parameters.earlierVolume == parameters.laterVolume:
+            raise ValueError(_("The earlier and the later CT must be two different volumes."))
+        workFolder = newWorkDirectory("followup")
+        earlier = writeVolumeNode(parameters.earlierVolume, workFolder / "earlier.nrrd")
+        later = writeVolumeNode(parameters.laterVolume, workFolder / "later.nrrd")
+
+        def loaded(result, outputs):
+            self.loadFollowup(parameters, result, outputs)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(self.followupArguments(earlier, later, workFolder / "output"), loaded,
+                            label=_("Follow-up"))
+
+    def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
+        later = parameters.laterVolume
+        name = later.GetName() if later else "CT"
+        for node in (parameters.changeSegmentation, parameters.changesTable):
+            _remove(node)
+        change = loadSegmentationFile(_output(outputs, "change", ".seg.nrrd"), f"{name} change", later,
+                                      show3D=True, opacity2D=0.5)
+        parameters.changeSegmentation = change
+        parameters.changesTable = tableNodeFromRows(readCsvRows(_output(outputs, "changes", ".csv")),
+                                                    f"{name} changes")
+        followupPath = _output(outputs, "followup", ".json", required=False)
+        summary = json.loads(followupPath.read_text(encoding="utf-8")) if followupPath else result
+        parameters.followupSummary = "\n".join(brief(summary, FOLLOWUP_KEYS))
+        report = _output(outputs, "report", ".html", required=False)
+        parameters.followupReportPath = str(report) if report else ""
+        if later is not None:
+            showVolume(later)
+
+    @staticmethod
+    def showHistogram(histogramTable: vtkMRMLTableNode):
+        """Plot every count column of the histogram table against its first (HU) column."""
+        table = histogramTable.GetTable()
+        columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+        if len(columns) < 2:
+            raise ValueError(_("The histogram table needs a HU column and at least one count column."))
+        return plotChartFromTable(histogramTable, columns[0], columns[1:], _("Lung density histogram"),
+                                  _("Hounsfield units"), _("Fraction of lung volume"))
+
+
+def _output(outputs: dict, name: str, suffix: str, required: bool = True) -> Optional[Path]:
+    """The path the CLI reported for ``name`` (keys are names like "lesions" or file names like "lesions.csv")."""
+    for key, path in outputs.items():
+        if key in (f"{name}{suffix}", name) and str(path).endswith(suffix):
+            return Path(path)
+    for path in outputs.values():
+        if Path(path).name == f"{name}{suffix}":
+            return Path(path)
+    if required:
+        raise RuntimeError(f"the command reported no {name}{suffix} (outputs: {', '.join(sorted(outputs))})")
+    return None
+
+
+def _remove(node) -> None:
+    if node is not None and node.GetScene() is not None:
+        slicer.mrmlScene.RemoveNode(node)
+
+
+class PneumoniaAnalysisTest(ScriptedLoadableModuleTest):
+    """Analysis of a synthetic chest CT with two lesions of known size and density."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_OutputLookup()
+        self.setUp()
+        self.test_SyntheticLesions()
+
+    def test_OutputLookup(self):
+        outputs = {"lesions": "/o/lesions.seg.nrrd", "lesions.csv": "/o/lesions.csv", "report": "/o/report.html"}
+        self.assertEqual(_output(outputs, "lesions", ".seg.nrrd"), Path("/o/lesions.seg.nrrd"))
+        self.assertEqual(_output(outputs, "lesions", ".csv"), Path("/o/lesions.csv"))
+        self.assertIsNone(_output(outputs, "results", ".json", required=False))
+        with self.assertRaises(RuntimeError):
+            _output(outputs, "histogram", ".csv")
+
+    @staticmethod
+    def syntheticChest():
+        """2 mm CT with two lungs, a ground-glass ball (-550 HU) in the right lung and a consolidation
+        (+20 HU) in the left; returns the array and the lesion volumes in ml."""
+        shape = (60, 96, 128)
+        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
+        ct = np.full(shape, -1000.0, np.float32)
+        ct[((i - 64) / 58) ** 2 + ((j - 48) / 40) ** 2 <= 1] = 40.0
+        for centre in (38, 90):
+            ct[((i - centre) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1] = -860.0
+        ggo = ((i - 36) ** 2 + (j - 50) ** 2 + (k - 30) ** 2) <= 6 ** 2
+        consolidation = ((i - 92) ** 2 + (j - 56) ** 2 + (k - 28) ** 2) <= 5 ** 2
+        ct[ggo] = -550.0
+        ct[consolidation] = 20.0
+        ct += np.random.default_rng(1).normal(0, 12, shape).astype(np.float32)
+        return ct.astype(np.int16), float(ggo.sum() * 0.008), float(consolidation.sum() * 0.008)
+
+    def test_SyntheticLesions(self):
+        self.delayDisplay("Pneumonia analysis of a synthetic chest")
+        ct, ggoMl, consolidationMl = self.syntheticChest()
+        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=np.diag([-2.0, -2.0, 2.0, 1.0]), name="chest")
+        logic = PneumoniaAnalysisLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = volume
+        runner = BackgroundCliRunner()
+        logic.analyze(parameters, runner)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        lesions = parameters.lesionSegmentation
+        total = 0.0
+        for index in range(lesions.GetSegmentation().GetNumberOfSegments()):
+            segmentId = lesions.GetSegmentation().GetNthSegmentID(index)
+            total += float(slicer.util.arrayFromSegmentBinaryLabelmap(lesions, segmentId, volume).sum()) * 0.008
+        truth = ggoMl + consolidationMl
+        self.assertAlmostEqual(total, truth, delta=0.5 * truth)
+        self.assertGreaterEqual(parameters.lesionTable.GetNumberOfRows(), 1)
+        self.assertTrue(parameters.summary)
+        chart = logic.showHistogram(parameters.histogramTable)
+        self.assertGreaterEqual(chart.GetNumberOfPlotSeriesNodes(), 1)
+        self.assertTrue(Path(parameters.reportPath).is_file())
+        self.delayDisplay("Test passed")
