@@ -1,0 +1,333 @@
+"""LowDoseDenoising: denoise a low-dose CT (non-local means or a trained CNN), compare it with its input in
+linked side-by-side views, and simulate lower-dose scans from full-dose ones to make training pairs.
+
+Thin module: ``lungai denoise`` and ``lungai simulate-dose`` run in the background; the output file is read back
+into a volume node with its exact geometry.
+"""
+
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from LungAICommonLib import dependencies
+from LungAICommonLib.background import BackgroundCliRunner
+from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.nodes import imageFromVolumeNode, volumeNodeFromImage, writeVolumeNode
+from LungAICommonLib.results import append_pair_row, brief
+from LungAICommonLib.views import compareSideBySide, copyWindowLevel, newWorkDirectory
+
+METHODS = ["nlm", "cnn"]
+PAIRS_FOLDER_SETTING = "LungAI/DosePairsFolder"
+SUMMARY_KEYS = ["method", "strength", "noise_before_hu", "noise_after_hu", "noise_std_before", "noise_std_after",
+                "dose", "dose_fraction", "added_noise_hu", "seconds"]
+
+
+class LowDoseDenoising(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Low-Dose Denoising")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "LungAI")]
+        self.parent.dependencies = ["LungAICommon"]
+        self.parent.contributors = ["LungAI contributors"]
+        self.parent.helpText = _(
+            "Reduces the noise of low-dose chest CTs with non-local means or a trained network, shows input and "
+            "output side by side with linked views, and simulates lower-dose scans from full-dose ones to build "
+            "training pairs.")
+        self.parent.acknowledgementText = _("LungAI is open source (Apache-2.0).")
+
+
+@parameterNodeWrapper
+class LowDoseDenoisingParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    method: Annotated[str, Choice(METHODS)] = "nlm"
+    strength: Annotated[float, WithinRange(0.0, 3.0)] = 1.0
+    outputVolume: vtkMRMLScalarVolumeNode
+    summary: str = ""
+    sourceVolume: vtkMRMLScalarVolumeNode
+    doseFraction: Annotated[float, WithinRange(0.05, 1.0)] = 0.25
+    simulatedVolume: vtkMRMLScalarVolumeNode
+    savePair: bool = False
+    simulateSummary: str = ""
+
+
+class LowDoseDenoisingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+        self.simulateRunner = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LowDoseDenoising.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = LowDoseDenoisingLogic()
+        self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                          busyWidgets=[self.ui.applyButton])
+        self.simulateRunner = BackgroundCliRunner(self.ui.simulateProgressBar, self.ui.simulateStatusLabel,
+                                                  self.ui.simulateCancelButton,
+                                                  busyWidgets=[self.ui.simulateApplyButton])
+        self.ui.pairsFolderEdit.currentPath = str(slicer.util.settingsValue(PAIRS_FOLDER_SETTING, ""))
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.simulateApplyButton.connect("clicked(bool)", self.onSimulateButton)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        for runner in (self.runner, self.simulateRunner):
+            if runner is not None:
+                runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.runner.cancel()
+        self.simulateRunner.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[LowDoseDenoisingParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.ui.applyButton.enabled = bool(p.inputVolume) and not self.runner.running
+        self.ui.simulateApplyButton.enabled = bool(p.sourceVolume) and not self.simulateRunner.running
+        self.ui.compareButton.enabled = bool(p.inputVolume and p.outputVolume)
+        self.ui.pairsFolderEdit.enabled = p.savePair
+        self.ui.summaryLabel.text = p.summary
+        self.ui.simulateSummaryLabel.text = p.simulateSummary
+
+    def onApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start denoising."), waitCursor=True):
+            self.logic.denoise(self._parameterNode, self.runner, onDone=self.onCompareButton)
+
+    def onCompareButton(self) -> None:
+        if self._parameterNode.inputVolume and self._parameterNode.outputVolume:
+            compareSideBySide(self._parameterNode.inputVolume, self._parameterNode.outputVolume)
+
+    def onSimulateButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        pairsFolder = None
+        if self._parameterNode.savePair:
+            if not self.ui.pairsFolderEdit.currentPath:
+                slicer.util.errorDisplay(_("Choose the folder the training pairs go to."))
+                return
+            pairsFolder = Path(self.ui.pairsFolderEdit.currentPath)
+            slicer.app.userSettings().setValue(PAIRS_FOLDER_SETTING, str(pairsFolder))
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the dose simulation."), waitCursor=True):
+            self.logic.simulateDose(self._parameterNode, self.simulateRunner, pairsFolder)
+
+
+class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
+    """Runs ``lungai denoise`` and ``lungai simulate-dose`` on volume nodes."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return LowDoseDenoisingParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def denoiseArguments(inputPath: Path, outputPath: Path, method: str, strength: float) -> list:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+        return ["denoise", str(inputPath), "-o", str(outputPath), "--method", method, "--strength",
+                f"{strength:g}"]
+
+    @staticmethod
+    def simulateArguments(inputPath: Path, outputPath: Path, doseFraction: float) -> list:
+        if not 0.0 < doseFraction <= 1.0:
+            raise ValueError(f"dose fraction must be in (0, 1], got {doseFraction}")
+        return ["simulate-dose", str(inputPath), "-o", str(outputPath), "--dose", f"{doseFraction:g}"]
+
+    def denoise(self, parameters: LowDoseDenoisingParameterNode, runner: BackgroundCliRunner, onDone=None):
+        inputVolume = parameters.inputVolume
+        if inputVolume is None:
+            raise ValueError(_("Select an input CT volume."))
+        workFolder = newWorkDirectory("denoise")
+        inputPath = writeVolumeNode(inputVolume, workFolder / "input.nrrd")
+        outputPath = workFolder / "denoised.nrrd"
+
+        def loaded(result, outputs):
+            name = f"{inputVolume.GetName()} denoised ({parameters.method})"
+            parameters.outputVolume = self.loadVolume(_firstOutput(outputs, outputPath), name,
+                                                      parameters.outputVolume)
+            copyWindowLevel(inputVolume, parameters.outputVolume)
+            parameters.summary = "\n".join(brief(result, SUMMARY_KEYS))
+            if onDone is not None:
+                onDone()
+
+        arguments = self.denoiseArguments(inputPath, outputPath, parameters.method, parameters.strength)
+        return runner.start(arguments, loaded, label=_("Denoising"))
+
+    def simulateDose(self, parameters: LowDoseDenoisingParameterNode, runner: BackgroundCliRunner,
+                     pairsFolder: Optional[Path] = None, onDone=None):
+        source = parameters.sourceVolume
+        if source is None:
+            raise ValueError(_("Select a full-dose CT volume."))
+        fraction = float(parameters.doseFraction)
+        caseId = _safeName(source.GetName())
+        if pairsFolder is not None:
+            pairsFolder.mkdir(parents=True, exist_ok=True)
+            fullPath = writeVolumeNode(source, pairsFolder / f"{caseId}_full.nrrd")
+            outputPath = pairsFolder / f"{caseId}_dose{fraction:g}.nrrd"
+        else:
+            workFolder = newWorkDirectory("dose")
+            fullPath = writeVolumeNode(source, workFolder / "full.nrrd")
+            outputPath = workFolder / "simulated.nrrd"
+
+        def loaded(result, outputs):
+            simulatedPath = _firstOutput(outputs, outputPath)
+            parameters.simulatedVolume = self.loadVolume(simulatedPath, f"{source.GetName()} {fraction:g} dose",
+                                                         parameters.simulatedVolume)
+            copyWindowLevel(source, parameters.simulatedVolume)
+            lines = brief(result, SUMMARY_KEYS)
+            if pairsFolder is not None:
+                pairs = append_pair_row(pairsFolder / "pairs.csv", caseId, fullPath, simulatedPath, fraction)
+                lines.append(_("Pair added to {path}").format(path=pairs))
+            parameters.simulateSummary = "\n".join(lines)
+            compareSideBySide(source, parameters.simulatedVolume)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(self.simulateArguments(fullPath, outputPath, fraction), loaded,
+                            label=_("Dose simulation"))
+
+    @staticmethod
+    def loadVolume(path: Path, name: str, node: Optional[vtkMRMLScalarVolumeNode]):
+        """Read a CLI output volume into ``node`` (or a new node), geometry exact."""
+        from lungai.io import read_image
+
+        return volumeNodeFromImage(read_image(path, check="none"), name, node=node)
+
+
+def _firstOutput(outputs: dict, expected: Path) -> Path:
+    if expected.is_file():
+        return expected
+    for path in outputs.values():
+        if str(path).endswith((".nrrd", ".nii.gz", ".nii", ".mha")) and Path(path).is_file():
+            return Path(path)
+    raise RuntimeError(f"the command wrote no volume (expected {expected})")
+
+
+def _safeName(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "case"
+
+
+class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
+    """Denoising lowers the noise of a synthetic noisy CT; dose simulation raises it and writes a pair."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_Arguments()
+        self.setUp()
+        self.test_DenoiseAndSimulate()
+
+    def test_Arguments(self):
+        arguments = LowDoseDenoisingLogic.denoiseArguments(Path("/i.nrrd"), Path("/o.nrrd"), "nlm", 1.5)
+        self.assertEqual(arguments[-4:], ["--method", "nlm", "--strength", "1.5"])
+        self.assertEqual(LowDoseDenoisingLogic.simulateArguments(Path("/i"), Path("/o"), 0.25)[-2:],
+                         ["--dose", "0.25"])
+        with self.assertRaises(ValueError):
+            LowDoseDenoisingLogic.simulateArguments(Path("/i"), Path("/o"), 0.0)
+
+    @staticmethod
+    def noisyPhantom(noise: float):
+        shape = (24, 96, 96)
+        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
+        clean = np.full(shape, -1000.0, np.float32)
+        clean[((i - 48) / 44) ** 2 + ((j - 48) / 36) ** 2 <= 1] = 40.0
+        clean[((i - 30) / 12) ** 2 + ((j - 48) / 20) ** 2 <= 1] = -850.0
+        clean[((i - 66) / 12) ** 2 + ((j - 48) / 20) ** 2 <= 1] = -850.0
+        noisy = clean + np.random.default_rng(2).normal(0, noise, shape).astype(np.float32)
+        return clean, noisy.astype(np.int16)
+
+    @staticmethod
+    def tissueNoise(array, clean):
+        region = clean == 40.0
+        return float(np.std(array[region].astype(np.float64)))
+
+    def test_DenoiseAndSimulate(self):
+        self.delayDisplay("Denoise a noisy phantom")
+        clean, noisy = self.noisyPhantom(60.0)
+        volume = slicer.util.addVolumeFromArray(noisy, ijkToRAS=np.diag([-0.8, -0.8, 2.0, 1.0]), name="noisy")
+        logic = LowDoseDenoisingLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = volume
+        parameters.method = "nlm"
+        parameters.strength = 1.0
+        runner = BackgroundCliRunner()
+        logic.denoise(parameters, runner)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        denoised = imageFromVolumeNode(parameters.outputVolume)
+        self.assertEqual(denoised.shape, noisy.shape)
+        self.assertLess(self.tissueNoise(denoised.array, clean), 0.6 * self.tissueNoise(noisy, clean))
+
+        self.delayDisplay("Simulate a quarter dose and write the pair")
+        parameters.sourceVolume = volume
+        parameters.doseFraction = 0.25
+        pairs = Path(slicer.app.temporaryPath) / "LungAI-test-pairs"
+        logic.simulateDose(parameters, runner, pairsFolder=pairs)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        simulated = imageFromVolumeNode(parameters.simulatedVolume)
+        self.assertGreater(self.tissueNoise(simulated.array, clean), self.tissueNoise(noisy, clean))
+        self.assertTrue((pairs / "pairs.csv").is_file())
+        logging.info("pairs: %s", (pairs / "pairs.csv").read_text())
+        self.delayDisplay("Test passed")
