@@ -1,0 +1,185 @@
+"""Classic (weight-free) lung segmentation: thresholds, connectivity, airway tracking, junction splitting and
+dense-lung recovery on a ~2 mm working grid, mapped back exactly to the input grid.
+
+Works on any orientation (canonical [S, P, L] view), spacing and field of view. Inputs only a few slices thick
+(e.g. two-slice crops) go through the same steps slice by slice ("planar" mode, no trachea tracking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.errors import InputError
+from lungai.image import Image
+from lungai.labels import AIRWAYS, LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.airways import find_trachea, grow_airways, remove_intrapulmonary
+from lungai.lung.body import outside_air
+from lungai.lung.grid import WorkGrid, upsample_labels
+from lungai.lung.morphology import ball, bbox, fill_holes_slices, label
+from lungai.lung.orientation import Reorientation
+from lungai.lung.recovery import recover_dense_lung
+from lungai.lung.separation import separate
+from lungai.progress import Progress, ensure
+
+AIR_HU = -400.0               # aerated lung / tissue boundary (half-way between parenchyma and soft tissue)
+TARGET_MM = 2.0               # working grid spacing
+PLANAR_MAX_EXTENT_MM = 24.0   # thinner inputs are segmented slice by slice
+LUNG_MEAN_HU = (-975.0, -450.0)  # mean density of an air region that can be lung (gas in bowel is darker)
+MIN_LUNG_ML = 40.0            # less lung than this in the field of view is "no lungs"
+MIN_LUNG_AREA_MM2 = 400.0     # same, per slice, for planar inputs
+CLOSING_MM = 3.0
+
+
+@dataclass
+class ClassicDetails:
+    """What the classic pipeline found, for provenance and debugging."""
+
+    planar: bool
+    working_spacing_mm: Tuple[float, float, float]
+    trachea_found: bool = False
+    recovered_ml: float = 0.0
+    notes: Dict[str, object] = field(default_factory=dict)
+
+
+def _component_stats(labels: np.ndarray, n: int, hu: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    flat = labels.ravel()
+    counts = np.bincount(flat, minlength=n + 1)
+    means = np.bincount(flat, weights=hu.ravel(), minlength=n + 1) / np.maximum(counts, 1)
+    return counts, means
+
+
+def _touches_side(labels: np.ndarray, n: int) -> np.ndarray:
+    touching = np.zeros(n + 1, dtype=bool)
+    for face in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+        touching[np.unique(face)] = True
+    touching[0] = False
+    return touching
+
+
+def _midline_x(body: np.ndarray, lungs: np.ndarray, trachea: Optional[np.ndarray]) -> float:
+    if trachea is not None:
+        return float(np.nonzero(trachea)[2].mean())
+    rows = body[lungs.any(axis=(1, 2))] if lungs.any() else body
+    columns = np.flatnonzero(rows.any(axis=(0, 1)))
+    return 0.5 * (columns[0] + columns[-1]) if columns.size else body.shape[2] / 2.0
+
+
+def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
+                  planar: bool, details: ClassicDetails) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """(lung air without airways, airway lumen, trachea seed) from the candidate air inside the body."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    labels, n = label(candidates, planar)
+    counts, means = _component_stats(labels, n, hu)
+    lung_like = (means > LUNG_MEAN_HU[0]) & (means < LUNG_MEAN_HU[1])
+    lung_like[0] = False
+    if planar:
+        big = counts * spacing[1] * spacing[2] >= MIN_LUNG_AREA_MM2 / 4
+    else:
+        big = counts * voxel_ml >= 5.0
+    airways = np.zeros_like(candidates)
+    seed = None
+    if not planar and (lung_like & big).any():
+        lungs_air = (lung_like & big)[labels]
+        seed = find_trachea(hu, candidates, body, spacing, lungs_air)
+    if seed is not None:
+        details.trachea_found = True
+        airways = grow_airways(hu, seed, candidates, voxel_ml)
+        tree = np.unique(labels[airways])
+        tree = tree[tree > 0]
+        main_ml = counts[tree].sum() * voxel_ml
+        side = _touches_side(labels, n)
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[tree] = True
+        keep |= lung_like & ~side & (counts * voxel_ml >= max(20.0, 0.03 * main_ml))
+    else:
+        largest = counts[1:][lung_like[1:] & big[1:]].max() if (lung_like & big).any() else 0
+        keep = lung_like & big & (counts >= 0.1 * largest)
+    keep[0] = False
+    lungs = keep[labels] & ~airways
+    # pieces cut off by removing the airways (bronchus walls at the working resolution) are dropped
+    pieces, m = label(lungs, planar)
+    if m:
+        sizes = np.bincount(pieces.ravel(), minlength=m + 1)
+        small = sizes * (spacing[1] * spacing[2] if planar else voxel_ml) < (
+            MIN_LUNG_AREA_MM2 / 8 if planar else 2.0)
+        small[0] = False
+        lungs &= ~small[pieces]
+    return lungs, airways, seed
+
+
+def _fill_lung(labels: np.ndarray, spacing: Tuple[float, float, float], planar: bool) -> np.ndarray:
+    """Vessels and airway walls inside each lung filled: hole filling per slice and a small closing."""
+    out = labels.copy()
+    element = ball(CLOSING_MM, spacing, planar)
+    margin = max(element.shape) // 2 + 1
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        mask = labels == side
+        if not mask.any():
+            continue
+        box = bbox(mask, margin)
+        sub = np.pad(mask[box], margin)
+        closed = ndimage.binary_closing(sub, element)[margin:-margin, margin:-margin, margin:-margin]
+        closed = fill_holes_slices(closed | mask[box])
+        region = out[box]
+        region[closed & (region == 0)] = side
+    return out
+
+
+def segment_working(hu: np.ndarray, spacing: Tuple[float, float, float], planar: bool,
+                    progress: Optional[Progress] = None) -> Tuple[np.ndarray, ClassicDetails]:
+    """Lung labels (1 right, 2 left, 3 airways) on the canonical working grid."""
+    progress = ensure(progress)
+    details = ClassicDetails(planar=planar, working_spacing_mm=tuple(spacing))
+    air = hu < AIR_HU
+    body = ~outside_air(hu, air)
+    progress.update(0.1, "finding the air inside the body")
+    candidates = air & body
+    lungs, airways, seed = _select_lungs(hu, candidates, body, spacing, planar, details)
+    voxel = float(np.prod(spacing)) / 1000.0
+    if planar:
+        area = lungs.sum(axis=(1, 2)).max() * spacing[1] * spacing[2] if lungs.any() else 0.0
+        if area < MIN_LUNG_AREA_MM2:
+            raise InputError(None, f"no lungs in the field of view: the largest lung-like air region is "
+                                   f"{area:.0f} mm^2 (a chest CT slice holds at least {MIN_LUNG_AREA_MM2:.0f}); "
+                                   "is this a chest CT?")
+    elif lungs.sum() * voxel < MIN_LUNG_ML:
+        raise InputError(None, f"no lungs in the field of view: only {lungs.sum() * voxel:.0f} ml of lung-like air "
+                               f"inside the body (need at least {MIN_LUNG_ML:.0f} ml); this does not look like a "
+                               "chest CT (a head, neck or extremity scan, or a field of view below the lungs)")
+    progress.update(0.3, "separating right and left lung")
+    midline = _midline_x(body, lungs, seed)
+    labels = separate(lungs, hu, spacing, midline, planar)
+    labels = _fill_lung(labels, spacing, planar)
+    progress.update(0.5, "recovering dense lung at the chest wall")
+    before = np.count_nonzero(labels)
+    labels = recover_dense_lung(labels, hu, body, spacing, AIR_HU, progress.span(0.5, 0.9))
+    labels = _fill_lung(labels, spacing, planar)
+    details.recovered_ml = float((np.count_nonzero(labels) - before) * voxel)
+    if airways.any():
+        airways = remove_intrapulmonary(airways, (labels > 0) & ~airways)
+        labels[airways] = AIRWAYS
+    progress.update(1.0, "lungs labelled")
+    return labels, details
+
+
+def is_planar(shape: Tuple[int, int, int], spacing: Tuple[float, float, float]) -> bool:
+    return shape[0] * spacing[0] < PLANAR_MAX_EXTENT_MM or shape[0] < 6
+
+
+def segment_classic(image: Image, progress: Optional[Progress] = None) -> Tuple[np.ndarray, ClassicDetails]:
+    """Lung label array on the input grid of a 3D CT in HU (see module docstring)."""
+    progress = ensure(progress)
+    reo = Reorientation.of(image)
+    fine = reo.to_canonical(image.array)
+    planar = is_planar(fine.shape, reo.spacing)
+    grid = WorkGrid.choose(fine.shape, reo.spacing, TARGET_MM, planar)
+    progress.update(0.02, "resampling to the working grid")
+    hu = grid.shrink(fine)
+    labels, details = segment_working(hu, grid.coarse_spacing, planar, progress.span(0.05, 0.9))
+    progress.update(0.92, "mapping the lungs back to full resolution")
+    fine_labels = upsample_labels(grid, labels, hu, fine, AIR_HU)
+    return reo.from_canonical(fine_labels), details

@@ -1,0 +1,57 @@
+"""Small spacing-aware morphology helpers shared by the lung pipeline (3D or slice-by-slice)."""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import cc3d
+import numpy as np
+from scipy import ndimage
+
+PLANAR = np.zeros((3, 3, 3), dtype=bool)
+PLANAR[1] = ndimage.generate_binary_structure(2, 1)
+FACES = ndimage.generate_binary_structure(3, 1)
+
+
+def label(mask: np.ndarray, planar: bool = False) -> Tuple[np.ndarray, int]:
+    """Connected components (6-connected in 3D, or 4-connected within each axial slice)."""
+    if planar:
+        labels, n = ndimage.label(mask, PLANAR)
+        return labels, int(n)
+    labels, n = cc3d.connected_components(mask.astype(np.uint8, copy=False), connectivity=6, return_N=True)
+    return labels, int(n)
+
+
+def ball(radius_mm: float, spacing: Sequence[float], planar: bool = False) -> np.ndarray:
+    """Ellipsoidal structuring element of a physical radius on an anisotropic grid."""
+    r = [max(0, int(np.floor(radius_mm / s))) for s in spacing]
+    if planar:
+        r[0] = 0
+    grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
+    dist = sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing))
+    return dist <= 1.0
+
+
+def fill_holes_slices(mask: np.ndarray) -> np.ndarray:
+    """Fill holes in every axial slice (the first and last slices too)."""
+    padded = np.pad(mask, ((1, 1), (0, 0), (0, 0)))
+    return ndimage.binary_fill_holes(padded, PLANAR)[1:-1]
+
+
+def bbox(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
+    """Bounding box slices of a non-empty mask, widened by ``margin`` voxels and clipped to the array."""
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(max(0, hit[0] - margin), min(mask.shape[axis], hit[-1] + 1 + margin)))
+    return tuple(out)
+
+
+def keep_largest(mask: np.ndarray, planar: bool = False) -> np.ndarray:
+    labels, n = label(mask, planar)
+    if n <= 1:
+        return mask.copy()
+    counts = np.bincount(labels.ravel())
+    counts[0] = 0
+    return labels == int(np.argmax(counts))

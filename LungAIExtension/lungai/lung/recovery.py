@@ -1,0 +1,151 @@
+"""Recovery of dense lung (consolidation, dense ground-glass, effusion) lying against the chest wall.
+
+Aerated lung ends where consolidation begins, so a threshold mask loses diseased lung at the pleura. In each axial
+slice, rays from the centre of each lung find the outer edge of the aerated lung and the first rib beyond it. In
+healthy directions the gap is only pleura and the thin inner chest wall, a margin measured on the same slice; where
+the gap is wider the tissue in between (not bone, not fat-dark, not air) is lung that lost its air. Rays towards
+the mediastinum are not used, so heart, great vessels and hilum are never taken in; the rib reference keeps the
+fill inside the rib cage, away from chest-wall muscle, breast and the abdomen.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+
+N_RAYS = 120
+MAX_GAP_MM = 80.0           # deepest dense layer recovered between aerated lung and rib
+MIN_EXCESS_MM = 4.0         # gap beyond the healthy margin that counts as dense lung
+MAX_SPAN_RAYS = 30          # the rib cage is interpolated between healthy rays at most 90 degrees apart
+RIB_TOLERANCE_MM = 10.0     # a rib hit this far from the interpolated cage is another bone (clavicle, scapula)
+ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, towards the front
+POSTERIOR_LIMIT_DEG = 140.0  # ... and towards the back (paravertebral gutter)
+MIN_LUNG_AREA_MM2 = 150.0
+SOFT_TISSUE_MIN_HU = -400.0  # the dense lung is above the air threshold ...
+FAT_HU = (-150.0, -60.0)     # ... and mostly not fat-dark (extrapleural and chest-wall fat stop the fill)
+BONE_HU = 180.0
+
+
+def _circular_runs(missing: np.ndarray) -> np.ndarray:
+    """Length of the run of consecutive ``True`` (wrapping around) each element belongs to; 0 where False."""
+    n = missing.size
+    if missing.all():
+        return np.full(n, n)
+    start = int(np.argmin(missing))  # begin at a False so runs do not wrap
+    rolled = np.roll(missing, -start)
+    out = np.zeros(n, dtype=int)
+    i = 0
+    while i < n:
+        if rolled[i]:
+            j = i
+            while j < n and rolled[j]:
+                j += 1
+            out[i:j] = j - i
+            i = j
+        else:
+            i += 1
+    return np.roll(out, start)
+
+
+def _close_circular(flags: np.ndarray, gap: int) -> np.ndarray:
+    """Fill runs of at most ``gap`` False between True values, around the circle."""
+    padded = np.concatenate([flags[-gap:], flags, flags[:gap]])
+    closed = ndimage.binary_closing(padded, np.ones(2 * gap + 1, bool))
+    return closed[gap:-gap] | flags
+
+
+def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
+                   spacing: Tuple[float, float], air_hu: float) -> np.ndarray:
+    sy, sx = spacing
+    if lung.sum() * sy * sx < MIN_LUNG_AREA_MM2:
+        return np.zeros_like(lung)
+    cy, cx = ndimage.center_of_mass(lung)
+    step = min(sy, sx)
+    radii = np.arange(0.0, 250.0, step)
+    theta = np.arange(N_RAYS) * (2 * np.pi / N_RAYS)
+    yy = np.rint(cy + np.outer(np.sin(theta), radii) / sy).astype(int)
+    xx = np.rint(cx + np.outer(np.cos(theta), radii) / sx).astype(int)
+    inside = (yy >= 0) & (yy < lung.shape[0]) & (xx >= 0) & (xx < lung.shape[1])
+    yc, xc = np.clip(yy, 0, lung.shape[0] - 1), np.clip(xx, 0, lung.shape[1] - 1)
+    on_lung = lung[yc, xc] & inside
+    ray_hu = np.where(inside, hu[yc, xc], -1000.0)
+    in_body = body[yc, xc] & inside
+    has_lung = on_lung.any(axis=1)
+    m = radii.size
+    last_lung = np.where(has_lung, m - 1 - np.argmax(on_lung[:, ::-1], axis=1), -1)
+    beyond = np.arange(m)[None, :] > last_lung[:, None]
+    stop = beyond & (~in_body | ((ray_hu < air_hu) & ~on_lung) | (occupied[yc, xc] & ~on_lung & inside))
+    stop_at = np.where(stop.any(axis=1), np.argmax(stop, axis=1), m)
+    bone = beyond & (ray_hu >= BONE_HU) & (np.arange(m)[None, :] < stop_at[:, None])
+    bone_at = np.where(bone.any(axis=1), np.argmax(bone, axis=1), -1).astype(float)
+    gap = (bone_at - last_lung) * step
+    valid = has_lung & (bone_at >= 0) & (gap <= MAX_GAP_MM)
+    if valid.sum() < N_RAYS // 4:
+        return np.zeros_like(lung)
+    healthy_margin = float(np.percentile(gap[valid], 30))
+    healthy = valid & (gap <= healthy_margin + MIN_EXCESS_MM)
+    if healthy.sum() < N_RAYS // 6:
+        return np.zeros_like(lung)
+    # where the rib cage should be, from the healthy rays only (a smooth curve around the lung)
+    k = np.arange(N_RAYS)
+    rib_hit = bone_at * step
+    expected_rib = np.interp(k, k[healthy], rib_hit[healthy], period=N_RAYS)
+    expected_rib[_circular_runs(~healthy) > MAX_SPAN_RAYS] = np.nan
+    lateral = -1.0 if side == RIGHT_LUNG else 1.0
+    angle = np.degrees(np.arccos(np.clip(np.cos(theta) * lateral, -1, 1)))
+    posterior = np.sin(theta) > 0
+    allowed = np.where(posterior, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
+    lung_edge = (last_lung + 0.5) * step
+    with np.errstate(invalid="ignore"):
+        # a dense layer: the rib is where the healthy neighbours put it, but the air ends well before it
+        on_cage = valid & (np.abs(rib_hit - expected_rib) <= RIB_TOLERANCE_MM)
+        deep = rib_hit - healthy_margin - lung_edge > MIN_EXCESS_MM
+        flagged = allowed & has_lung & on_cage & deep
+    # rays through an intercostal space between flagged rays use the expected rib
+    bridged = _close_circular(flagged, 2) & allowed & has_lung & np.isfinite(expected_rib)
+    wall = np.where(flagged, rib_hit, expected_rib) - healthy_margin
+    flagged = bridged & (wall - lung_edge > MIN_EXCESS_MM)
+    if not flagged.any():
+        return np.zeros_like(lung)
+    limit = np.minimum(np.where(flagged, wall, -1.0), stop_at * step)
+    # rasterise: each pixel takes the ray nearest its direction from the lung centre
+    reach = int(np.ceil((np.nanmax(np.where(flagged, limit, 0)) + step) / step))
+    y0, y1 = max(0, int(cy) - reach), min(lung.shape[0], int(cy) + reach + 1)
+    x0, x1 = max(0, int(cx) - reach), min(lung.shape[1], int(cx) + reach + 1)
+    py, px = np.mgrid[y0:y1, x0:x1]
+    dy, dx = (py - cy) * sy, (px - cx) * sx
+    ray = np.rint(np.arctan2(dy, dx) / (2 * np.pi / N_RAYS)).astype(int) % N_RAYS
+    r = np.hypot(dy, dx)
+    take = flagged[ray] & (r > lung_edge[ray]) & (r <= limit[ray])
+    window = hu[y0:y1, x0:x1]
+    take &= (window >= SOFT_TISSUE_MIN_HU) & (window < BONE_HU) & body[y0:y1, x0:x1] & ~occupied[y0:y1, x0:x1]
+    take &= ~((window > FAT_HU[0]) & (window < FAT_HU[1]))
+    out = np.zeros_like(lung)
+    out[y0:y1, x0:x1] = take
+    # keep what touches the lung, closing the small gaps between rays
+    joined, n = ndimage.label(ndimage.binary_closing(out, iterations=1) & ~occupied | lung)
+    touching = np.unique(joined[lung])
+    out &= np.isin(joined, touching[touching > 0])
+    return out
+
+
+def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
+                       air_hu: float, progress=None) -> np.ndarray:
+    """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
+    out = labels.copy()
+    nz = labels.shape[0]
+    for z in range(nz):
+        if progress is not None and z % 16 == 0:
+            progress.update(z / nz, "recovering dense lung at the chest wall")
+        for side in (RIGHT_LUNG, LEFT_LUNG):
+            lung = labels[z] == side
+            if not lung.any():
+                continue
+            occupied = out[z] > 0
+            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], air_hu)
+            out[z][add] = side
+    return out
