@@ -1,0 +1,132 @@
+"""Lung regions used for pneumonia quantification: sides, zones, lobes and the patient axes of the grid.
+
+All masks are arrays on the CT grid (``[k, j, i]``). Zones follow :data:`lungai.terminology.ZONE_NAMES`
+(label value = position in that list + 1), as :func:`lungai.lung.zones.compute_zones` makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from lungai.image import Image
+from lungai.labels import LEFT_LUNG, LOBE_LABELS, RIGHT_LUNG
+from lungai.terminology import ZONE_NAMES
+
+SIDES: Dict[int, str] = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
+LEVELS = ("upper", "middle", "lower")
+
+
+@dataclass
+class PatientAxes:
+    """Array axes of the grid along the patient's axes and their directions."""
+
+    axial: int  # array axis running cranio-caudally (slices are taken across it)
+    superior_sign: int  # +1 when a higher index along ``axial`` is more superior
+    ap: int  # array axis running antero-posteriorly
+    posterior_sign: int  # +1 when a higher index along ``ap`` is more posterior
+
+    @classmethod
+    def of(cls, image: Image) -> "PatientAxes":
+        return cls(image.array_axis_of(2), image.array_axis_sign(2), image.array_axis_of(1),
+                   image.array_axis_sign(1))
+
+
+@dataclass
+class LungRegions:
+    """Everything quantification needs to know about the lungs of one CT."""
+
+    lungs: np.ndarray  # label map: 1 right lung, 2 left lung, 3 airways
+    zones: np.ndarray  # 0 outside, 1..12 in ZONE_NAMES order
+    zone_names: List[str]
+    lobes: Optional[np.ndarray] = None  # 0 outside, 1..5 (lungai.labels), or None when not available
+
+    @property
+    def lung_mask(self) -> np.ndarray:
+        return (self.lungs == RIGHT_LUNG) | (self.lungs == LEFT_LUNG)
+
+    @property
+    def has_lobes(self) -> bool:
+        return self.lobes is not None and bool(np.any(self.lobes))
+
+    def lobe_names(self) -> Dict[int, str]:
+        return dict(LOBE_LABELS)
+
+
+def fill_lungs(lungs: np.ndarray, axes: PatientAxes) -> np.ndarray:
+    """Fill holes of each lung slice by slice (vessels and dense lesions that a threshold lung mask leaves out)."""
+    out = lungs.copy()
+    structure = ndi.generate_binary_structure(3, 1)
+    index = [slice(None)] * 3
+    index[axes.axial] = [0, 2]
+    structure[tuple(index)] = False  # no connection between slices: a 2D fill of every slice at once
+    pad = [(0, 0)] * 3
+    pad[axes.axial] = (1, 1)
+    for label in SIDES:
+        mask = lungs == label
+        if not mask.any():
+            continue
+        box = bounding_box(mask, 1)
+        sub = np.pad(mask[box], pad)
+        filled = ndi.binary_fill_holes(sub, structure=structure)
+        inner = tuple(slice(1, -1) if axis == axes.axial else slice(None) for axis in range(3))
+        target = out[box]
+        target[filled[inner] & (target == 0)] = label
+    return out
+
+
+def regions_from_labels(image: Image, lungs: np.ndarray, zones: Optional[np.ndarray] = None,
+                        lobes: Optional[np.ndarray] = None, fill: bool = True) -> LungRegions:
+    """Build :class:`LungRegions` from a lungs label map; zones are computed when not given.
+
+    ``fill`` closes the holes of each lung per slice so that dense lesions and vessels a threshold-based lung
+    mask leaves out still count as lung (zones and lobes are extended into the filled voxels by nearest label).
+    """
+    lungs = np.asarray(lungs)
+    if lungs.shape != image.shape:
+        raise ValueError(f"lung label map {lungs.shape} is not on the CT grid {image.shape}")
+    axes = PatientAxes.of(image)
+    lungs = lungs.astype(np.uint8)
+    if fill:
+        filled = fill_lungs(lungs, axes)
+        added = filled != lungs
+        lungs = filled
+        if added.any():
+            if zones is not None:
+                zones = _extend_labels(np.asarray(zones), lungs, added)
+            if lobes is not None:
+                lobes = _extend_labels(np.asarray(lobes), lungs, added)
+    if zones is None:
+        from lungai.lung.zones import compute_zones
+
+        zones = compute_zones(image.like(lungs)).array
+    return LungRegions(lungs=lungs, zones=np.asarray(zones).astype(np.uint8), zone_names=list(ZONE_NAMES),
+                       lobes=None if lobes is None else np.asarray(lobes).astype(np.uint8))
+
+
+def _extend_labels(labels: np.ndarray, lungs: np.ndarray, added: np.ndarray, margin: int = 8) -> np.ndarray:
+    """Give voxels newly added to the lungs the label of the nearest labelled voxel (searched near them)."""
+    labels = labels.astype(np.uint8).copy()
+    if not labels.any():
+        return labels
+    box = bounding_box(added, margin)
+    sub_labels, sub_added = labels[box], added[box]
+    if sub_labels.any():
+        _, nearest = ndi.distance_transform_edt(sub_labels == 0, return_distances=True, return_indices=True)
+        sub_labels[sub_added] = sub_labels[tuple(n[sub_added] for n in nearest)]
+    labels[(lungs != RIGHT_LUNG) & (lungs != LEFT_LUNG)] = 0
+    return labels
+
+
+def bounding_box(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
+    """Slices of the smallest box holding ``mask`` grown by ``margin`` voxels (the whole grid when empty)."""
+    if not mask.any():
+        return tuple(slice(0, n) for n in mask.shape)
+    box = []
+    for axis, n in enumerate(mask.shape):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(0, int(present[0]) - margin), min(n, int(present[-1]) + 1 + margin)))
+    return tuple(box)

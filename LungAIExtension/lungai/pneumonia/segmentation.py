@@ -1,0 +1,172 @@
+"""Pneumonia lesion segmentation inside the lungs: ground-glass opacity (1) and consolidation (2).
+
+``classic`` needs no weights. Inside the (hole-filled) lung mask it keeps the voxels whose lightly smoothed
+density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
+
+* thin bright structures (small vessels, bronchial walls, fissures) and the partial-volume rims of every vessel,
+  by a morphological opening of the candidate mask with an axial disc of ``opening_mm`` radius;
+* vessels too thick for that opening, by Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
+* airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
+
+Each remaining voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up.
+``model`` runs the registered lesion model (:mod:`lungai.models`) and keeps its output inside the lungs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Tuple
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from lungai.errors import LungAIError
+from lungai.image import Image
+from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
+from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
+from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, vesselness
+from lungai.progress import Progress, ensure
+from lungai.provenance import Provenance
+
+LESION_MODEL = "pneumonia-lesions-ct"
+
+
+@dataclass
+class ClassicParams:
+    """Parameters of the weight-free lesion method (HU and mm)."""
+
+    ground_glass_hu: Tuple[float, float] = (-700.0, -300.0)
+    consolidation_hu: Tuple[float, float] = (-300.0, 200.0)
+    smoothing_mm: float = 0.7
+    opening_mm: float = 2.0
+    dense_opening_mm: float = 2.0
+    vessel_margin_mm: float = 1.5
+    enclosed_vessel_mm: float = 3.0
+    vessel_grid_mm: float = 2.0
+    vessel_scales_mm: Tuple[float, ...] = (2.5, 4.0)
+    vessel_threshold: float = 0.3
+    airway_wall_mm: float = 3.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LesionSegmentation:
+    """Lesion class label map on the CT grid (0 none, 1 ground glass, 2 consolidation) and how it was made."""
+
+    labels: np.ndarray
+    provenance: Provenance
+    vessels: Optional[np.ndarray] = field(default=None, repr=False)  # suppressed vessel voxels (classic only)
+
+
+def ellipsoid(mm: float, spacing_kji, in_plane_axis: Optional[int] = None) -> np.ndarray:
+    """Structuring element approximating a ball of ``mm`` radius on a grid of ``spacing_kji``.
+
+    With ``in_plane_axis`` it is a flat disc across that array axis (one slice thick).
+    """
+    radius = [0.0 if axis == in_plane_axis else mm / s for axis, s in enumerate(spacing_kji)]
+    half = [int(np.floor(r)) for r in radius]
+    grid = np.mgrid[tuple(slice(-h, h + 1) for h in half)]
+    return sum((g / max(r, 1e-6)) ** 2 for g, r in zip(grid, radius)) <= 1.0 + 1e-9
+
+
+def morphology(operation, mask: np.ndarray, mm: float, spacing_kji,
+               in_plane_axis: Optional[int] = None) -> np.ndarray:
+    """Binary ``ndi.binary_opening``/``binary_dilation`` with a ball of ``mm``, computed on the mask's box only."""
+    structure = ellipsoid(mm, spacing_kji, in_plane_axis)
+    if structure.size == 1 or not mask.any():
+        return mask
+    margin = max(structure.shape) // 2 + 1
+    box = bounding_box(mask, margin)
+    out = np.zeros_like(mask, dtype=bool)
+    out[box] = operation(mask[box], structure)
+    return out
+
+
+def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional[ClassicParams] = None,
+                            progress: Optional[Progress] = None) -> LesionSegmentation:
+    """Weight-free ground-glass / consolidation segmentation (see the module docstring)."""
+    p = params or ClassicParams()
+    progress = ensure(progress)
+    lung = regions.lung_mask
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    vessels_full = np.zeros(image.shape, dtype=bool)
+    provenance = Provenance(method="pneumonia-lesions-classic", parameters=p.to_dict())
+    if not lung.any():
+        return LesionSegmentation(labels, provenance, vessels_full)
+    box = bounding_box(lung, margin=2)
+    spacing = tuple(reversed(image.spacing))  # k, j, i
+    lung = lung[box]
+    progress.update(0.05, "smoothing")
+    hu = image.array[box].astype(np.float32)
+    sigma = [p.smoothing_mm / s for s in spacing]
+    smooth = ndi.gaussian_filter(hu, sigma) if p.smoothing_mm > 0 else hu
+    airways = regions.lungs[box] == AIRWAYS
+    region = lung & ~morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
+
+    progress.update(0.2, "density ranges")
+    lo, hi = p.ground_glass_hu[0], p.consolidation_hu[1]
+    candidates = region & (smooth >= lo) & (smooth <= hi)
+    dense = candidates & (smooth >= p.consolidation_hu[0])
+    progress.update(0.3, "thin dense structures")
+    thick = morphology(ndi.binary_opening, dense, p.dense_opening_mm, spacing)
+    progress.update(0.45, "vessel suppression")
+    vessels = morphology(ndi.binary_dilation, dense & ~thick, p.vessel_margin_mm, spacing)
+    vessels |= _thick_vessels(smooth, thick, spacing, p)
+    vessels &= candidates
+    progress.update(0.6, "removing thin structures")
+    axial = PatientAxes.of(image).axial
+    lesions = morphology(ndi.binary_opening, candidates & ~vessels, p.opening_mm, spacing, axial)
+    progress.update(0.75, "vessels inside lesions")
+    lesions |= vessels & morphology(ndi.binary_closing, lesions, p.enclosed_vessel_mm, spacing)
+    progress.update(0.9, "classifying")
+    cls = np.where(smooth >= p.consolidation_hu[0], CONSOLIDATION, GROUND_GLASS).astype(np.uint8)
+    labels[box] = np.where(lesions, cls, 0)
+    vessels_full[box] = vessels & region
+    progress.update(1.0, "lesions segmented")
+    return LesionSegmentation(labels, provenance, vessels_full)
+
+
+def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicParams) -> np.ndarray:
+    """Voxels of thick dense structures that are tubular (vesselness above threshold on a coarse grid)."""
+    if not thick.any():
+        return np.zeros(smooth.shape, dtype=bool)
+    factors = shrink_factors(spacing, p.vessel_grid_mm)
+    coarse = bin_average(smooth, factors)
+    where = bin_average(thick, factors) > 0.5
+    coarse_spacing = [s * f for s, f in zip(spacing, factors)]
+    tube = vesselness(coarse, coarse_spacing, p.vessel_scales_mm, where) >= p.vessel_threshold
+    return expand_blocks(tube, factors, smooth.shape) & thick
+
+
+def segment_lesions_model(image: Image, regions: LungRegions, device: str = "cpu",
+                          progress: Optional[Progress] = None, model_name: str = LESION_MODEL) -> LesionSegmentation:
+    """Lesion classes by the registered lesion model, kept inside the lungs."""
+    from lungai import models
+
+    progress = ensure(progress)
+    try:
+        entry = models.get_model(model_name)
+    except LungAIError as exc:
+        raise LungAIError(f"the lesion model is not available ({exc}); use --method classic, or install the "
+                          f"model with `lungai models download {model_name}`") from None
+    result = models.run_inference(entry, image, device=device, progress=progress)
+    predicted = np.asarray(result.array if isinstance(result, Image) else result)
+    if predicted.shape != image.shape:
+        raise LungAIError(f"the lesion model returned a {predicted.shape} map for a {image.shape} CT")
+    labels = np.where(regions.lung_mask, predicted, 0).astype(np.uint8)
+    labels[labels > CONSOLIDATION] = 0
+    provenance = Provenance(method="pneumonia-lesions-model", model_name=entry.name, model_version=entry.version,
+                            weights_sha256=str(entry.weights.get("sha256")), parameters={"device": device})
+    return LesionSegmentation(labels, provenance)
+
+
+def segment_lesions(image: Image, regions: LungRegions, method: str = "classic", device: str = "cpu",
+                    params: Optional[ClassicParams] = None, progress: Optional[Progress] = None) -> LesionSegmentation:
+    """Dispatch to the ``classic`` (weight-free) or ``model`` lesion method."""
+    if method == "classic":
+        return segment_lesions_classic(image, regions, params, progress)
+    if method == "model":
+        return segment_lesions_model(image, regions, device, progress)
+    raise ValueError(f"unknown lesion method {method!r} (classic or model)")
