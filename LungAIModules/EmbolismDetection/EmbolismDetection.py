@@ -1,0 +1,356 @@
+"""EmbolismDetection: pulmonary embolism candidates on a CT pulmonary angiogram, reviewed one by one.
+
+Thin module: ``lungai embolism`` runs in the background; candidates come back as a markups point list, a table
+sorted by confidence and emboli/artery segmentations. The reader accepts or rejects each candidate; accepted ones
+are saved as a label map next to the case for the review and training loop.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import slicer
+import vtk
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from LungAICommonLib import dependencies
+from LungAICommonLib.background import BackgroundCliRunner
+from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
+from LungAICommonLib.nodes import applyStandardColors, loadSegmentationFile, tableNodeFromRows, writeVolumeNode
+from LungAICommonLib.results import candidate_rows, centroid_ras, confidence, format_value
+from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, showVolume, tableViewRow
+
+STATUS_COLUMN = "status"
+ID_COLUMN = "id"
+MARKS = {"pending": "", "accepted": " \u2713", "rejected": " \u2717"}
+
+
+class EmbolismDetection(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Embolism Detection")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "LungAI")]
+        self.parent.dependencies = ["LungAICommon"]
+        self.parent.contributors = ["LungAI contributors"]
+        self.parent.helpText = _(
+            "Finds filling defects in the contrast-filled pulmonary arteries of a CT pulmonary angiogram and lists "
+            "them as candidates, most confident first. Review each candidate (accept or reject); accepted emboli "
+            "are saved as labels for the review loop. Candidates support a reader; they do not replace one.")
+        self.parent.acknowledgementText = _("LungAI is open source (Apache-2.0).")
+
+
+@parameterNodeWrapper
+class EmbolismDetectionParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    candidatesMarkups: vtkMRMLMarkupsFiducialNode
+    emboliSegmentation: vtkMRMLSegmentationNode
+    arteriesSegmentation: vtkMRMLSegmentationNode
+    candidatesTable: vtkMRMLTableNode
+    outputFolder: str = ""
+    reviewer: str = ""
+
+
+class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+        self.currentCandidate = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/EmbolismDetection.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = EmbolismDetectionLogic()
+        self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                          busyWidgets=[self.ui.applyButton, self.ui.inputSelector])
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.candidatesTableView.connect("clicked(QModelIndex)", self.onCandidateClicked)
+        self.ui.acceptButton.connect("clicked(bool)", lambda: self.onDecision("accepted"))
+        self.ui.rejectButton.connect("clicked(bool)", lambda: self.onDecision("rejected"))
+        self.ui.resetButton.connect("clicked(bool)", lambda: self.onDecision("pending"))
+        self.ui.saveButton.connect("clicked(bool)", self.onSaveButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.runner.cancel()
+        self.currentCandidate = None
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[EmbolismDetectionParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.ui.applyButton.enabled = bool(p.inputVolume) and not self.runner.running
+        self.ui.candidatesTableView.setMRMLTableNode(p.candidatesTable)
+        decided = self.currentCandidate is not None and bool(p.candidatesTable)
+        for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.resetButton):
+            button.enabled = decided
+        self.ui.saveButton.enabled = bool(p.candidatesTable and p.outputFolder)
+
+    def onApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        self.currentCandidate = None
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the embolism detection."), waitCursor=True):
+            self.logic.detect(self._parameterNode, self.runner, onDone=self._updateGui)
+
+    def onCandidateClicked(self, index) -> None:
+        row = tableViewRow(self.ui.candidatesTableView, index)
+        self.currentCandidate = str(row.get(ID_COLUMN, ""))
+        point = centroid_ras(row)
+        if point is not None:
+            jumpSlicesToRas(point)
+        self._updateGui()
+
+    def onDecision(self, status: str) -> None:
+        if self.currentCandidate is None:
+            return
+        self.logic.setStatus(self._parameterNode, self.currentCandidate, status)
+
+    def onSaveButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to save the accepted emboli."), waitCursor=True):
+            written = self.logic.saveAccepted(self._parameterNode)
+            self.ui.savedLabel.text = _("Saved {files}").format(files=", ".join(str(p) for p in written.values()))
+
+
+class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
+    """Runs ``lungai embolism``, shows the candidates and keeps the reader's decisions."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return EmbolismDetectionParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def commandArguments(inputPath: Path, outputFolder: Path) -> list:
+        return ["embolism", str(inputPath), "-o", str(outputFolder)]
+
+    def detect(self, parameters: EmbolismDetectionParameterNode, runner: BackgroundCliRunner, onDone=None):
+        if parameters.inputVolume is None:
+            raise ValueError(_("Select a CT pulmonary angiogram."))
+        workFolder = newWorkDirectory("embolism")
+        inputPath = writeVolumeNode(parameters.inputVolume, workFolder / "input.nrrd")
+
+        def loaded(result, outputs):
+            self.loadResults(parameters, workFolder / "output", outputs)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(self.commandArguments(inputPath, workFolder / "output"), loaded,
+                            label=_("Embolism detection"))
+
+    def loadResults(self, parameters: EmbolismDetectionParameterNode, outputFolder: Path, outputs: dict) -> None:
+        volume = parameters.inputVolume
+        name = volume.GetName() if volume else "CTPA"
+        for node in (parameters.candidatesMarkups, parameters.emboliSegmentation, parameters.arteriesSegmentation,
+                     parameters.candidatesTable):
+            if node is not None and node.GetScene() is not None:
+                slicer.mrmlScene.RemoveNode(node)
+        folder = Path(outputs["candidates"]).parent if "candidates" in outputs else Path(outputFolder)
+        parameters.outputFolder = str(folder)
+        arteries = loadSegmentationFile(folder / "arteries.seg.nrrd", f"{name} pulmonary arteries", volume,
+                                        show3D=True, opacity2D=0.2)
+        arteries.GetDisplayNode().SetOpacity3D(0.35)
+        parameters.arteriesSegmentation = arteries
+        emboli = loadSegmentationFile(folder / "emboli.seg.nrrd", f"{name} emboli", volume, show3D=True,
+                                      opacity2D=0.6)
+        applyStandardColors(emboli)
+        parameters.emboliSegmentation = emboli
+        rows = candidate_rows(json.loads((folder / "candidates.json").read_text(encoding="utf-8")))
+        statuses = load_statuses(folder / "embolism-review.json") or {}
+        tableRows = []
+        for index, row in enumerate(rows):
+            cid = candidate_id(row, index)
+            tableRows.append({ID_COLUMN: cid, STATUS_COLUMN: statuses.get(cid, "pending"),
+                              **{k: v for k, v in row.items() if k not in (ID_COLUMN, STATUS_COLUMN)}})
+        parameters.candidatesTable = tableNodeFromRows(tableRows, f"{name} embolism candidates")
+        parameters.candidatesMarkups = self.candidatesMarkups(tableRows, f"{name} PE candidates")
+        if volume is not None:
+            showVolume(volume)
+
+    @staticmethod
+    def candidatesMarkups(rows: list, name: str) -> vtkMRMLMarkupsFiducialNode:
+        """One locked control point per candidate, labelled with its id, confidence and decision."""
+        markups = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+        markups.CreateDefaultDisplayNodes()
+        display = markups.GetDisplayNode()
+        display.SetSelectedColor(0.95, 0.10, 0.55)
+        display.SetColor(0.6, 0.6, 0.6)
+        for row in rows:
+            point = centroid_ras(row)
+            if point is None:
+                continue
+            index = markups.AddControlPoint(vtk.vtkVector3d(*point), _pointLabel(row))
+            markups.SetNthControlPointLocked(index, True)
+            markups.SetNthControlPointDescription(index, str(row[ID_COLUMN]))
+            markups.SetNthControlPointSelected(index, row[STATUS_COLUMN] != "rejected")
+        return markups
+
+    @staticmethod
+    def _rowIndex(table: vtkMRMLTableNode, candidateId: str) -> int:
+        column = table.GetColumnIndex(ID_COLUMN)
+        for row in range(table.GetNumberOfRows()):
+            if table.GetCellText(row, column) == candidateId:
+                return row
+        raise KeyError(f"no candidate {candidateId!r} in {table.GetName()}")
+
+    def setStatus(self, parameters: EmbolismDetectionParameterNode, candidateId: str, status: str) -> None:
+        """Record accept / reject / pending in the table and on the candidate's point."""
+        if status not in MARKS:
+            raise ValueError(f"unknown decision {status!r}")
+        table = parameters.candidatesTable
+        row = self._rowIndex(table, candidateId)
+        table.SetCellText(row, table.GetColumnIndex(STATUS_COLUMN), status)
+        markups = parameters.candidatesMarkups
+        if markups is None:
+            return
+        for index in range(markups.GetNumberOfControlPoints()):
+            if markups.GetNthControlPointDescription(index) == candidateId:
+                rowValues = {ID_COLUMN: candidateId, STATUS_COLUMN: status,
+                             "confidence": table.GetCellText(row, table.GetColumnIndex("confidence"))
+                             if table.GetColumnIndex("confidence") >= 0 else ""}
+                markups.SetNthControlPointLabel(index, _pointLabel(rowValues))
+                markups.SetNthControlPointSelected(index, status != "rejected")
+
+    @staticmethod
+    def tableRows(table: vtkMRMLTableNode) -> list:
+        columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+        return [{column: table.GetCellText(row, c) for c, column in enumerate(columns)}
+                for row in range(table.GetNumberOfRows())]
+
+    def saveAccepted(self, parameters: EmbolismDetectionParameterNode) -> dict:
+        """accepted-emboli.seg.nrrd + embolism-review.json beside the case file (or the run's output folder)."""
+        rows = self.tableRows(parameters.candidatesTable)
+        statuses = {row[ID_COLUMN]: row[STATUS_COLUMN] for row in rows}
+        folder = self.caseFolder(parameters)
+        written = save_accepted(Path(parameters.outputFolder) / "emboli.seg.nrrd", rows, statuses, folder,
+                                reviewer=parameters.reviewer)
+        logging.info("LungAI embolism review saved: %s", written)
+        return written
+
+    @staticmethod
+    def caseFolder(parameters: EmbolismDetectionParameterNode) -> Path:
+        volume = parameters.inputVolume
+        storage = volume.GetStorageNode() if volume is not None else None
+        fileName = storage.GetFileName() if storage is not None else None
+        if fileName and Path(fileName).exists():
+            caseName = Path(fileName).name.split(".")[0]
+            return Path(fileName).parent / f"{caseName}-lungai-embolism"
+        return Path(parameters.outputFolder)
+
+
+def _pointLabel(row: dict) -> str:
+    value = confidence(row)
+    score = "" if np.isnan(value) else f" ({format_value(value)})"
+    return f"PE {row[ID_COLUMN]}{score}{MARKS.get(str(row.get(STATUS_COLUMN, 'pending')), '')}"
+
+
+class EmbolismDetectionTest(ScriptedLoadableModuleTest):
+    """A synthetic CTPA with contrast-filled arteries and one filling defect of known position."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_SyntheticFillingDefect()
+
+    @staticmethod
+    def syntheticCtpa():
+        shape = (48, 96, 96)
+        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
+        ct = np.full(shape, -1000.0, np.float32)
+        ct[((i - 48) / 44) ** 2 + ((j - 48) / 38) ** 2 <= 1] = 40.0
+        ct[((i - 28) / 14) ** 2 + ((j - 50) / 24) ** 2 <= 1] = -850.0
+        ct[((i - 68) / 14) ** 2 + ((j - 50) / 24) ** 2 <= 1] = -850.0
+        trunk = ((i - 48) / 4) ** 2 + ((j - 40) / 4) ** 2 <= 1
+        rightArtery = (((j - 40) / 3) ** 2 + ((k - 24) / 3) ** 2 <= 1) & (i >= 20) & (i <= 48)
+        leftArtery = (((j - 40) / 3) ** 2 + ((k - 24) / 3) ** 2 <= 1) & (i >= 48) & (i <= 76)
+        ct[trunk | rightArtery | leftArtery] = 350.0
+        defect = ((i - 30) ** 2 + (j - 40) ** 2 + (k - 24) ** 2) <= 2.5 ** 2
+        ct[defect] = 40.0
+        ct += np.random.default_rng(4).normal(0, 10, shape).astype(np.float32)
+        return ct.astype(np.int16), (30.0, 40.0, 24.0)
+
+    def test_SyntheticFillingDefect(self):
+        self.delayDisplay("Embolism candidates on a synthetic CTPA")
+        ct, defectIjk = self.syntheticCtpa()
+        ijkToRas = np.diag([-0.8, -0.8, 1.0, 1.0])
+        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=ijkToRas, name="ctpa")
+        logic = EmbolismDetectionLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = volume
+        runner = BackgroundCliRunner()
+        logic.detect(parameters, runner)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        table = parameters.candidatesTable
+        self.assertGreaterEqual(table.GetNumberOfRows(), 1)
+        defectRas = (ijkToRas @ np.array([*defectIjk, 1.0]))[:3]
+        rows = logic.tableRows(table)
+        distances = [np.linalg.norm(np.array(centroid_ras(r)) - defectRas) for r in rows]
+        best = int(np.argmin(distances))
+        self.assertLess(distances[best], 5.0)
+        self.assertEqual(parameters.candidatesMarkups.GetNumberOfControlPoints(), table.GetNumberOfRows())
+        logic.setStatus(parameters, rows[best][ID_COLUMN], "accepted")
+        written = logic.saveAccepted(parameters)
+        review = json.loads(Path(written["review"]).read_text())
+        self.assertEqual(review["accepted"], 1)
+        self.assertGreater(review["accepted_volume_ml"], 0.0)
+        self.delayDisplay("Test passed")
