@@ -30,7 +30,8 @@ def showVolume(volumeNode: slicer.vtkMRMLVolumeNode, fit: bool = True) -> None:
 
 
 def showOverlay(backgroundNode: slicer.vtkMRMLVolumeNode, overlayNode: slicer.vtkMRMLScalarVolumeNode,
-                opacity: float = 0.4, colorNodeId: str = "vtkMRMLColorTableNodeFileColdToHotRainbow.txt") -> None:
+                opacity: float = 0.4, colorNodeId: str = "vtkMRMLColorTableNodeFileColdToHotRainbow.txt",
+                fit: bool = False) -> None:
     """Show ``overlayNode`` (e.g. a heat map) over ``backgroundNode`` with a colour table and opacity."""
     displayNode = overlayNode.GetDisplayNode()
     if displayNode is None:
@@ -42,7 +43,7 @@ def showOverlay(backgroundNode: slicer.vtkMRMLVolumeNode, overlayNode: slicer.vt
     displayNode.SetAutoWindowLevel(False)
     displayNode.SetWindowLevelMinMax(0.0, 1.0)
     slicer.util.setSliceViewerLayers(background=backgroundNode, foreground=overlayNode, foregroundOpacity=opacity,
-                                     fit=True)
+                                     fit=fit)
 
 
 def compareSideBySide(leftVolume: slicer.vtkMRMLVolumeNode, rightVolume: slicer.vtkMRMLVolumeNode) -> None:

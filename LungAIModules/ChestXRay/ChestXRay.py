@@ -1,0 +1,314 @@
+"""ChestXRay: classify a frontal chest radiograph (normal, bacterial or viral pneumonia) and show where the
+classifier looked as a heat map over the image.
+
+Thin module: ``lungai xray`` runs in the background on the radiograph file; probabilities and the heat map come
+back into a table and a foreground volume with a colour table and opacity.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from LungAICommonLib import dependencies
+from LungAICommonLib.background import BackgroundCliRunner
+from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.nodes import imageFromVolumeNode, ijkToRasArray, tableNodeFromRows, volumeNodeFromImage
+from LungAICommonLib.results import format_value, probability_rows
+from LungAICommonLib.views import newWorkDirectory, showOverlay, showVolume
+
+SOURCE_ATTRIBUTE = "LungAI.SourcePath"
+FILE_FILTER = "Radiographs (*.png *.jpg *.jpeg *.tif *.tiff *.dcm *.dicom);;All files (*)"
+
+
+class ChestXRay(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Chest X-Ray")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "LungAI")]
+        self.parent.dependencies = ["LungAICommon"]
+        self.parent.contributors = ["LungAI contributors"]
+        self.parent.helpText = _(
+            "Classifies a frontal chest radiograph as normal, bacterial or viral pneumonia with calibrated "
+            "probabilities and overlays a heat map of the regions that drove the decision. "
+            "The classification supports a reader; it does not replace one.")
+        self.parent.acknowledgementText = _("LungAI is open source (Apache-2.0).")
+
+
+@parameterNodeWrapper
+class ChestXRayParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    probabilityTable: vtkMRMLTableNode
+    heatmapVolume: vtkMRMLScalarVolumeNode
+    showHeatmap: bool = True
+    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.4
+    prediction: str = ""
+
+
+class ChestXRayWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/ChestXRay.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = ChestXRayLogic()
+        self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
+                                          busyWidgets=[self.ui.applyButton, self.ui.loadButton])
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.loadButton.connect("clicked(bool)", self.onLoadButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.runner.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[ChestXRayParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.ui.applyButton.enabled = bool(p.inputVolume) and not self.runner.running
+        self.ui.predictionLabel.text = p.prediction
+        self.ui.probabilityTableView.setMRMLTableNode(p.probabilityTable)
+        self.ui.opacitySlider.enabled = bool(p.heatmapVolume) and p.showHeatmap
+        if p.inputVolume and p.heatmapVolume:
+            self.logic.showHeatmap(p)
+
+    def onLoadButton(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("Load chest radiograph"), "", FILE_FILTER)
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to load the radiograph."), waitCursor=True):
+            self._parameterNode.inputVolume = self.logic.loadRadiograph(Path(path))
+
+    def onApplyButton(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the classification."), waitCursor=True):
+            self.logic.classify(self._parameterNode, self.runner, onDone=self._updateGui)
+
+
+class ChestXRayLogic(ScriptedLoadableModuleLogic):
+    """Loads radiographs, runs ``lungai xray`` and shows its probabilities and heat map."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return ChestXRayParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def loadRadiograph(path: Path) -> vtkMRMLScalarVolumeNode:
+        """Read a radiograph the way the classifier does (DICOM windowing, MONOCHROME1) into a volume 0..1."""
+        from lungai.io import read_xray
+
+        image = read_xray(path)
+        node = volumeNodeFromImage(image, path.name.split(".")[0])
+        node.SetAttribute(SOURCE_ATTRIBUTE, str(path))
+        node.CreateDefaultDisplayNodes()
+        display = node.GetDisplayNode()
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(0.0, 1.0)
+        showVolume(node)
+        return node
+
+    @staticmethod
+    def commandArguments(imagePath: Path, outputFolder: Path) -> list:
+        return ["xray", str(imagePath), "-o", str(outputFolder)]
+
+    @staticmethod
+    def radiographFile(volume: vtkMRMLScalarVolumeNode, folder: Path) -> Path:
+        """The original file when the node came from one, else a 16-bit PNG written from the node's voxels."""
+        source = volume.GetAttribute(SOURCE_ATTRIBUTE)
+        if source and Path(source).is_file():
+            return Path(source)
+        from PIL import Image as PILImage
+
+        image = imageFromVolumeNode(volume)
+        if image.ndim != 2:
+            raise ValueError(_("'{name}' is a 3D volume; a radiograph is a single image.").format(
+                name=volume.GetName()))
+        values = image.array.astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        path = folder / "radiograph.png"
+        PILImage.fromarray(np.round(scaled * 65535).astype(np.uint16)).save(path)
+        return path
+
+    def classify(self, parameters: ChestXRayParameterNode, runner: BackgroundCliRunner, onDone=None):
+        volume = parameters.inputVolume
+        if volume is None:
+            raise ValueError(_("Load or select a chest radiograph."))
+        workFolder = newWorkDirectory("xray")
+        imagePath = self.radiographFile(volume, workFolder)
+
+        def loaded(result, outputs):
+            self.loadResults(parameters, result, workFolder / "output", outputs)
+            if onDone is not None:
+                onDone()
+
+        return runner.start(self.commandArguments(imagePath, workFolder / "output"), loaded,
+                            label=_("Chest X-ray classification"))
+
+    def loadResults(self, parameters: ChestXRayParameterNode, result: dict, outputFolder: Path,
+                    outputs: dict) -> None:
+        from lungai.io import read_image
+
+        resultPath = Path(outputs.get("result", outputFolder / "result.json"))
+        if resultPath.is_file():
+            result = json.loads(resultPath.read_text(encoding="utf-8"))
+        rows = probability_rows(result)
+        if not rows:
+            raise RuntimeError(_("The classifier returned no probabilities."))
+        for node in (parameters.probabilityTable, parameters.heatmapVolume):
+            if node is not None and node.GetScene() is not None:
+                slicer.mrmlScene.RemoveNode(node)
+        name = parameters.inputVolume.GetName()
+        parameters.probabilityTable = tableNodeFromRows(rows, f"{name} class probabilities")
+        top = rows[0]
+        parameters.prediction = _("Most likely: {label} ({probability})").format(
+            label=str(top["class"]).replace("_", " "), probability=f"{100 * top['probability']:.0f}%")
+        heatmapPath = Path(outputs.get("heatmap", outputFolder / "heatmap.nrrd"))
+        if heatmapPath.is_file():
+            heatmap = volumeNodeFromImage(read_image(heatmapPath, check="none"), f"{name} heat map")
+            self.fitToReference(heatmap, parameters.inputVolume)
+            parameters.heatmapVolume = heatmap
+        logging.info("LungAI x-ray: %s", ", ".join(f"{r['class']} {format_value(r['probability'])}" for r in rows))
+
+    @staticmethod
+    def fitToReference(overlay: vtkMRMLScalarVolumeNode, reference: vtkMRMLScalarVolumeNode) -> None:
+        """Place an overlay computed on a resized grid so that it covers the reference image exactly."""
+        referenceDims = np.array(reference.GetImageData().GetDimensions(), float)
+        overlayDims = np.array(overlay.GetImageData().GetDimensions(), float)
+        referenceMatrix = ijkToRasArray(reference)
+        scale = np.where(overlayDims > 0, referenceDims / np.maximum(overlayDims, 1), 1.0)
+        scale[2] = 1.0
+        matrix = referenceMatrix.copy()
+        matrix[:3, :3] = referenceMatrix[:3, :3] @ np.diag(scale)
+        matrix[:3, 3] = (referenceMatrix @ np.array([(scale[0] - 1) / 2, (scale[1] - 1) / 2, 0.0, 1.0]))[:3]
+        overlay.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(matrix))
+
+    @staticmethod
+    def showHeatmap(parameters: ChestXRayParameterNode) -> None:
+        if parameters.showHeatmap and parameters.heatmapVolume is not None:
+            showOverlay(parameters.inputVolume, parameters.heatmapVolume, parameters.heatmapOpacity)
+        else:
+            slicer.util.setSliceViewerLayers(background=parameters.inputVolume, foreground=None)
+
+
+class ChestXRayTest(ScriptedLoadableModuleTest):
+    """Loads a synthetic radiograph, classifies it and checks the probabilities and the heat map geometry."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_OverlayFit()
+        self.setUp()
+        self.test_SyntheticRadiograph()
+
+    def test_OverlayFit(self):
+        reference = slicer.util.addVolumeFromArray(np.zeros((1, 400, 300), np.float32),
+                                                   ijkToRAS=np.diag([-0.5, -0.5, 1.0, 1.0]), name="ref")
+        overlay = slicer.util.addVolumeFromArray(np.zeros((1, 100, 75), np.float32), name="overlay")
+        ChestXRayLogic.fitToReference(overlay, reference)
+        matrix = ijkToRasArray(overlay)
+        # the overlay's first pixel centre sits at the centre of the 4x4 reference block it covers
+        np.testing.assert_allclose(matrix @ [0, 0, 0, 1], [-0.75, -0.75, 0, 1], atol=1e-6)
+        np.testing.assert_allclose(np.diag(matrix)[:3], [-2.0, -2.0, 1.0], atol=1e-6)
+
+    @staticmethod
+    def syntheticRadiograph(folder: Path) -> Path:
+        from PIL import Image as PILImage
+
+        rows, columns = np.mgrid[:256, :256].astype(np.float32)
+        image = np.full((256, 256), 0.8, np.float32)
+        for centre in (80, 176):
+            image[((columns - centre) / 48) ** 2 + ((rows - 130) / 90) ** 2 <= 1] = 0.2
+        image[((columns - 176) / 30) ** 2 + ((rows - 170) / 30) ** 2 <= 1] = 0.6  # right-lower opacity
+        path = folder / "synthetic_cxr.png"
+        PILImage.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+        return path
+
+    def test_SyntheticRadiograph(self):
+        self.delayDisplay("Classify a synthetic radiograph")
+        path = self.syntheticRadiograph(newWorkDirectory("xray-test"))
+        logic = ChestXRayLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = logic.loadRadiograph(path)
+        self.assertEqual(parameters.inputVolume.GetImageData().GetDimensions(), (256, 256, 1))
+        runner = BackgroundCliRunner()
+        logic.classify(parameters, runner)
+        self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
+        table = parameters.probabilityTable
+        self.assertGreaterEqual(table.GetNumberOfRows(), 2)
+        total = sum(float(table.GetCellText(row, 1)) for row in range(table.GetNumberOfRows()))
+        self.assertAlmostEqual(total, 1.0, delta=0.01)
+        self.assertTrue(parameters.prediction)
+        if parameters.heatmapVolume is not None:
+            corner = ijkToRasArray(parameters.heatmapVolume) @ [0, 0, 0, 1]
+            reference = ijkToRasArray(parameters.inputVolume) @ [0, 0, 0, 1]
+            self.assertLess(np.linalg.norm(corner[:3] - reference[:3]), 10.0)
+        self.delayDisplay("Test passed")
