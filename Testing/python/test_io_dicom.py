@@ -193,3 +193,12 @@ def test_real_ldct_folder_of_scattered_slices_is_not_a_volume(shared_data):
     folder = (shared_data / "ldct" / _ldct_rows(shared_data)[0]["full_dose"]).parent
     with pytest.raises(InputError, match="uneven slice positions"):
         read_image(folder)
+
+
+def test_folder_with_one_real_slice_takes_its_thickness(shared_data, tmp_path):
+    path = shared_data / "ldct" / _ldct_rows(shared_data)[0]["full_dose"]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / path.name).write_bytes(path.read_bytes())
+    image = read_image(tmp_path / "one", min_slices=1)
+    assert image.shape[0] == 1 and image.spacing[2] == pytest.approx(3.0)
+    assert image.metadata["kernel"] == "D45f" and image.metadata["manufacturer"] == "SIEMENS"

@@ -104,16 +104,20 @@ def _read_header(path: Path) -> Optional[DicomSlice]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    has_preamble = False
     try:
         with open(path, "rb") as handle:
             has_preamble = handle.read(132)[128:132] == b"DICM"
+    except OSError as exc:
+        raise InputError(path, f"cannot be opened ({exc.strerror})") from None
+    try:
         ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=not has_preamble,
                              specific_tags=_HEADER_TAGS)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+    except InvalidDicomError:
+        return None
+    except Exception as exc:  # pydicom raises many kinds on a damaged header
         if has_preamble:
             raise InputError(path, f"DICOM file is unreadable or truncated ({exc})") from None
-        return None
+        return None  # a file without the DICOM signature that does not parse is simply not DICOM
     uid = str(ds.get("SeriesInstanceUID", "")).strip()
     orientation = _floats(ds.get("ImageOrientationPatient"), 6)
     position = _floats(ds.get("ImagePositionPatient"), 3)
@@ -282,7 +286,18 @@ def read_dicom_series(folder: PathLike, series_uid: Optional[str] = None) -> Ima
                            **{_METADATA_KEYS[k]: v for k, v in first.extra.items()}})
     if len(info.files) == 1:
         image.metadata["single_dicom_file"] = True
+        thickness = _positive(first.extra.get("SliceThickness"))
+        if image.ndim == 3 and image.shape[0] == 1 and thickness:  # ITK gives a lone slice 1 mm
+            image.spacing = image.spacing[:2] + (thickness,)
     return image
+
+
+def _positive(text: Optional[str]) -> Optional[float]:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and np.isfinite(value) and value > 0 else None
 
 
 def list_dicom_series(folder: PathLike) -> Dict[str, List[str]]:
