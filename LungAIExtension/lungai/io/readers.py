@@ -6,11 +6,8 @@ the terminal (see :mod:`lungai.io.itk_messages`).
 
 from __future__ import annotations
 
-import gzip
-import struct
-import zlib
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,9 +17,9 @@ from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io.dicom import list_dicom_series, read_dicom_series  # noqa: F401  (re-exported)
 from lungai.io.itk_messages import captured_stderr, itk_error_detail, silence_itk_warnings
+from lungai.io.nifti_integrity import check_nifti_file
 
 PathLike = Union[str, Path]
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".ima")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 XRAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff")
 CHECKS = ("ct", "volume", "none")
@@ -33,83 +30,6 @@ silence_itk_warnings()
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
-
-
-def _nifti_layout(header: bytes) -> Optional[Tuple[int, int, str, int]]:
-    """(voxel offset, voxel bytes, byte order, datatype code) of a NIfTI-1 header; None if not NIfTI-1."""
-    if len(header) < 348:
-        return None
-    for endian in "<>":
-        if struct.unpack(endian + "i", header[:4])[0] == 348:
-            dims = struct.unpack(endian + "8h", header[40:56])
-            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
-            offset = struct.unpack(endian + "f", header[108:112])[0]
-            if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:dims[0] + 1]):
-                return None
-            voxels = int(np.prod(dims[1:dims[0] + 1], dtype=np.int64)) * bitpix // 8
-            return int(max(offset, 348)), voxels, endian, datatype
-    return None
-
-
-def _nifti_non_finite(path: Path, compressed: bool, layout: Tuple[int, int, str, int]) -> int:
-    """Count NaN/inf voxels in a floating-point NIfTI (ITK's reader turns them into zeros silently)."""
-    offset, size, endian, datatype = layout
-    dtype = np.dtype(endian + NIFTI_FLOAT_TYPES[datatype])
-    opener = gzip.open if compressed else open
-    bad = 0
-    with opener(path, "rb") as handle:
-        handle.seek(offset)
-        remaining = size
-        while remaining > 0:
-            chunk = handle.read(min(remaining, dtype.itemsize * (1 << 22)))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            bad += int(np.count_nonzero(~np.isfinite(np.frombuffer(chunk, dtype))))
-    return bad
-
-
-def _gzip_stream_complete(path: Path) -> bool:
-    """Decompress the whole stream once; False when it ends early or is corrupt."""
-    try:
-        with gzip.open(path, "rb") as stream:
-            while stream.read(1 << 24):
-                pass
-    except (EOFError, OSError, zlib.error):
-        return False
-    return True
-
-
-def check_nifti_file(path: Path) -> int:
-    """Catch what ITK's NIfTI reader hides: a short file (filled with zeros) raises; returns the count of NaN or
-    infinite voxels, which the reader turns into zeros (the input checks refuse them)."""
-    compressed = _suffix(path) == ".nii.gz"
-    try:
-        opener = gzip.open if compressed else open
-        with opener(path, "rb") as handle:
-            layout = _nifti_layout(handle.read(348))
-    except (EOFError, OSError, zlib.error) as exc:
-        raise InputError(path, f"the file is truncated or corrupt ({exc})") from None
-    if layout is None:
-        return 0
-    _check_nifti_size(path, compressed, layout[0] + layout[1])
-    return _nifti_non_finite(path, compressed, layout) if layout[3] in NIFTI_FLOAT_TYPES else 0
-
-
-def _check_nifti_size(path: Path, compressed: bool, expected: int) -> None:
-    if not compressed:
-        actual = path.stat().st_size
-        if actual < expected:
-            raise InputError(path, f"the file is truncated: it holds {actual} bytes, its header needs {expected}")
-        return
-    with open(path, "rb") as handle:  # gzip trailer: uncompressed size modulo 2**32
-        handle.seek(-4, 2)
-        stored = struct.unpack("<I", handle.read(4))[0]
-    if stored != expected % 2 ** 32 and not _gzip_stream_complete(path):
-        raise InputError(path, "the file is truncated: its compressed data end before all voxels are stored")
 
 
 def _positive_float(text: str) -> Optional[float]:
