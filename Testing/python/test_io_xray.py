@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pydicom
 import pytest
 from PIL import Image as PILImage
 from pydicom.dataset import Dataset, FileMetaDataset
