@@ -70,6 +70,20 @@ def test_ct_series_is_picked_among_other_modalities_and_subfolders(tmp_path):
     assert summary[f"{UID_ROOT}.8"]["size"] == [48, 40, 6]
 
 
+def test_localizer_in_the_ct_series_is_left_out(tmp_path):
+    write_dicom_series(tmp_path / "scan", synthetic_ct())
+    scout = sitk.Image(96, 64, sitk.sitkInt16)
+    for tag, value in {"0008|0060": "CT", "0020|000e": f"{UID_ROOT}.1", "0008|0008": "ORIGINAL\\PRIMARY\\LOCALIZER",
+                       "0020|0032": "-200\\0\\100", "0020|0037": "1\\0\\0\\0\\0\\-1"}.items():
+        scout.SetMetaData(tag, value)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(tmp_path / "scan" / "scout.dcm"))
+    writer.Execute(scout)
+    image = read_image(tmp_path / "scan")
+    assert image.shape == (6, 40, 48) and image.metadata["files"] == 6
+
+
 def test_several_ct_series_need_a_series_uid(tmp_path):
     write_dicom_series(tmp_path / "two", synthetic_ct(), series_uid=f"{UID_ROOT}.21")
     write_dicom_series(tmp_path / "two", synthetic_ct(origin=(0.0, 0.0, 0.0)), series_uid=f"{UID_ROOT}.22", seed=3)

@@ -27,7 +27,7 @@ SPACING_TOLERANCE = 0.1  # relative deviation of one slice step from the median 
 _HEADER_TAGS = ["SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesDescription", "SeriesNumber",
                 "Rows", "Columns", "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing",
                 "RescaleIntercept", "RescaleSlope", "NumberOfFrames", "ImageType", "Manufacturer",
-                "ConvolutionKernel", "KVP", "SliceThickness", "SOPClassUID", "InstanceNumber"]
+                "ConvolutionKernel", "KVP", "SliceThickness"]
 
 _METADATA_KEYS = {"StudyInstanceUID": "study_uid", "Manufacturer": "manufacturer", "ConvolutionKernel": "kernel",
                   "KVP": "kvp", "SliceThickness": "slice_thickness", "SeriesNumber": "series_number"}
@@ -100,7 +100,7 @@ def _floats(value, n: int) -> Optional[Tuple[float, ...]]:
 
 
 def _read_header(path: Path) -> Optional[DicomSlice]:
-    """Header of an image file, None for non-DICOM and non-image DICOM files (reports, DICOMDIR, RTSTRUCT)."""
+    """Header of an image file; None for non-DICOM files, non-image objects (reports, RTSTRUCT) and localizers."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -118,6 +118,8 @@ def _read_header(path: Path) -> Optional[DicomSlice]:
         if has_preamble:
             raise InputError(path, f"DICOM file is unreadable or truncated ({exc})") from None
         return None  # a file without the DICOM signature that does not parse is simply not DICOM
+    if "LOCALIZER" in [str(v).strip().upper() for v in (ds.get("ImageType") or [])]:
+        return None  # scout views sometimes share the CT's series UID; they are not part of the volume
     uid = str(ds.get("SeriesInstanceUID", "")).strip()
     orientation = _floats(ds.get("ImageOrientationPatient"), 6)
     position = _floats(ds.get("ImagePositionPatient"), 3)
