@@ -17,8 +17,8 @@ from lungai.io import write_image
 
 TOY_TEMPLATE = {
     "name": "toy-lungs", "task": "lungs", "description": "tiny test model",
-    "architecture": {"name": "UNet", "params": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0}},
-    "spatial_dims": 3, "spacing": [4.0, 4.0, 4.0], "patch_size": [16, 16, 16],
+    "architecture": {"name": "UNet", "params": {"channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 0}},
+    "spatial_dims": 3, "spacing": [4.0, 4.0, 4.0], "patch_size": [28, 24, 20],
     "normalization": {"type": "ct_window", "window": [-1000, 400]}, "output": "softmax",
     "labels": {"0": "background", "1": "right_lung", "2": "left_lung"}, "license": "Apache-2.0",
     "inference": {"overlap": 0.25, "sw_batch_size": 4, "tta_axes": [1]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -174,7 +175,7 @@ def predict(name: str, input_path: Path, output: Path, tta: bool, check: str) ->
 @click.option("--patience", default=8, show_default=True, help="Stop after this many epochs without improvement.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--samples-per-case", default=8, show_default=True, help="Random patches per case and epoch.")
-@click.option("--checkpoint-dir", type=click.Path(path_type=Path), help="Default: <cache>/checkpoints/NAME-<data>.")
+@click.option("--checkpoint-dir", type=click.Path(path_type=Path), help="Default: <cache>/checkpoints/NAME-<hash of the run's settings>.")
 @click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint and start over.")
 @click.option("--registry", type=click.Path(path_type=Path), help="Publish into this registry file "
               "(default: the user registry in the cache).")
@@ -221,7 +222,10 @@ def train(name: str, data: Tuple[Path, ...], template: Optional[Path], from_scra
             part = prep.span(index / len(datasets), (index + 1) / len(datasets))
             train_cases += prepare_cases(tr, entry, seed=seed, progress=part.span(0, 0.8))
             val_cases += prepare_cases(va, entry, seed=seed, progress=part.span(0.8, 1.0))
-        ckpt = checkpoint_dir or cache_dir() / "checkpoints" / f"{entry.name}-{'+'.join(d.folder.name for d in datasets)}"
+        run_key = json.dumps([parent or "scratch", [str(d.folder.resolve()) for d in datasets], fold, epochs,
+                              batch_size, lr, patience, seed, samples_per_case, entry.architecture])
+        run_id = hashlib.sha256(run_key.encode()).hexdigest()[:10]
+        ckpt = checkpoint_dir or cache_dir() / "checkpoints" / f"{entry.name}-{run_id}"
         config = TrainConfig(max_epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
                              checkpoint_dir=ckpt, device=device, resume=not no_resume)
         log = (lambda m: click.echo(m, err=True)) if settings().progress != "json" else None

@@ -86,7 +86,8 @@ def resample_to_spacing(image: sitk.Image, spacing: Sequence[float], *, is_label
     if not is_label and np.any(new_spacing > old_spacing * 1.2):
         sigma = np.sqrt(np.maximum(new_spacing ** 2 - old_spacing ** 2, 0.0)) / 2.355
         sigma = np.where(new_spacing > old_spacing * 1.2, sigma, 0.0)
-        source = sitk.SmoothingRecursiveGaussian(sitk.Cast(image, sitk.sitkFloat32), [float(s) for s in sigma])
+        source = sitk.DiscreteGaussian(sitk.Cast(image, sitk.sitkFloat32), [float(s * s) for s in sigma], 32, 0.01,
+                                       True)
     reference = sitk.Image([int(s) for s in new_size], sitk.sitkUInt8)
     reference.SetSpacing([float(s) for s in new_spacing])
     reference.SetOrigin([float(o) for o in origin])
