@@ -65,14 +65,65 @@ def _empty_folder(folder):
     return folder / "nothing"
 
 
+def _no_dicom_folder(folder):
+    (folder / "notes").mkdir()
+    (folder / "notes" / "readme.txt").write_text("no images\n")
+    return folder / "notes"
+
+
+def _truncated(folder):
+    path = write_image(Image.from_sitk(synthetic_ct()), folder / "cut.nii.gz")
+    path.write_bytes(path.read_bytes()[:200])
+    return path
+
+
+def _two_ct_series(folder):
+    write_dicom_series(folder / "two", synthetic_ct(), series_uid=f"{UID_ROOT}.31")
+    write_dicom_series(folder / "two", synthetic_ct(origin=(0.0, 0.0, 0.0)), series_uid=f"{UID_ROOT}.32", seed=4)
+    return folder / "two"
+
+
+def _gap(folder):
+    write_dicom_series(folder / "gap", synthetic_ct(), skip=[2])
+    return folder / "gap"
+
+
+def _no_rescale(folder):
+    write_dicom_series(folder / "raw", synthetic_ct(), rescale=False)
+    return folder / "raw"
+
+
+def _mr(folder):
+    write_dicom_series(folder / "mr", synthetic_ct(), modality="MR")
+    return folder / "mr"
+
+
+def _ct_values(folder, name, values, spacing=(0.8, 0.8, 2.5)):
+    return write_image(Image.from_sitk(synthetic_ct(spacing=spacing)).like(values), folder / name)
+
+
+CT_VALUES = sitk.GetArrayFromImage(synthetic_ct())
+NAN_VALUES = CT_VALUES.astype(np.float32)
+NAN_VALUES[1, 2, 3] = np.nan
+
 BAD_INPUTS = {
     "missing": (lambda d: d / "absent.nii.gz", "does not exist"),
     "empty": (_empty_file, "the file is empty"),
+    "truncated": (_truncated, "truncated"),
+    "empty_folder": (_empty_folder, "the folder is empty"),
+    "no_dicom": (_no_dicom_folder, "holds no DICOM image series"),
+    "mixed_series": (_two_ct_series, "mixed series: the folder holds 2 CT series"),
+    "missing_slice": (_gap, "uneven slice positions"),
     "two_d": (lambda d: write_image(Image.from_array(np.full((40, 48), -900, np.int16)), d / "flat.nrrd"),
               "a 3D volume is required but this is a 2D image"),
-    "mr_like": (lambda d: write_image(Image.from_array(np.full((6, 40, 48), 700, np.int16)), d / "mr.nii.gz"),
+    "mr_modality": (_mr, "modality is MR, not CT"),
+    "mr_like": (lambda d: _ct_values(d, "mr.nii.gz", np.full(CT_VALUES.shape, 700, np.int16)),
                 "have no negative numbers"),
-    "empty_folder": (_empty_folder, "the folder is empty"),
+    "eight_bit": (lambda d: _ct_values(d, "u8.nrrd", (CT_VALUES // 8 + 128).astype(np.uint8)),
+                  "look like 8-bit windowed pixels"),
+    "no_rescale": (_no_rescale, "no Rescale Slope/Intercept"),
+    "absurd_spacing": (lambda d: _ct_values(d, "s.mha", CT_VALUES, spacing=(0.8, 0.8, 40.0)), "absurd voxel spacing"),
+    "non_finite": (lambda d: _ct_values(d, "nan.nii.gz", NAN_VALUES), "contains 1 non-finite voxel values"),
 }
 
 
