@@ -117,3 +117,55 @@ def _method(report: Report, provenance: Dict, method: str) -> None:
     report.key_values({k: v for k, v in provenance.items() if k != "parameters" and v is not None})
     report.key_values({f"parameter {k}": v for k, v in params.items()})
 
+
+
+def followup_report(result) -> Report:
+    """Report of a :class:`lungai.pneumonia.followup.FollowupResult`."""
+    from lungai.pneumonia.followup import CHANGE_COLORS, CHANGE_NAMES
+
+    earlier, later = result.earlier, result.later
+    report = Report("LungAI pneumonia follow-up",
+                    f"Earlier: {earlier.image.metadata.get('source') or 'image 1'}  |  "
+                    f"later: {later.image.metadata.get('source') or 'image 2'}")
+    report.statement()
+    report.heading("Summary")
+    e, l_ = earlier.summary(), later.summary()
+    counts = result.counts()
+    report.table([{"": "earlier", **e}, {"": "later", **l_}],
+                 ["", "lesion_count", "lesion_volume_ml", "percent_opacity", "percent_high_opacity", "severity_score",
+                  "call"], "Both scans")
+    report.key_values({f"lesions {status}": n for status, n in counts.items()})
+    reg = result.registration
+    report.paragraph(f"Registration (affine, lung-mask driven): lung overlap (Dice) {reg.lung_dice_before:.3f} "
+                     f"before and {reg.lung_dice_after:.3f} after.")
+    report.heading("Change overlay")
+    image = earlier.image
+    for index in best_slices(result.change_map > 0, image, "axial", 2):
+        report.figure(overlay_png(image, result.change_map, CHANGE_COLORS, CHANGE_NAMES, "axial", index,
+                                  title=f"earlier scan, axial slice {index}", outline=earlier.regions.lung_mask),
+                      "Change on the earlier scan: red new or progressed, green resolved or regressed, "
+                      "yellow persistent.")
+        report.figure(overlay_png(result.later_ct_on_earlier, result.later_labels_on_earlier, LESION_COLORS,
+                                  LESION_NAMES, "axial", index, title=f"later scan registered, slice {index}"),
+                      "Later scan registered to the earlier one, with its lesions.")
+    index = best_slices(result.change_map > 0, image, "coronal", 1)[0]
+    report.figure(overlay_png(image, result.change_map, CHANGE_COLORS, CHANGE_NAMES, "coronal", index,
+                              title=f"earlier scan, coronal slice {index}", outline=earlier.regions.lung_mask),
+                  "Coronal view of the change overlay.")
+    report.heading("Changes per lung and zone")
+    report.table([c.to_dict() for c in result.changes],
+                 ["region", "earlier_lesion_ml", "later_lesion_ml", "change_ml", "earlier_percent", "later_percent",
+                  "change_points", "earlier_mld", "later_mld"],
+                 "Lesion volume (ml), involvement (%) and mean lung density (HU) in the earlier scan's regions")
+    report.heading("Lesions")
+    report.table([c.to_dict() for c in result.lesion_changes[:80]],
+                 ["status", "earlier_ids", "later_ids", "earlier_ml", "later_ml", "change_ml", "side", "zone"],
+                 "Matched lesions (ids as in each scan's lesion table)")
+    report.heading("Method and provenance")
+    report.paragraph("Both scans are analysed with the same method; the later scan is registered to the earlier "
+                     "one with an affine transform fitted to the lung masks; lesions overlapping after "
+                     f"registration or with centroids within {result.parameters['match_mm']} mm are matched; a "
+                     "matched lesion has grown (shrunk) when its volume changed by a factor of at least 1.25.")
+    _method(report, earlier.provenance.to_dict(), earlier.parameters["method"])
+    report.statement()
+    return report

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 A4 = (8.27, 11.69)
 MARGIN = 0.06
 LINE = 0.018  # fraction of the page height per text line
-MAX_TABLE_ROWS = 40
 
 
 class _Pager:
@@ -55,22 +54,23 @@ class _Pager:
         self.y -= LINE * 0.3
 
     def table(self, columns, rows, caption: str) -> None:
+        """Tables as monospaced text rows (fast to draw, exact column alignment)."""
         from lungai.report.document import _fmt
 
-        for start in range(0, max(len(rows), 1), MAX_TABLE_ROWS):
-            chunk = rows[start:start + MAX_TABLE_ROWS]
-            height = LINE * 0.9 * (len(chunk) + 2)
-            self.need(height + LINE)
-            if caption:
-                self.text(caption, size=8, weight="bold")
-            ax = self.fig.add_axes([MARGIN, self.y - height, 1 - 2 * MARGIN, height])
-            ax.axis("off")
-            cells = [[_fmt(r.get(c)) for c in columns] for r in chunk] or [["" for _ in columns]]
-            tab = ax.table(cellText=cells, colLabels=[str(c) for c in columns], loc="upper left", cellLoc="right")
-            tab.auto_set_font_size(False)
-            tab.set_fontsize(6 if len(columns) > 6 else 7)
-            tab.scale(1, 0.9)
-            self.y -= height + LINE
+        cells = [[str(c) for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+        widths = [min(max(len(row[n]) for row in cells), 28) for n in range(len(columns))]
+        size = 7 if sum(widths) + 2 * len(widths) < 110 else 5.5
+        if caption:
+            self.need(LINE * 3)
+            self.text(caption, size=8, weight="bold", width=110)
+        for number, row in enumerate(cells):
+            line = "  ".join(value[:w].ljust(w) if n == 0 else value[:w].rjust(w)
+                             for n, (value, w) in enumerate(zip(row, widths)))
+            self.need(LINE * size / 9.0)
+            self.fig.text(MARGIN, self.y, line, fontsize=size, family="monospace", va="top",
+                          weight="bold" if number == 0 else "normal")
+            self.y -= LINE * size / 9.0 * 1.15
+        self.y -= LINE * 0.5
 
     def image(self, png: bytes, caption: str) -> None:
         picture = mpimg.imread(io.BytesIO(png), format="png")
