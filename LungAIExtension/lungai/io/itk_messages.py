@@ -12,9 +12,13 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from typing import Iterator, List, Sequence
 
 import SimpleITK as sitk
+
+
+_REDIRECT = threading.Lock()
 
 
 def silence_itk_warnings() -> None:
@@ -26,22 +30,37 @@ def silence_itk_warnings() -> None:
 def captured_stderr() -> Iterator[List[str]]:
     """Redirect the process's file descriptor 2 while the block runs; the yielded list receives what was written.
 
-    Falls back to doing nothing when the process has no descriptor 2 (some embedded interpreters).
+    Does nothing (the yielded list stays empty) when the process has no descriptor 2 (some embedded
+    interpreters) or while another thread is capturing, so concurrent readers never lose the real stderr.
     """
     lines: List[str] = []
+    if not _REDIRECT.acquire(blocking=False):  # nesting dup2 across threads would lose the real fd 2
+        yield lines
+        return
+    try:
+        with _fd2_into(lines):
+            yield lines
+    finally:
+        _REDIRECT.release()
+
+
+@contextlib.contextmanager
+def _fd2_into(lines: List[str]) -> Iterator[None]:
     fd = 2  # C++ std::cerr writes here whatever Python's sys.stderr is
     try:
         saved = os.dup(fd)
     except OSError:
-        yield lines
+        yield
         return
-    sys.stderr.flush()
+    if sys.stderr is not None:
+        sys.stderr.flush()
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), fd)
         try:
-            yield lines
+            yield
         finally:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)
