@@ -42,6 +42,13 @@ def test_convert_writes_the_same_image_and_reports_json(tmp_path, ct_file, capsy
     assert sorted(os.listdir(out_file.parent)) == ["ct.nii.gz"]
 
 
+def test_convert_reports_progress_as_json_lines(tmp_path, ct_file, capsys):
+    code, _, err = run(capsys, "--progress", "json", "convert", str(ct_file), str(tmp_path / "ct.mha"))
+    assert code == 0
+    steps = [json.loads(line) for line in err.splitlines()]
+    assert [s["progress"] for s in steps] == [0.0, 0.6, 1.0] and steps[-1]["message"] == "done"
+
+
 def test_info_json_on_a_dicom_folder_lists_its_series(tmp_path, capsys):
     write_dicom_series(tmp_path / "dicom", synthetic_ct(), description="chest 2.5 mm")
     code, out, err = run(capsys, "--json", "info", str(tmp_path / "dicom"))
@@ -135,7 +142,8 @@ def test_bad_input_exits_2_with_the_reason_and_leaves_no_file(tmp_path, capsys, 
     out_dir.mkdir()
     code, out, err = run(capsys, "convert", str(source), str(out_dir / "ct.nrrd"))
     assert code == 2
-    assert err.startswith(f"lungai: error: {source}: ") and problem in err
+    last = err.strip().splitlines()[-1]  # after the (cleared) progress bar
+    assert last.startswith(f"lungai: error: {source}: ") and problem in last
     assert os.listdir(out_dir) == []  # neither the output nor a temporary file
 
 
@@ -171,5 +179,5 @@ def test_command_line_process_exit_code_and_message(tmp_path):
     done = subprocess.run([sys.executable, "-m", "lungai.cli", "convert", str(missing), str(target)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip() == f"lungai: error: {missing}: does not exist"
+    assert done.stderr.strip().splitlines()[-1] == f"lungai: error: {missing}: does not exist"
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,8 @@ from typing import Any, Dict, Optional
 import click
 import numpy as np
 
-from lungai.cli.common import emit
+from lungai.cli.common import emit, progress_reporter
+from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import describe_dicom_series, read_image, write_image
 from lungai.io.writers import IMAGE_SUFFIXES
@@ -88,8 +89,14 @@ def convert(input_path: Path, output_path: Path, series_uid: Optional[str], chec
     """
     if not output_path.name.lower().endswith(IMAGE_SUFFIXES):
         raise click.BadParameter(f"must end in {', '.join(IMAGE_SUFFIXES)}", param_hint="OUTPUT")
-    image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
-    write_image(image, output_path)
+    if not input_path.exists():  # the commonest mistake, reported before any progress display
+        raise InputError(input_path, "does not exist")
+    with progress_reporter("convert") as progress:
+        progress.update(0.0, "reading")
+        image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
+        progress.update(0.6, "writing")
+        write_image(image, output_path)
+        progress.update(1.0, "done")
     out = str(output_path.resolve())
     emit({"input": str(input_path.resolve()), "output": out, "outputs": {"image": out},
           "size_ijk": list(image.size), "spacing_mm": list(image.spacing), "check": check},
