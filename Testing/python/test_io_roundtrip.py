@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from io_testdata import oblique_flipped_direction
+from io_testdata import oblique_flipped_direction, synthetic_ct
+from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import read_image, write_image
 
@@ -86,3 +87,17 @@ def test_written_files_have_ordinary_permissions(tmp_path):
     os.umask(umask)
     path = write_image(Image.from_array(np.zeros((2, 2, 2), np.int16)), tmp_path / "p.nrrd")
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
+
+
+def test_detached_headers_mhd_and_nhdr(tmp_path):
+    sitk.WriteImage(synthetic_ct(), str(tmp_path / "ct.mhd"))
+    sitk.WriteImage(synthetic_ct(), str(tmp_path / "ct.nhdr"))
+    expected = sitk.GetArrayFromImage(synthetic_ct())
+    for name in ("ct.mhd", "ct.nhdr"):
+        assert np.array_equal(read_image(tmp_path / name).array, expected)
+    for data in tmp_path.glob("*.raw*"):
+        data.unlink()
+    for name in ("ct.mhd", "ct.nhdr"):
+        with pytest.raises(InputError, match=r"its voxel data file ct\.raw.* is missing") as err:
+            read_image(tmp_path / name)
+        assert err.value.path == str(tmp_path / name)

@@ -40,9 +40,25 @@ def _positive_float(text: str) -> Optional[float]:
     return value if np.isfinite(value) and value > 0 else None
 
 
+def _check_detached_data(path: Path) -> None:
+    """A .mhd or .nhdr header names its voxel file; say so plainly when that file is missing."""
+    keys = {".mhd": ("elementdatafile",), ".nhdr": ("data file", "datafile")}[_suffix(path)]
+    with open(path, "r", encoding="latin-1") as handle:
+        for line in handle:
+            key, sep, value = line.partition("=" if _suffix(path) == ".mhd" else ":")
+            value = value.strip()
+            if sep and key.strip().lower() in keys and value.upper() != "LOCAL" and " " not in value:
+                data = Path(value) if Path(value).is_absolute() else path.parent / value
+                if not data.exists():
+                    raise InputError(path, f"its voxel data file {data.name} is missing (expected at {data})")
+                return
+
+
 def _read_file(path: Path) -> Image:
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty (0 bytes)")
+    if _suffix(path) in (".mhd", ".nhdr"):
+        _check_detached_data(path)
     non_finite = check_nifti_file(path) if _suffix(path) in (".nii", ".nii.gz") else 0
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
