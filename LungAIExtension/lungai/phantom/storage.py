@@ -62,7 +62,8 @@ def make_cohort(outdir: PathLike, n: int, presets: Optional[Sequence[str]] = Non
                 progress: Optional[Progress] = None, **cfg_overrides) -> Path:
     """Write ``n`` cases cycling through ``presets`` (all CT presets by default) and ``cohort.json``.
 
-    Case ``i`` uses seed ``seed + i``; ``cfg_overrides`` go to every :class:`PhantomConfig`.
+    Case ``i`` uses seed ``seed + i``; ``cfg_overrides`` go to every :class:`PhantomConfig` (``pe`` cases are
+    CT pulmonary angiograms unless ``contrast`` is given).
     """
     progress = ensure(progress)
     presets = list(presets or PRESETS)
@@ -73,7 +74,8 @@ def make_cohort(outdir: PathLike, n: int, presets: Optional[Sequence[str]] = Non
     cases: List[Dict] = []
     for i in range(n):
         preset = presets[i % len(presets)]
-        cfg = PhantomConfig(**{**cfg_overrides, "seed": seed + i, "preset": preset})
+        phase = {"contrast": "ctpa"} if preset == "pe" and "contrast" not in cfg_overrides else {}
+        cfg = PhantomConfig(**{**cfg_overrides, **phase, "seed": seed + i, "preset": preset})
         case = make_phantom(cfg, progress.span(i / n, (i + 0.9) / n))
         case_id = f"case_{i:03d}_{preset}"
         save_case(case, outdir / case_id)
