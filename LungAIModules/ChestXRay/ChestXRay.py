@@ -22,7 +22,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import dependencies
+from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, ijkToRasArray, tableNodeFromRows, volumeNodeFromImage
@@ -174,10 +174,6 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
         return node
 
     @staticmethod
-    def commandArguments(imagePath: Path, outputFolder: Path) -> list:
-        return ["xray", str(imagePath), "-o", str(outputFolder)]
-
-    @staticmethod
     def radiographFile(volume: vtkMRMLScalarVolumeNode, folder: Path) -> Path:
         """The original file when the node came from one, else a 16-bit PNG written from the node's voxels."""
         source = volume.GetAttribute(SOURCE_ATTRIBUTE)
@@ -208,7 +204,7 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        return runner.start(self.commandArguments(imagePath, workFolder / "output"), loaded,
+        return runner.start(commands.xray(imagePath, workFolder / "output"), loaded,
                             label=_("Chest X-ray classification"))
 
     def loadResults(self, parameters: ChestXRayParameterNode, result: dict, outputFolder: Path,

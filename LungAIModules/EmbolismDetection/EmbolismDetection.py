@@ -21,7 +21,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import dependencies
+from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
@@ -178,10 +178,6 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return EmbolismDetectionParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def commandArguments(inputPath: Path, outputFolder: Path) -> list:
-        return ["embolism", str(inputPath), "-o", str(outputFolder)]
-
     def detect(self, parameters: EmbolismDetectionParameterNode, runner: BackgroundCliRunner, onDone=None):
         if parameters.inputVolume is None:
             raise ValueError(_("Select a CT pulmonary angiogram."))
@@ -193,7 +189,7 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        return runner.start(self.commandArguments(inputPath, workFolder / "output"), loaded,
+        return runner.start(commands.embolism(inputPath, workFolder / "output"), loaded,
                             label=_("Embolism detection"))
 
     def loadResults(self, parameters: EmbolismDetectionParameterNode, outputFolder: Path, outputs: dict) -> None:

@@ -21,14 +21,14 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import dependencies
+from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, volumeNodeFromImage, writeVolumeNode
 from LungAICommonLib.results import append_pair_row, brief
 from LungAICommonLib.views import compareSideBySide, copyWindowLevel, newWorkDirectory
 
-METHODS = ["nlm", "cnn"]
+METHODS = commands.DENOISE_METHODS
 PAIRS_FOLDER_SETTING = "LungAI/DosePairsFolder"
 SUMMARY_KEYS = ["method", "strength", "noise_before_hu", "noise_after_hu", "noise_std_before", "noise_std_after",
                 "dose", "dose_fraction", "added_noise_hu", "seconds"]
@@ -181,19 +181,6 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return LowDoseDenoisingParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def denoiseArguments(inputPath: Path, outputPath: Path, method: str, strength: float) -> list:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-        return ["denoise", str(inputPath), "-o", str(outputPath), "--method", method, "--strength",
-                f"{strength:g}"]
-
-    @staticmethod
-    def simulateArguments(inputPath: Path, outputPath: Path, doseFraction: float) -> list:
-        if not 0.0 < doseFraction <= 1.0:
-            raise ValueError(f"dose fraction must be in (0, 1], got {doseFraction}")
-        return ["simulate-dose", str(inputPath), "-o", str(outputPath), "--dose", f"{doseFraction:g}"]
-
     def denoise(self, parameters: LowDoseDenoisingParameterNode, runner: BackgroundCliRunner, onDone=None):
         inputVolume = parameters.inputVolume
         if inputVolume is None:
@@ -211,7 +198,7 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        arguments = self.denoiseArguments(inputPath, outputPath, parameters.method, parameters.strength)
+        arguments = commands.denoise(inputPath, outputPath, parameters.method, parameters.strength)
         return runner.start(arguments, loaded, label=_("Denoising"))
 
     def simulateDose(self, parameters: LowDoseDenoisingParameterNode, runner: BackgroundCliRunner,
@@ -244,7 +231,7 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        return runner.start(self.simulateArguments(fullPath, outputPath, fraction), loaded,
+        return runner.start(commands.simulate_dose(fullPath, outputPath, fraction), loaded,
                             label=_("Dose simulation"))
 
     @staticmethod
@@ -276,17 +263,7 @@ class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_Arguments()
-        self.setUp()
         self.test_DenoiseAndSimulate()
-
-    def test_Arguments(self):
-        arguments = LowDoseDenoisingLogic.denoiseArguments(Path("/i.nrrd"), Path("/o.nrrd"), "nlm", 1.5)
-        self.assertEqual(arguments[-4:], ["--method", "nlm", "--strength", "1.5"])
-        self.assertEqual(LowDoseDenoisingLogic.simulateArguments(Path("/i"), Path("/o"), 0.25)[-2:],
-                         ["--dose", "0.25"])
-        with self.assertRaises(ValueError):
-            LowDoseDenoisingLogic.simulateArguments(Path("/i"), Path("/o"), 0.0)
 
     @staticmethod
     def noisyPhantom(noise: float):

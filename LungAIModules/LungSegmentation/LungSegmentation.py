@@ -20,14 +20,14 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import dependencies
+from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import loadSegmentationFile, tableNodeFromRows, writeVolumeNode
-from LungAICommonLib.results import figures_rows
+from LungAICommonLib.results import figures_rows, lung_summary_lines
 from LungAICommonLib.views import newWorkDirectory, openInSegmentEditor
 
-METHODS = ["auto", "classic", "model", "lungmask", "totalsegmentator"]
+METHODS = commands.LUNG_METHODS
 
 
 class LungSegmentation(ScriptedLoadableModule):
@@ -48,13 +48,14 @@ class LungSegmentation(ScriptedLoadableModule):
 class LungSegmentationParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     method: Annotated[str, Choice(METHODS)] = "auto"
-    computeZones: bool = True
-    computeLobes: bool = False
+    loadZones: bool = True
+    loadLobes: bool = True
     show3D: bool = True
     outputSegmentation: vtkMRMLSegmentationNode
     zonesSegmentation: vtkMRMLSegmentationNode
     lobesSegmentation: vtkMRMLSegmentationNode
     figuresTable: vtkMRMLTableNode
+    summary: str = ""
 
 
 class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -131,6 +132,7 @@ class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.enabled = hasInput and not running
         self.ui.applyButton.toolTip = _("Segment the lungs") if hasInput else _("Select an input CT first")
         self.ui.correctButton.enabled = bool(self._parameterNode and self._parameterNode.outputSegmentation)
+        self.ui.summaryLabel.text = self._parameterNode.summary if self._parameterNode else ""
         if self._parameterNode and self._parameterNode.figuresTable:
             self.ui.figuresTableView.setMRMLTableNode(self._parameterNode.figuresTable)
 
@@ -153,16 +155,6 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return LungSegmentationParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def commandArguments(inputPath: Path, outputFolder: Path, method: str, zones: bool, lobes: bool) -> list:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-        arguments = ["lungs", str(inputPath), "-o", str(outputFolder), "--method", method]
-        arguments.append("--zones" if zones else "--no-zones")
-        if lobes:
-            arguments.append("--lobes")
-        return arguments
-
     def process(self, parameters: LungSegmentationParameterNode, runner: BackgroundCliRunner, onDone=None):
         """Start the segmentation in the background; results land in ``parameters`` when it ends."""
         inputVolume = parameters.inputVolume
@@ -170,8 +162,7 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("Select an input CT volume."))
         workFolder = newWorkDirectory("lungs")
         inputPath = writeVolumeNode(inputVolume, workFolder / "input.nrrd")
-        arguments = self.commandArguments(inputPath, workFolder / "output", parameters.method,
-                                          parameters.computeZones, parameters.computeLobes)
+        arguments = commands.lungs(inputPath, workFolder / "output", parameters.method)
 
         def loaded(result, outputs):
             self.loadResults(parameters, outputs)
@@ -184,25 +175,29 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
         """Segmentations and figures table from the command's outputs, shown in slices (and 3D if asked)."""
         inputVolume = parameters.inputVolume
         baseName = inputVolume.GetName() if inputVolume else "CT"
-        lungsPath = outputs.get("lungs") or outputs.get("lungs.seg.nrrd")
+        lungsPath = outputs.get("lungs_seg")
         if lungsPath is None:
             raise RuntimeError(f"lungai lungs reported no lungs.seg.nrrd (outputs: {sorted(outputs)})")
         self._replace(parameters.outputSegmentation)
         parameters.outputSegmentation = loadSegmentationFile(lungsPath, f"{baseName} lungs", inputVolume,
                                                              show3D=parameters.show3D)
-        for key, role, title in (("zones", "zonesSegmentation", "zones"), ("lobes", "lobesSegmentation", "lobes")):
-            path = outputs.get(key) or outputs.get(f"{key}.seg.nrrd")
-            if path is None or not Path(path).is_file():
+        for key, role, title, wanted in (("zones_seg", "zonesSegmentation", "zones", parameters.loadZones),
+                                         ("lobes_seg", "lobesSegmentation", "lobes", parameters.loadLobes)):
+            path = outputs.get(key)
+            if not wanted or path is None or not Path(path).is_file():
                 continue
             self._replace(getattr(parameters, role))
             node = loadSegmentationFile(path, f"{baseName} {title}", inputVolume, show3D=False)
             node.GetDisplayNode().SetVisibility(False)  # the lungs stay visible; zones/lobes on demand
             setattr(parameters, role, node)
-        figuresPath = outputs.get("figures") or outputs.get("figures.json")
+        figuresPath = outputs.get("figures")
         if figuresPath is not None and Path(figuresPath).is_file():
             figures = json.loads(Path(figuresPath).read_text(encoding="utf-8"))
             parameters.figuresTable = tableNodeFromRows(figures_rows(figures), f"{baseName} lung figures",
                                                         node=parameters.figuresTable)
+            method = (figures.get("provenance") or {}).get("method")
+            lines = lung_summary_lines(figures) + ([_("Method: {method}").format(method=method)] if method else [])
+            parameters.summary = "\n".join(lines)
         logging.info("LungAI lungs: loaded %s", ", ".join(sorted(outputs)))
 
     @staticmethod
@@ -219,17 +214,7 @@ class LungSegmentationTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_CommandArguments()
-        self.setUp()
         self.test_SyntheticThorax()
-
-    def test_CommandArguments(self):
-        arguments = LungSegmentationLogic.commandArguments(Path("/in.nrrd"), Path("/out"), "classic", True, False)
-        self.assertEqual(arguments[:5], ["lungs", str(Path("/in.nrrd")), "-o", str(Path("/out")), "--method"])
-        self.assertIn("classic", arguments)
-        self.assertNotIn("--lobes", arguments)
-        with self.assertRaises(ValueError):
-            LungSegmentationLogic.commandArguments(Path("/in"), Path("/out"), "magic", True, True)
 
     @staticmethod
     def syntheticThorax():
@@ -258,7 +243,6 @@ class LungSegmentationTest(ScriptedLoadableModuleTest):
         parameters = logic.getParameterNode()
         parameters.inputVolume = volume
         parameters.method = "classic"
-        parameters.computeLobes = False
         runner = BackgroundCliRunner()
         logic.process(parameters, runner)
         self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)

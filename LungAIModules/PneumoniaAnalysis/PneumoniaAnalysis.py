@@ -8,7 +8,7 @@ loaded back as segmentations, tables, a plot and an HTML report.
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import slicer
@@ -16,23 +16,21 @@ import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import dependencies
+from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
-from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, plotChartFromTable, readCsvRows,
-                                   tableNodeFromRows, writeVolumeNode)
-from LungAICommonLib.results import brief, centroid_ras
+from LungAICommonLib.nodes import (applyStandardColors, imageFromVolumeNode, loadSegmentationFile,
+                                   plotChartFromTable, readCsvRows, tableNodeFromRows, writeVolumeNode)
+from LungAICommonLib.results import centroid_ras, followup_summary_lines, pneumonia_summary_lines
+from LungAICommonLib.review_labels import label_for_segment
 from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, openFile, saveCopyAs, showVolume, tableViewRow
 
-SUMMARY_KEYS = ["call", "patient_call", "severity", "severity_score", "ct_severity_score", "involvement_percent",
-                "involved_percent", "ground_glass_ml", "consolidation_ml", "lesion_volume_ml", "lung_volume_ml"]
-FOLLOWUP_KEYS = ["trend", "verdict", "interval_days", "involvement_earlier_percent", "involvement_later_percent",
-                 "change_percent", "change_ml", "new_ml", "resolved_ml"]
+LUNG_LABELS = {1: "right_lung", 2: "left_lung", 3: "airways"}
 
 
 class PneumoniaAnalysis(ScriptedLoadableModule):
@@ -52,6 +50,8 @@ class PneumoniaAnalysis(ScriptedLoadableModule):
 @parameterNodeWrapper
 class PneumoniaAnalysisParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
+    lungSegmentation: vtkMRMLSegmentationNode
+    method: Annotated[str, Choice(commands.LESION_METHODS)] = "classic"
     lesionSegmentation: vtkMRMLSegmentationNode
     lesionTable: vtkMRMLTableNode
     histogramTable: vtkMRMLTableNode
@@ -211,26 +211,23 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return PneumoniaAnalysisParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def analyzeArguments(inputPath: Path, outputFolder: Path) -> list:
-        return ["pneumonia", "analyze", str(inputPath), "-o", str(outputFolder)]
-
-    @staticmethod
-    def followupArguments(earlierPath: Path, laterPath: Path, outputFolder: Path) -> list:
-        return ["pneumonia", "followup", str(earlierPath), str(laterPath), "-o", str(outputFolder)]
-
     def analyze(self, parameters: PneumoniaAnalysisParameterNode, runner: BackgroundCliRunner, onDone=None):
         if parameters.inputVolume is None:
             raise ValueError(_("Select an input CT volume."))
         workFolder = newWorkDirectory("pneumonia")
         inputPath = writeVolumeNode(parameters.inputVolume, workFolder / "input.nrrd")
+        lungsPath = None
+        if parameters.lungSegmentation is not None:
+            lungsPath = self.writeLungLabels(parameters.lungSegmentation, parameters.inputVolume,
+                                             workFolder / "lungs.nii.gz")
 
         def loaded(result, outputs):
             self.loadAnalysis(parameters, result, outputs)
             if onDone is not None:
                 onDone()
 
-        return runner.start(self.analyzeArguments(inputPath, workFolder / "output"), loaded,
+        arguments = commands.pneumonia_analyze(inputPath, workFolder / "output", parameters.method, lungsPath)
+        return runner.start(arguments, loaded,
                             label=_("Pneumonia analysis"))
 
     def loadAnalysis(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
@@ -248,7 +245,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
                                                       f"{name} density histogram")
         resultsPath = _output(outputs, "results", ".json", required=False)
         summary = json.loads(resultsPath.read_text(encoding="utf-8")) if resultsPath else result
-        parameters.summary = "\n".join(brief(summary, SUMMARY_KEYS))
+        parameters.summary = "\n".join(pneumonia_summary_lines(summary))
         report = _output(outputs, "report", ".html", required=False)
         parameters.reportPath = str(report) if report else ""
         if volume is not None:
@@ -268,7 +265,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        return runner.start(self.followupArguments(earlier, later, workFolder / "output"), loaded,
+        return runner.start(commands.pneumonia_followup(earlier, later, workFolder / "output"), loaded,
                             label=_("Follow-up"))
 
     def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
@@ -283,21 +280,45 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
                                                     f"{name} changes")
         followupPath = _output(outputs, "followup", ".json", required=False)
         summary = json.loads(followupPath.read_text(encoding="utf-8")) if followupPath else result
-        parameters.followupSummary = "\n".join(brief(summary, FOLLOWUP_KEYS))
+        parameters.followupSummary = "\n".join(followup_summary_lines(summary))
         report = _output(outputs, "report", ".html", required=False)
         parameters.followupReportPath = str(report) if report else ""
         if later is not None:
             showVolume(later)
 
     @staticmethod
+    def writeLungLabels(segmentation: vtkMRMLSegmentationNode, volume: vtkMRMLScalarVolumeNode, path: Path) -> Path:
+        """A (corrected) lung segmentation as the lungs label map the CLI takes (1 right, 2 left, 3 airways)."""
+        from lungai.io import write_image
+
+        reference = imageFromVolumeNode(volume)
+        labels = np.zeros(reference.shape, np.uint8)
+        names = []
+        for index in range(segmentation.GetSegmentation().GetNumberOfSegments()):
+            segment = segmentation.GetSegmentation().GetNthSegment(index)
+            value = label_for_segment(segment.GetName(), LUNG_LABELS)
+            if value is None:
+                continue
+            segmentId = segmentation.GetSegmentation().GetNthSegmentID(index)
+            labels[slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume) > 0] = value
+            names.append(segment.GetName())
+        if not {1, 2} <= set(np.unique(labels).tolist()):
+            raise ValueError(_("'{name}' needs non-empty 'right lung' and 'left lung' segments (found: {found}).")
+                             .format(name=segmentation.GetName(), found=", ".join(names) or _("none")))
+        return write_image(reference.like(labels), path)
+
+    @staticmethod
     def showHistogram(histogramTable: vtkMRMLTableNode):
-        """Plot every count column of the histogram table against its first (HU) column."""
+        """Plot the percent-of-lung columns (right, left, both lungs) against the bins' lower HU edge."""
         table = histogramTable.GetTable()
         columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
-        if len(columns) < 2:
-            raise ValueError(_("The histogram table needs a HU column and at least one count column."))
-        return plotChartFromTable(histogramTable, columns[0], columns[1:], _("Lung density histogram"),
-                                  _("Hounsfield units"), _("Fraction of lung volume"))
+        curves = [c for c in columns if c.endswith("_percent")] or columns[1:]
+        if len(columns) < 2 or not curves:
+            raise ValueError(_("The histogram table needs a HU column and at least one value column."))
+        titles = {c: c.replace("_percent", "").replace("_", " ") for c in curves}
+        logging.info("LungAI histogram curves: %s", ", ".join(titles.values()))
+        return plotChartFromTable(histogramTable, columns[0], curves, _("Lung density histogram"),
+                                  _("Hounsfield units"), _("% of lung volume"))
 
 
 def _output(outputs: dict, name: str, suffix: str, required: bool = True) -> Optional[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -61,8 +62,62 @@ def records(data: Any, preferred: Sequence[str] = ()) -> List[Row]:
 
 
 def figures_rows(figures: Mapping[str, Any]) -> List[Row]:
-    """Rows of the lung figures table (one per structure: volume, densities...)."""
-    return records(figures, preferred=("structures", "regions", "segments", "lungs", "figures"))
+    """Rows of the lung figures table: one per structure with a volume (right lung, left lung, total...)."""
+    data = figures.get("figures", figures) if isinstance(figures.get("figures"), Mapping) else figures
+    rows = [{"structure": str(key).replace("_", " "), **flatten(value)} for key, value in data.items()
+            if isinstance(value, Mapping) and "volume_ml" in value]
+    return rows or records(data, preferred=("structures", "regions", "segments", "lungs"))
+
+
+def lung_summary_lines(figures: Mapping[str, Any]) -> List[str]:
+    """Right/left ratio, airway volume and breathing phase from ``figures.json`` (or the command's result)."""
+    data = figures.get("figures", figures) if isinstance(figures.get("figures"), Mapping) else figures
+    lines = []
+    if data.get("right_left_ratio") is not None:
+        lines.append(f"Right/left volume ratio: {format_value(data['right_left_ratio'])}")
+    if data.get("airways_volume_ml") is not None:
+        lines.append(f"Airways: {format_value(data['airways_volume_ml'])} ml")
+    phase = data.get("breathing_phase")
+    if isinstance(phase, Mapping) and phase.get("phase"):
+        lines.append(f"Breathing phase: {phase['phase']} (confidence {format_value(phase.get('confidence'))})")
+    return lines
+
+
+def pneumonia_summary_lines(results: Mapping[str, Any]) -> List[str]:
+    """Call, severity, opacity and lesion volumes from ``results.json`` (its ``summary``)."""
+    s = results.get("summary", results)
+    if not isinstance(s, Mapping) or "call" not in s:
+        return brief(results, ["call", "severity_score", "percent_opacity", "lesion_volume_ml"])
+    lines = [f"Per-patient call: {s['call']}"]
+    if s.get("severity_score") is not None:
+        basis = f" ({s['severity_basis']})" if s.get("severity_basis") else ""
+        lines.append(f"Severity score: {format_value(s['severity_score'])} / {format_value(s.get('severity_max'))}"
+                     f"{basis}")
+    if s.get("percent_opacity") is not None:
+        lines.append(f"Opacity: {format_value(s['percent_opacity'])} % of the lungs "
+                     f"(high opacity {format_value(s.get('percent_high_opacity'))} %)")
+    if s.get("lesion_count") is not None:
+        lines.append(f"Lesions: {s['lesion_count']}, {format_value(s.get('lesion_volume_ml'))} ml "
+                     f"(ground glass {format_value(s.get('ground_glass_ml'))} ml, consolidation "
+                     f"{format_value(s.get('consolidation_ml'))} ml)")
+    return lines
+
+
+def followup_summary_lines(data: Mapping[str, Any]) -> List[str]:
+    """Earlier -> later opacity, lesion volume and severity, and lesion changes, from ``followup.json``."""
+    s = data.get("summary", data)
+    earlier, later = s.get("earlier") or {}, s.get("later") or {}
+    lines = []
+    for key, title, unit in (("percent_opacity", "Opacity", " %"), ("lesion_volume_ml", "Lesion volume", " ml"),
+                             ("severity_score", "Severity score", "")):
+        if key in earlier and key in later:
+            lines.append(f"{title}: {format_value(earlier[key])}{unit} -> {format_value(later[key])}{unit}")
+    if "call" in earlier and "call" in later:
+        lines.append(f"Per-patient call: {earlier['call']} -> {later['call']}")
+    changes = s.get("lesion_changes") or data.get("lesion_changes")
+    if isinstance(changes, Mapping) and changes:
+        lines.append("Lesions: " + ", ".join(f"{n} {status}" for status, n in changes.items()))
+    return lines or brief(data, ["trend", "change_ml"])
 
 
 def read_csv_rows(path: os.PathLike) -> List[Row]:
@@ -80,7 +135,7 @@ def _number(value: Any) -> Optional[float]:
 
 def _triplet(value: Any) -> Optional[List[float]]:
     if isinstance(value, str):
-        value = value.strip("[]() ").replace(";", ",").split(",") if value.strip() else None
+        value = re.split(r"[,;\s]+", value.strip("[]() ")) if value.strip() else None
     if isinstance(value, (list, tuple)) and len(value) == 3:
         numbers = [_number(v) for v in value]
         if all(n is not None for n in numbers):

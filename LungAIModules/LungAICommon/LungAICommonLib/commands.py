@@ -1,0 +1,99 @@
+"""The ``lungai`` subcommand argument lists the Slicer modules run (pure Python, checked against the real CLI
+by the tests). Global options (``--device``, ``--json``, ``--progress``) are added by
+:func:`LungAICommonLib.cli_runner.build_command`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Union
+
+PathLike = Union[str, Path]
+
+LUNG_METHODS = ["auto", "classic", "model", "lungmask", "totalsegmentator"]
+LESION_METHODS = ["classic", "model"]
+DENOISE_METHODS = ["nlm", "cnn"]
+REVIEW_ACTIONS = ("submit", "approve", "send-back", "reopen")
+AI_OUTPUT_FILES = {"lungs": "lungs.seg.nrrd", "lobes": "lobes.seg.nrrd", "lesions": "lesions.seg.nrrd"}
+
+
+def lungs(input_path: PathLike, output_folder: PathLike, method: str = "auto", model: str = "") -> List[str]:
+    """Lungs, airways and zones (lobes too when a lobe model is installed); ``model`` is ``name[@version]``."""
+    if method not in LUNG_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {LUNG_METHODS}")
+    arguments = ["lungs", str(input_path), "-o", str(output_folder), "--method", method]
+    return arguments + (["--model", model] if model else [])
+
+
+def pneumonia_analyze(input_path: PathLike, output_folder: PathLike, method: str = "classic",
+                      lungs_path: Optional[PathLike] = None) -> List[str]:
+    if method not in LESION_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {LESION_METHODS}")
+    arguments = ["pneumonia", "analyze", str(input_path), "-o", str(output_folder), "--method", method]
+    return arguments + (["--lungs", str(lungs_path)] if lungs_path else [])
+
+
+def pneumonia_followup(earlier: PathLike, later: PathLike, output_folder: PathLike) -> List[str]:
+    return ["pneumonia", "followup", str(earlier), str(later), "-o", str(output_folder)]
+
+
+def denoise(input_path: PathLike, output_path: PathLike, method: str, strength: float) -> List[str]:
+    if method not in DENOISE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {DENOISE_METHODS}")
+    return ["denoise", str(input_path), "-o", str(output_path), "--method", method, "--strength", f"{strength:g}"]
+
+
+def simulate_dose(input_path: PathLike, output_path: PathLike, dose_fraction: float) -> List[str]:
+    if not 0.0 < dose_fraction <= 1.0:
+        raise ValueError(f"dose fraction must be in (0, 1], got {dose_fraction}")
+    return ["simulate-dose", str(input_path), "-o", str(output_path), "--dose", f"{dose_fraction:g}"]
+
+
+def embolism(input_path: PathLike, output_folder: PathLike) -> List[str]:
+    return ["embolism", str(input_path), "-o", str(output_folder)]
+
+
+def xray(image_path: PathLike, output_folder: PathLike) -> List[str]:
+    return ["xray", str(image_path), "-o", str(output_folder)]
+
+
+def ai_proposal(task: str, image: PathLike, output_folder: PathLike, model: str = "") -> List[str]:
+    """The command that proposes labels for a review store's task."""
+    if task == "lesions":  # the lesion command takes the newest registered lesion model
+        return pneumonia_analyze(image, output_folder, "model" if model else "classic")
+    if task in ("lungs", "lobes"):  # one command writes lungs.seg.nrrd and, with a lobe model, lobes.seg.nrrd
+        return lungs(image, output_folder, "model" if model else "auto", model)
+    raise ValueError(f"no AI command for the task {task!r}")
+
+
+def review_init(store: PathLike, task: str) -> List[str]:
+    return ["review", "init", str(store), "--task", task]
+
+
+def review_add(store: PathLike, images: List[PathLike], user: str) -> List[str]:
+    return ["review", "add", str(store), *(str(i) for i in images), "--user", user]
+
+
+def review_save(store: PathLike, case_id: str, labels: PathLike, annotator: str, seconds: float = 0.0,
+                note: str = "") -> List[str]:
+    arguments = ["review", "save", str(store), case_id, str(labels), "--annotator", annotator,
+                 "--time-spent", f"{max(0.0, seconds):.0f}"]
+    return arguments + (["--note", note] if note else [])
+
+
+def review_status(action: str, store: PathLike, case_id: str, user: str, note: str = "") -> List[str]:
+    """submit / approve / send-back / reopen (the last two need a note)."""
+    if action not in REVIEW_ACTIONS:
+        raise ValueError(f"unknown review action {action!r}; choose one of {REVIEW_ACTIONS}")
+    if action in ("send-back", "reopen") and not note.strip():
+        raise ValueError(f"'{action}' needs a note saying why")
+    arguments = ["review", action, str(store), case_id, "--user", user]
+    return arguments + (["--note", note] if note else [])
+
+
+def review_export(store: PathLike, output_folder: PathLike) -> List[str]:
+    return ["review", "export", str(store), "-o", str(output_folder)]
+
+
+def models_train(name: str, dataset: PathLike, epochs: int, registry: Optional[PathLike] = None) -> List[str]:
+    arguments = ["models", "train", name, "--data", str(dataset), "--epochs", str(int(epochs))]
+    return arguments + (["--registry", str(registry)] if registry else [])
