@@ -11,6 +11,7 @@ from io_testdata import oblique_flipped_direction
 from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import Segment, read_segmentation, write_segmentation
+from lungai.io.segmentation import labels_on_grid
 from lungai.labels import LOBE_LABELS, LUNG_LABELS, segments_for
 from lungai.terminology import structure
 
@@ -113,3 +114,26 @@ def test_unreadable_segmentations(tmp_path):
     with pytest.raises(InputError, match="cannot be read as a segmentation") as err:
         read_segmentation(tmp_path / "bad.seg.nrrd")
     assert err.value.path == str(tmp_path / "bad.seg.nrrd")
+
+
+def test_cropped_segmentation_is_placed_on_the_reference_grid(tmp_path):
+    full = lung_labels()
+    crop = Image(full.array[1:4, 1:5, 1:8], full.spacing, tuple(full.index_to_lps((1, 1, 1))), full.direction)
+    path = write_segmentation(crop, segments_for(LUNG_LABELS), tmp_path / "cropped.seg.nrrd")
+    placed, _ = read_segmentation(path, reference=full)
+    expected = np.zeros_like(full.array)
+    expected[1:4, 1:5, 1:8] = full.array[1:4, 1:5, 1:8]
+    assert placed.same_grid(full) and np.array_equal(placed.array, expected)
+    # a grid reaching beyond the reference is cropped to it
+    wide = Image(np.pad(full.array, 2), full.spacing, tuple(full.index_to_lps((-2, -2, -2))), full.direction)
+    assert np.array_equal(labels_on_grid(wide, full).array, full.array)
+
+
+def test_labels_on_another_grid_are_resampled_nearest_neighbour():
+    fine = Image(np.zeros((4, 8, 8), np.uint8), (0.5, 0.5, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    coarse = Image(np.zeros((4, 4, 4), np.uint8), (1.0, 1.0, 1.0), (0.25, 0.25, 0.0), np.eye(3))
+    fine.array[:, 2:6, 2:6] = 1  # LPS x, y from 1.0 to 2.5 mm
+    out = labels_on_grid(fine, coarse)
+    expected = np.zeros((4, 4, 4), np.uint8)
+    expected[:, 1:3, 1:3] = 1  # coarse centres at 1.25 and 2.25 mm
+    assert out.same_grid(coarse) and np.array_equal(out.array, expected)

@@ -84,10 +84,34 @@ def write_segmentation(labelmap: Image, segments: Sequence[Segment], path: PathL
     return path
 
 
-def read_segmentation(path: PathLike) -> Tuple[Image, List[Segment]]:
+def labels_on_grid(labels: Image, reference: Image) -> Image:
+    """``labels`` placed on ``reference``'s grid: label maps Slicer saved cropped to the painted region (or on a
+    larger grid) are padded or cropped voxel for voxel when the grids align; other grids are resampled with
+    nearest-neighbour interpolation. Voxels outside the reference are dropped."""
+    if labels.same_grid(reference):
+        return labels
+    aligned = (np.allclose(labels.spacing, reference.spacing, rtol=1e-5, atol=1e-6)
+               and np.allclose(labels.direction, reference.direction, atol=1e-6))
+    offset = reference.lps_to_index(labels.origin)
+    if aligned and np.allclose(offset, np.round(offset), atol=1e-3):
+        out = np.zeros(reference.shape, labels.array.dtype)
+        start = np.round(offset[::-1]).astype(int)  # (k, j, i) position of labels[0, 0, 0] in the reference
+        src = tuple(slice(max(0, -a), max(0, min(n, m - a))) for a, n, m in zip(start, labels.shape, reference.shape))
+        dst = tuple(slice(a + s.start, a + s.stop) for a, s in zip(start, src))
+        out[dst] = labels.array[src]
+        return reference.like(out, **labels.metadata)
+    import SimpleITK as sitk
+
+    resampled = sitk.Resample(labels.to_sitk(), reference.to_sitk(), sitk.Transform(), sitk.sitkNearestNeighbor,
+                              0, labels.to_sitk().GetPixelID())
+    return reference.like(sitk.GetArrayFromImage(resampled), **labels.metadata)
+
+
+def read_segmentation(path: PathLike, reference: Optional[Image] = None) -> Tuple[Image, List[Segment]]:
     """Read a ``.seg.nrrd`` (single layer) back into a label map and its segment list.
 
-    Overlapping segments (several layers) are merged into one label map in segment order.
+    Overlapping segments (several layers) are merged into one label map in segment order. With ``reference``
+    the label map is put on that image's grid (see :func:`labels_on_grid`).
     """
     import slicerio
 
@@ -122,4 +146,4 @@ def read_segmentation(path: PathLike) -> Tuple[Image, List[Segment]]:
     # slicerio returns voxels indexed [i, j, k]; lungai arrays are [k, j, i]
     image = Image(label_map.transpose(2, 1, 0), tuple(spacing), tuple(ijk_to_lps[:3, 3]),
                   ijk_to_lps[:3, :3] / spacing, {"source": str(path)})
-    return image, segments
+    return (image if reference is None else labels_on_grid(image, reference)), segments
