@@ -4,11 +4,14 @@
 density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
 
 * thin bright structures (small vessels, bronchial walls, fissures) and the partial-volume rims of every vessel,
-  by a morphological opening of the candidate mask with an axial disc of ``opening_mm`` radius;
+  by a morphological opening of the candidate mask with an axial disc of ``opening_mm`` radius, and of sheets
+  parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal line
+  opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
 * vessels too thick for that opening, by Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
 * airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
 
-Each remaining voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up.
+Each remaining voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up; lesion voxels
+within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are consolidation too.
 ``model`` runs the registered lesion model (:mod:`lungai.models`) and keeps its output inside the lungs.
 """
 
@@ -39,13 +42,15 @@ class ClassicParams:
     consolidation_hu: Tuple[float, float] = (-300.0, 200.0)
     smoothing_mm: float = 0.7
     opening_mm: float = 2.0
+    opening_z_mm: float = 1.0
     dense_opening_mm: float = 2.0
     vessel_margin_mm: float = 1.5
     enclosed_vessel_mm: float = 3.0
     vessel_grid_mm: float = 2.0
-    vessel_scales_mm: Tuple[float, ...] = (2.5, 4.0)
-    vessel_threshold: float = 0.3
+    vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0)
+    vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
+    consolidation_rim_mm: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,20 +117,35 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.3, "thin dense structures")
     thick = morphology(ndi.binary_opening, dense, p.dense_opening_mm, spacing)
     progress.update(0.45, "vessel suppression")
-    vessels = morphology(ndi.binary_dilation, dense & ~thick, p.vessel_margin_mm, spacing)
+    # dense voxels next to a thick structure belong to it (its rounded corners), the rest are thin structures
+    thick_zone = morphology(ndi.binary_dilation, thick, p.vessel_margin_mm, spacing)
+    vessels = morphology(ndi.binary_dilation, dense & ~thick_zone, p.vessel_margin_mm, spacing) & ~thick_zone
     vessels |= _thick_vessels(smooth, thick, spacing, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
     lesions = morphology(ndi.binary_opening, candidates & ~vessels, p.opening_mm, spacing, axial)
+    lesions &= _line_opening(lesions, axial, int(p.opening_z_mm // spacing[axial]))
     progress.update(0.75, "vessels inside lesions")
     lesions |= vessels & morphology(ndi.binary_closing, lesions, p.enclosed_vessel_mm, spacing)
     progress.update(0.9, "classifying")
-    cls = np.where(smooth >= p.consolidation_hu[0], CONSOLIDATION, GROUND_GLASS).astype(np.uint8)
+    solid = lesions & (smooth >= p.consolidation_hu[0])
+    # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
+    solid |= lesions & morphology(ndi.binary_dilation, solid, p.consolidation_rim_mm, spacing)
+    cls = np.where(solid, CONSOLIDATION, GROUND_GLASS).astype(np.uint8)
     labels[box] = np.where(lesions, cls, 0)
     vessels_full[box] = vessels & region
     progress.update(1.0, "lesions segmented")
     return LesionSegmentation(labels, provenance, vessels_full)
+
+
+def _line_opening(mask: np.ndarray, axis: int, radius: int) -> np.ndarray:
+    """Opening with a line of ``2 * radius + 1`` voxels along ``axis``: removes sheets thinner than that."""
+    if radius < 1:
+        return mask
+    shape = [1, 1, 1]
+    shape[axis] = 2 * radius + 1
+    return ndi.binary_opening(mask, structure=np.ones(shape, dtype=bool))
 
 
 def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicParams) -> np.ndarray:
@@ -137,6 +157,10 @@ def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicPar
     where = bin_average(thick, factors) > 0.5
     coarse_spacing = [s * f for s, f in zip(spacing, factors)]
     tube = vesselness(coarse, coarse_spacing, p.vessel_scales_mm, where) >= p.vessel_threshold
+    if not tube.any():
+        return np.zeros(smooth.shape, dtype=bool)
+    # centre lines -> whole cross-sections: grow by the largest scale, then keep the thick voxels only
+    tube = ndi.binary_dilation(tube, iterations=max(1, int(round(max(p.vessel_scales_mm) / p.vessel_grid_mm))))
     return expand_blocks(tube, factors, smooth.shape) & thick
 
 

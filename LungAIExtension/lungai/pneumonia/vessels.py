@@ -40,11 +40,13 @@ def expand_blocks(array: np.ndarray, factors: Sequence[int], shape: Sequence[int
 
 
 def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence[float], candidates: np.ndarray,
-               alpha: float = 0.5, beta: float = 0.5, c: float = 120.0) -> np.ndarray:
+               alpha: float = 0.5, beta: float = 0.5, c: float = 120.0, ridge: float = 0.5) -> np.ndarray:
     """Frangi vesselness of bright tubes, maximum over ``scales_mm``, at the ``candidates`` voxels (0 elsewhere).
 
     ``c`` is the structure-strength constant in scale-normalised HU; vessels against lung (about 800 HU of
-    contrast) score near 1, ground-glass blobs and plates (fissures, lesion borders) near 0.
+    contrast) score near 1, ground-glass blobs and plates (fissures, lesion borders) near 0. Only voxels near a
+    centre line count (scale-normalised gradient at most ``ridge`` times the largest eigenvalue magnitude), which
+    keeps the tube-like shoulders of round lesions out.
     """
     out = np.zeros(hu.shape, dtype=np.float32)
     where = np.nonzero(candidates)
@@ -63,6 +65,8 @@ def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence
                 scale ** 2 / (spacing_kji[a] * spacing_kji[b]))
             h[:, a, b] = d
             h[:, b, a] = d
+        grad = np.stack([ndi.gaussian_filter(hu, sigma, order=[int(a == b) for b in range(3)], mode="nearest")[where]
+                         * (scale / spacing_kji[a]) for a in range(3)], axis=1)
         lam = np.linalg.eigvalsh(h)
         order_idx = np.argsort(np.abs(lam), axis=1)
         lam = np.take_along_axis(lam, order_idx, axis=1)
@@ -74,6 +78,8 @@ def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence
         s2 = l1 ** 2 + l2 ** 2 + l3 ** 2
         v = (1 - np.exp(-ra ** 2 / (2 * alpha ** 2))) * np.exp(-rb ** 2 / (2 * beta ** 2)) * (
             1 - np.exp(-s2 / (2 * c ** 2)))
-        v = np.where(bright_tube, v, 0).astype(np.float32)
+        # on a vessel's centre line the intensity gradient vanishes; on the shoulders of blobs it does not
+        centred = np.linalg.norm(grad, axis=1) <= ridge * a3
+        v = np.where(bright_tube & centred, v, 0).astype(np.float32)
         out[where] = np.maximum(out[where], v)
     return out

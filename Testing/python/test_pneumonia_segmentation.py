@@ -1,0 +1,141 @@
+"""Weight-free lesion segmentation, follow-up and the CLI on small synthetic CTs with known lesions and vessels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lungai.image import Image
+from lungai.io import read_segmentation, write_image
+from lungai.pneumonia import analyze, regions_from_labels, segment_lesions
+from lungai.pneumonia.followup import followup
+
+SPACING = (1.0, 1.0, 1.0)
+SHAPE = (48, 64, 80)  # k, j, i
+
+
+def _grid():
+    return np.mgrid[0:SHAPE[0], 0:SHAPE[1], 0:SHAPE[2]].astype(np.float32)
+
+
+def _ball(centre_kji, radius):
+    k, j, i = _grid()
+    return (k - centre_kji[0]) ** 2 + (j - centre_kji[1]) ** 2 + (i - centre_kji[2]) ** 2 <= radius ** 2
+
+
+def _tube(j0, i0, radius):
+    _, j, i = _grid()
+    return (j - j0) ** 2 + (i - i0) ** 2 <= radius ** 2
+
+
+def make_ct(lesions, seed=0, shift=(0, 0, 0)):
+    """Two box lungs at -860 HU with noise, a vessel (+40 HU) in each lung, and ``lesions`` (centre, radius, hu)."""
+    rng = np.random.default_rng(seed)
+    ct = np.full(SHAPE, 40.0, dtype=np.float32)  # soft tissue around the lungs
+    lungs = np.zeros(SHAPE, dtype=np.uint8)
+    sk, sj, si = shift
+    lungs[4 + sk:44 + sk, 6 + sj:58 + sj, 4 + si:38 + si] = 1
+    lungs[4 + sk:44 + sk, 6 + sj:58 + sj, 42 + si:76 + si] = 2
+    ct[lungs > 0] = -860.0
+    truth = np.zeros(SHAPE, dtype=np.uint8)
+    vessels = (_tube(20 + sj, 30 + si, 1.6) | _tube(40 + sj, 50 + si, 2.2)) & (lungs > 0)
+    ct[vessels] = 40.0
+    for (k, j, i), radius, hu in lesions:
+        ball = _ball((k + sk, j + sj, i + si), radius) & (lungs > 0)
+        ct[ball] = hu
+        truth[ball] = 1 if hu < -300 else 2
+    from scipy import ndimage as ndi
+
+    ct = ndi.gaussian_filter(ct, 0.8) + rng.normal(0, 15, SHAPE).astype(np.float32)
+    air = np.zeros(SHAPE, dtype=bool)
+    air[:, :2] = True
+    ct[air] = -1000.0
+    return Image.from_array(ct, spacing=SPACING), lungs, truth, vessels
+
+
+LESIONS = [((24, 30, 16), 6.0, -550.0), ((20, 40, 64), 5.0, -20.0), ((34, 20, 58), 4.0, -500.0)]
+
+
+def dice(a, b):
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_ct(LESIONS)
+
+
+def test_classic_finds_lesions_not_vessels(synthetic):
+    image, lungs, truth, vessels = synthetic
+    regions = regions_from_labels(image, lungs, zones=lungs.copy(), fill=False)
+    seg = segment_lesions(image, regions, method="classic")
+    assert dice(seg.labels > 0, truth > 0) >= 0.85
+    # classes: the consolidation ball is consolidation, the ground-glass balls ground glass
+    assert np.mean(seg.labels[truth == 2] == 2) > 0.9
+    assert np.mean(seg.labels[truth == 1] == 1) > 0.85
+    # vessels away from lesions are not disease
+    far = vessels & ~np.isin(np.arange(SHAPE[0])[:, None, None], range(14, 36))
+    assert np.mean(seg.labels[far] > 0) < 0.05
+
+
+def test_analysis_counts_and_call(synthetic):
+    image, lungs, truth, _ = synthetic
+    regions = regions_from_labels(image, lungs, fill=False)
+    result = analyze(image, regions=regions, min_size_mm=5.0)
+    assert len(result.lesions) == 3
+    largest = result.lesions[0]
+    assert largest.type == "ground_glass" and largest.side == "right"
+    assert largest.volume_ml == pytest.approx(4 / 3 * np.pi * 6 ** 3 / 1000, rel=0.15)
+    assert {les.type for les in result.lesions} == {"ground_glass", "consolidation"}
+    assert result.call.positive
+    assert abs(result.involvement.percent_opacity - 100 * np.count_nonzero(truth) / np.count_nonzero(lungs)) < 0.5
+    healthy = analyze(make_ct([])[0], regions=regions, min_size_mm=5.0)
+    assert healthy.lesions == [] and not healthy.call.positive
+
+
+def test_followup_new_grown_and_resolved():
+    earlier_lesions = [((24, 30, 16), 5.0, -550.0), ((20, 40, 60), 5.0, -20.0)]
+    later_lesions = [((24, 30, 16), 7.0, -550.0), ((34, 20, 58), 5.0, -500.0)]
+    e_img, e_lungs, _, _ = make_ct(earlier_lesions, seed=1)
+    l_img, l_lungs, _, _ = make_ct(later_lesions, seed=2, shift=(2, -3, 1))
+    e = analyze(e_img, regions=regions_from_labels(e_img, e_lungs, fill=False))
+    l_ = analyze(l_img, regions=regions_from_labels(l_img, l_lungs, fill=False))
+    result = followup(e_img, l_img, earlier_result=e, later_result=l_)
+    assert result.registration.lung_dice_after > 0.97 > result.registration.lung_dice_before
+    assert result.counts() == {"new": 1, "grown": 1, "shrunk": 0, "stable": 0, "resolved": 1}
+    both = result.changes[0]
+    assert both.region == "both lungs" and both.change_ml > 0
+    assert set(np.unique(result.change_map).tolist()) == {0, 1, 2, 3}
+
+
+def test_cli_analyze_writes_every_output(tmp_path, synthetic):
+    from lungai.cli.main import main
+
+    image, lungs, _, _ = synthetic
+    write_image(image, tmp_path / "ct.nii.gz")
+    write_image(image.like(lungs), tmp_path / "lungs.nii.gz")
+    out = tmp_path / "out"
+    code = main(["--json", "--progress", "none", "pneumonia", "analyze", str(tmp_path / "ct.nii.gz"), "-o", str(out),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "--no-pdf"])
+    assert code == 0
+    for name in ("lesions.seg.nrrd", "lesions.csv", "histogram.csv", "histogram.png", "results.json", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"]["lesion_count"] == 3 and results["patient_call"]["positive"]
+    labels, segments = read_segmentation(out / "lesions.seg.nrrd")
+    assert {s.name for s in segments} == {"ground-glass opacity", "consolidation"}
+    assert np.count_nonzero(labels.array) == sum(les["voxels"] for les in results["lesions"])
+    assert "supports" in (out / "report.html").read_text() or "support" in (out / "report.html").read_text()
+
+
+def test_cli_rejects_a_lung_mask_with_foreign_labels(tmp_path, synthetic):
+    from lungai.cli.main import main
+
+    image, lungs, _, _ = synthetic
+    write_image(image, tmp_path / "ct.nii.gz")
+    write_image(image.like((lungs * 7).astype(np.uint8)), tmp_path / "bad.nii.gz")
+    code = main(["--progress", "none", "pneumonia", "analyze", str(tmp_path / "ct.nii.gz"), "-o",
+                 str(tmp_path / "out"), "--lungs", str(tmp_path / "bad.nii.gz")])
+    assert code == 2 and not (tmp_path / "out" / "results.json").exists()
