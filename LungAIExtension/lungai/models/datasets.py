@@ -209,3 +209,64 @@ def convert_phantom_cohort(cohort_dir: PathLike, out_dir: PathLike, target: str 
         shutil.rmtree(final)
     staging.rename(final)
     return final
+
+
+def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLike, labels: Dict[int, str], *,
+                      window: Tuple[float, float], pixel_spacing: float, dataset_id: int = 910,
+                      name: str = "Slices2D", description: str = "", licence: str = "", folds: int = 5,
+                      seed: int = 0) -> Path:
+    """Turn 8-bit windowed CT slices (PNG/JPEG) with same-named label masks into a 2D nnU-Net folder.
+
+    Grey values are mapped back to approximate HU through the display ``window`` (lo, hi) they were made with,
+    so that 2D slices and real CT share one intensity normalisation. Pixel spacing is as stated (pictures carry
+    none). Mask values must be label values (0..N); a {0, 255} mask is read as label 1.
+    """
+    import numpy as np
+    import SimpleITK as sitk
+    from PIL import Image as PILImage
+
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    pictures = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not pictures:
+        raise InputError(images_dir, "holds no PNG or JPEG slices")
+    final = Path(out_dir) / f"Dataset{dataset_id:03d}_{name}"
+    staging = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "imagesTr").mkdir(parents=True)
+    (staging / "labelsTr").mkdir()
+    lo, hi = (float(v) for v in window)
+    ids = []
+    try:
+        for picture in pictures:
+            mask_path = next((masks_dir / f"{picture.stem}{ext}" for ext in (".png", picture.suffix)
+                              if (masks_dir / f"{picture.stem}{ext}").is_file()), None)
+            if mask_path is None:
+                raise InputError(masks_dir, f"has no mask for {picture.name}")
+            grey = np.asarray(PILImage.open(picture).convert("L"), dtype=np.float32)
+            mask = np.asarray(PILImage.open(mask_path))
+            mask = mask[..., 0] if mask.ndim == 3 else mask
+            if mask.shape != grey.shape:
+                raise InputError(mask_path, f"is {mask.shape}, its slice {picture.name} is {grey.shape}")
+            if mask.max() == 255 and set(np.unique(mask).tolist()) <= {0, 255}:
+                mask = (mask > 0).astype(np.uint8)
+            unknown = set(np.unique(mask).tolist()) - set(labels) - {0}
+            if unknown:
+                raise InputError(mask_path, f"holds values {sorted(unknown)} that are not labels {labels}")
+            case_id = f"{name.lower()}_{picture.stem}"
+            for array, folder, file_name in ((lo + grey / 255.0 * (hi - lo), "imagesTr", f"{case_id}_0000.nii.gz"),
+                                             (mask.astype(np.uint8), "labelsTr", f"{case_id}.nii.gz")):
+                image = sitk.GetImageFromArray(array.astype(np.float32 if folder == "imagesTr" else np.uint8))
+                image.SetSpacing((pixel_spacing, pixel_spacing))
+                sitk.WriteImage(image, str(staging / folder / file_name), useCompression=True)
+            ids.append(case_id)
+        write_dataset_json(staging, {0: "background", **labels}, len(ids), name, description=description,
+                           licence=licence, extra={"source_images": str(images_dir.resolve()),
+                                                   "display_window_hu": [lo, hi], "assumed_pixel_spacing_mm": pixel_spacing})
+        write_splits(staging, ids, folds, seed)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    return final

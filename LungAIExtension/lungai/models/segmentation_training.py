@@ -81,7 +81,7 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def __init__(self, cases: Sequence[PreparedCase], patch: Sequence[int], samples_per_case: int = 4, *,
                  seed: int = 0, class_fraction: float = 0.7, flip_axes: Sequence[int] = (),
-                 intensity_jitter: float = 0.0):
+                 transpose_axes: Optional[Tuple[int, int]] = None, intensity_jitter: float = 0.0):
         if not cases:
             raise LungAIError("no training cases")
         self.patch = tuple(int(p) for p in patch)
@@ -89,6 +89,9 @@ class PatchDataset(torch.utils.data.Dataset):
         self.labels = [_pad_to(c.label, self.patch, 0) for c in cases]
         self.samples_per_case, self.seed, self.epoch = samples_per_case, seed, 0
         self.class_fraction, self.flip_axes, self.jitter = class_fraction, tuple(flip_axes), intensity_jitter
+        if transpose_axes is not None and self.patch[transpose_axes[0]] != self.patch[transpose_axes[1]]:
+            raise ValueError("transposed axes need equal patch sizes")
+        self.transpose_axes = transpose_axes
         self.class_points: List[Dict[int, np.ndarray]] = []
         rng = np.random.default_rng(seed)
         for lab in self.labels:
@@ -125,6 +128,8 @@ class PatchDataset(torch.utils.data.Dataset):
         for axis in self.flip_axes:
             if rng.random() < 0.5:
                 x, y = np.flip(x, axis), np.flip(y, axis)
+        if self.transpose_axes is not None and rng.random() < 0.5:
+            x, y = np.swapaxes(x, *self.transpose_axes), np.swapaxes(y, *self.transpose_axes)
         if self.jitter:
             x = x * (1 + rng.uniform(-self.jitter, self.jitter)) + rng.uniform(-self.jitter, self.jitter)
         return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None],
@@ -178,6 +183,7 @@ def sliding_window_predictor(entry: ModelEntry, overlap: float = 0.25) -> Callab
 
 def train_segmentation(entry: ModelEntry, train_cases: Sequence[PreparedCase], val_cases: Sequence[PreparedCase],
                        config: TrainConfig, *, samples_per_case: int = 4, flip_axes: Sequence[int] = (),
+                       transpose_axes: Optional[Tuple[int, int]] = None,
                        init_state: Optional[Dict[str, torch.Tensor]] = None, progress: Optional[Progress] = None,
                        log: Optional[Callable[[str], None]] = None) -> Tuple[torch.nn.Module, TrainResult]:
     """Fit the network of ``entry`` (from scratch, or from ``init_state`` to fine-tune) with Dice + CE loss."""
@@ -190,7 +196,7 @@ def train_segmentation(entry: ModelEntry, train_cases: Sequence[PreparedCase], v
     if init_state is not None:
         network.load_state_dict(init_state)
     train_ds = PatchDataset(train_cases, entry.patch_size_array, samples_per_case, seed=config.seed,
-                            flip_axes=flip_axes, intensity_jitter=0.03)
+                            flip_axes=flip_axes, transpose_axes=transpose_axes, intensity_jitter=0.03)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=config.batch_size, shuffle=True,
                                                generator=generator, num_workers=0)
