@@ -7,7 +7,6 @@ The store itself is ``lungai.review.ReviewStore`` (plain folder, per-case locks)
 ``lungai review`` command line in the background.
 """
 
-import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional

@@ -87,13 +87,6 @@ def writeVolumeNode(volumeNode: slicer.vtkMRMLVolumeNode, path: Path) -> Path:
     return write_image(imageFromVolumeNode(volumeNode), Path(path))
 
 
-def loadVolumeFile(path: Path, name: Optional[str] = None, labelmap: bool = False) -> slicer.vtkMRMLVolumeNode:
-    properties: Dict[str, Any] = {"show": False}
-    if name:
-        properties["name"] = name
-    if labelmap:
-        return slicer.util.loadLabelVolume(str(path), properties)
-    return slicer.util.loadVolume(str(path), properties)
 
 
 # -- segmentations ------------------------------------------------------------------------------------------
@@ -115,8 +108,6 @@ def loadSegmentationFile(path: Path, name: str, referenceVolume: Optional[slicer
     return segmentationNode
 
 
-def segmentIdByName(segmentationNode: slicer.vtkMRMLSegmentationNode, name: str) -> str:
-    return segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(name)
 
 
 def segmentNames(segmentationNode: slicer.vtkMRMLSegmentationNode) -> List[str]:
@@ -177,26 +168,8 @@ def readCsvRows(path: Path) -> List[Dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def tableNodeFromCsv(path: Path, name: str) -> slicer.vtkMRMLTableNode:
-    return tableNodeFromRows(readCsvRows(path), name)
 
 
-def tableRowsFromDict(values: Mapping[str, Any], keyTitle: str = "Measure",
-                      valueTitle: str = "Value") -> List[Dict[str, Any]]:
-    """Two-column rows from a flat or nested dict (nested keys joined with ' / ')."""
-    rows: List[Dict[str, Any]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for key, inner in value.items():
-                walk(f"{prefix} / {key}" if prefix else str(key), inner)
-        elif isinstance(value, (list, tuple)):
-            rows.append({keyTitle: prefix, valueTitle: ", ".join(_text(v) for v in value)})
-        else:
-            rows.append({keyTitle: prefix, valueTitle: _text(value) if not isinstance(value, str) else value})
-
-    walk("", values)
-    return rows
 
 
 def plotChartFromTable(tableNode: slicer.vtkMRMLTableNode, xColumn: str, yColumns: Iterable[str], title: str,

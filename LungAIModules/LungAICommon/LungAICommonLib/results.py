@@ -120,9 +120,6 @@ def followup_summary_lines(data: Mapping[str, Any]) -> List[str]:
     return lines or brief(data, ["trend", "change_ml"])
 
 
-def read_csv_rows(path: os.PathLike) -> List[Row]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [dict(row) for row in csv.DictReader(handle)]
 
 
 def _number(value: Any) -> Optional[float]:
