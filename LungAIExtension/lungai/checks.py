@@ -70,11 +70,16 @@ def check_3d(image: Image, path: Optional[str], min_slices: int = DEFAULT_CT_MIN
     raise InputError(path, f"a 3D volume is required but this is {got} (size {image.size}){hint}")
 
 
-def check_ct_intensities(image: Image, path: Optional[str]) -> None:
-    """Reject images whose values are not CT Hounsfield units (MR, 8-bit windowed, un-rescaled raw values)."""
+def check_ct_modality(image: Image, path: Optional[str]) -> None:
+    """Reject images whose DICOM modality says they are not CT (MR, radiographs, PET...)."""
     modality = str(image.metadata.get("modality", "")).strip().upper()
     if modality and modality not in CT_MODALITIES:
         raise InputError(path, f"modality is {modality}, not CT: LungAI needs a CT in Hounsfield units")
+
+
+def check_ct_intensities(image: Image, path: Optional[str]) -> None:
+    """Reject images whose values are not CT Hounsfield units (MR, 8-bit windowed, un-rescaled raw values)."""
+    check_ct_modality(image, path)
     a = image.array
     if a.dtype == np.bool_:
         raise InputError(path, "this is a binary mask, not a CT image")
@@ -113,6 +118,7 @@ def check_ct(image: Image, path: Optional[str] = None, min_slices: int = DEFAULT
     ``min_slices`` may be lowered for thin crops (2-slice test crops, single DICOM slices with 1).
     """
     path = path or image.metadata.get("source")
+    check_ct_modality(image, path)
     check_3d(image, path, min_slices)
     check_geometry(image, path, min_size=16)
     check_finite(image, path)

@@ -12,6 +12,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 import SimpleITK as sitk
 
 UID_ROOT = "1.2.826.0.1.3680043.9.7799"
@@ -90,3 +92,37 @@ def oblique_flipped_direction() -> np.ndarray:
     ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
     rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
     return rz @ ry @ rx @ np.diag([1.0, -1.0, 1.0])
+
+
+DX_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"
+
+
+def gradient(rows=80, cols=96, top=255) -> np.ndarray:
+    """A left-to-right ramp 0..top."""
+    return np.tile(np.linspace(0, top, cols), (rows, 1)).round()
+
+
+def write_dx(path: Path, pixels: np.ndarray, *, photometric="MONOCHROME2", modality="DX", window=None,
+             function=None, spacing=(0.2, 0.15), slope=1.0, intercept=0.0) -> Path:
+    """A 12-bit digital radiograph (DX) DICOM file built with pydicom, with optional VOI window and rescale."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DX_STORAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = DX_STORAGE, meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PhotometricInterpretation = photometric
+    ds.SamplesPerPixel = 1
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.ImagerPixelSpacing = list(spacing)
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    if function:
+        ds.VOILUTFunction = function
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+    return path

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from io_testdata import UID_ROOT, synthetic_ct, write_dicom_series
+from io_testdata import UID_ROOT, gradient, synthetic_ct, write_dicom_series, write_dx
 from lungai.cli.main import main
 from lungai.image import Image
 from lungai.io import read_image, write_image
@@ -112,6 +112,19 @@ def _ct_values(folder, name, values, spacing=(0.8, 0.8, 2.5)):
 CT_VALUES = sitk.GetArrayFromImage(synthetic_ct())
 NAN_VALUES = CT_VALUES.astype(np.float32)
 NAN_VALUES[1, 2, 3] = np.nan
+
+def test_info_reads_radiographs(tmp_path, shared_data, capsys):
+    jpeg = shared_data / "cxr/kermany-224/NORMAL/IM-0003-0001.jpeg"
+    code, out, err = run(capsys, "--json", "info", str(jpeg))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["check"] == "xray" and result["size_ijk"] == [224, 224] and 0 <= result["min"] < result["max"] <= 1
+    dx = write_dx(tmp_path / "cxr.dcm", gradient(rows=70, top=4000), photometric="MONOCHROME1")
+    code, out, _ = run(capsys, "info", str(dx))
+    assert code == 0 and "radiograph 96 x 70 pixels, spacing (0.15, 0.2) mm, modality DX" in out
+    code, _, err = run(capsys, "info", str(dx), "--check", "ct")
+    assert code == 2 and "modality is DX, not CT" in err
+
 
 BAD_INPUTS = {
     "missing": (lambda d: d / "absent.nii.gz", "does not exist"),

@@ -7,42 +7,10 @@ import csv
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from io_testdata import gradient, write_dx
 from lungai.errors import InputError
 from lungai.io import read_xray
-
-DX_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"
-
-
-def gradient(rows=80, cols=96, top=255) -> np.ndarray:
-    return np.tile(np.linspace(0, top, cols), (rows, 1)).round()
-
-
-def write_dx(path, pixels: np.ndarray, *, photometric="MONOCHROME2", modality="DX", window=None,
-             function=None, spacing=(0.2, 0.15), slope=1.0, intercept=0.0):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DX_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = DX_STORAGE, meta.MediaStorageSOPInstanceUID
-    ds.Modality = modality
-    ds.PhotometricInterpretation = photometric
-    ds.SamplesPerPixel = 1
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.ImagerPixelSpacing = list(spacing)
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    if window:
-        ds.WindowCenter, ds.WindowWidth = window
-    if function:
-        ds.VOILUTFunction = function
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True)
-    return path
 
 
 def test_png_8_bit_is_divided_by_255(tmp_path):

@@ -11,13 +11,33 @@ import numpy as np
 from lungai.cli.common import emit, progress_reporter
 from lungai.errors import InputError
 from lungai.image import Image
-from lungai.io import describe_dicom_series, read_image, write_image
+from lungai.io import describe_dicom_series, read_image, read_xray, write_image
+from lungai.io.readers import PICTURE_SUFFIXES
 from lungai.io.writers import IMAGE_SUFFIXES
+from lungai.io.xray import RADIOGRAPH_MODALITIES
 
 CHECKS = click.Choice(["ct", "volume", "none"])
+INFO_CHECKS = click.Choice(["ct", "volume", "none", "xray"])
 CHECK_HELP = ("ct: require a 3D chest CT in Hounsfield units; volume: any 3D volume with sane geometry "
               "(masks, maps); none: read only.")
+INFO_CHECK_HELP = CHECK_HELP + (" xray: read a radiograph as `lungai xray` does (the default for PNG/JPEG/TIFF "
+                                "files and DICOM DX/CR).")
 MIN_SLICES_HELP = "Fewest slices accepted (default 3 for ct, 2 for volume; 1 allows a single DICOM slice)."
+
+
+def _looks_like_radiograph(path: Path) -> bool:
+    """A picture file, or a DICOM file whose modality is a projection radiograph."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in PICTURE_SUFFIXES:
+        return True
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["Modality"])
+    except Exception:  # not DICOM (or unreadable): read_image reports the problem
+        return False
+    return str(ds.get("Modality", "")).strip().upper() in RADIOGRAPH_MODALITIES
 
 
 def _summary(path: Path, image: Image, check: str) -> Dict[str, Any]:
@@ -35,27 +55,41 @@ def _summary(path: Path, image: Image, check: str) -> Dict[str, Any]:
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--series", "series_uid", metavar="UID",
               help="Series instance UID to read when a DICOM folder holds several CT series.")
-@click.option("--check", type=CHECKS, default="ct", show_default=True, help=CHECK_HELP)
+@click.option("--check", type=INFO_CHECKS, default=None, help=INFO_CHECK_HELP + "  [default: ct]")
 @click.option("--min-slices", type=click.IntRange(1), default=None, help=MIN_SLICES_HELP)
-def info(input_path: Path, series_uid: Optional[str], check: str, min_slices: Optional[int]) -> None:
+def info(input_path: Path, series_uid: Optional[str], check: Optional[str], min_slices: Optional[int]) -> None:
     """Show the size, spacing, origin, orientation and value range of INPUT after the input checks.
 
     INPUT is a NIfTI, NRRD or MHA file, a single DICOM file, or a folder of DICOM files (sub-folders
-    included; every image series found is listed). Exits with status 2 and the reason when INPUT cannot be
-    used. With the global --json option the result is one JSON object on stdout.
+    included; every image series found is listed), or a chest radiograph. Exits with status 2 and the
+    reason when INPUT cannot be used. With the global --json option the result is one JSON object on stdout.
 
     \b
     Examples:
       lungai info chest.nii.gz
       lungai --json info /data/dicom/patient1 --series 1.2.840.113619.2.55.3
+      lungai info cxr.dcm
     """
-    image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
+    if check is None:
+        check = "xray" if _looks_like_radiograph(input_path) else "ct"
+    if check == "xray":
+        image = read_xray(input_path)
+    else:
+        image = read_image(input_path, series_uid=series_uid, check=check, min_slices=min_slices)
     result = _summary(input_path, image, check)
-    lines = [f"{input_path}",
-             f"  size (i, j, k): {tuple(image.size)}   spacing: {tuple(round(s, 4) for s in image.spacing)} mm",
-             f"  origin (LPS): {tuple(round(o, 2) for o in image.origin)} mm",
-             f"  direction (columns = i, j, k in LPS): {np.round(image.direction, 4).tolist()}",
-             f"  values: {result['min']:g} .. {result['max']:g} (mean {result['mean']:.1f}), {image.array.dtype}"]
+    spacing = f"{tuple(round(s, 4) for s in image.spacing)} mm"
+    if image.ndim == 2:
+        known = image.metadata.get("pixel_spacing_known", True)
+        lines = [f"{input_path}",
+                 f"  radiograph {image.size[0]} x {image.size[1]} pixels, spacing {spacing if known else 'unknown'}"
+                 f", modality {image.metadata.get('modality') or 'not stated'}",
+                 f"  values scaled to 0..1: {result['min']:.3f} .. {result['max']:.3f} (mean {result['mean']:.3f})"]
+    else:
+        lines = [f"{input_path}",
+                 f"  size (i, j, k): {tuple(image.size)}   spacing: {spacing}",
+                 f"  origin (LPS): {tuple(round(o, 2) for o in image.origin)} mm",
+                 f"  direction (columns = i, j, k in LPS): {np.round(image.direction, 4).tolist()}",
+                 f"  values: {result['min']:g} .. {result['max']:g} (mean {result['mean']:.1f}), {image.array.dtype}"]
     if input_path.is_dir():
         result["series"] = describe_dicom_series(input_path)
         lines.append(f"  series read: {image.metadata.get('series_uid')} ({image.metadata.get('modality')}, "
