@@ -51,7 +51,7 @@ class LungAICommonWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungAICommonLogic()
-        self.ui.deviceComboBox.currentText = LungAICommonLogic.device()
+        self.ui.deviceComboBox.setCurrentText(LungAICommonLogic.device())
         self.ui.deviceComboBox.connect("currentTextChanged(QString)", LungAICommonLogic.setDevice)
         self.ui.installButton.connect("clicked(bool)", self.onInstall)
         self.updateStatus()

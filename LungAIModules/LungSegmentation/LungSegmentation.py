@@ -83,7 +83,6 @@ class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.correctButton.connect("clicked(bool)", self.onCorrectButton)
-        self.ui.tableSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.ui.figuresTableView.setMRMLTableNode)
 
         self.initializeParameterNode()
 
@@ -133,8 +132,7 @@ class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.toolTip = _("Segment the lungs") if hasInput else _("Select an input CT first")
         self.ui.correctButton.enabled = bool(self._parameterNode and self._parameterNode.outputSegmentation)
         self.ui.summaryLabel.text = self._parameterNode.summary if self._parameterNode else ""
-        if self._parameterNode and self._parameterNode.figuresTable:
-            self.ui.figuresTableView.setMRMLTableNode(self._parameterNode.figuresTable)
+        self.ui.figuresTableView.setMRMLTableNode(self._parameterNode.figuresTable if self._parameterNode else None)
 
     def onApplyButton(self) -> None:
         if not dependencies.ensure_dependencies():

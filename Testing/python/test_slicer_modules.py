@@ -524,3 +524,137 @@ def test_accepted_emboli_keep_only_accepted_components(tmp_path):
     assert embolism_review.load_statuses(written["review"]) == {"A": "rejected", "B": "accepted", "C": "accepted"}
     with pytest.raises(ValueError):
         embolism_review.save_accepted(path, rows, {"A": "maybe"}, tmp_path / "case")
+
+
+# -- the Qt side of the runner, with stand-ins for qt and slicer ------------------------------------------------
+class _Signal:
+    def __init__(self):
+        self.slots = []
+
+    def __call__(self, *args):
+        for slot in self.slots:
+            slot(*args)
+
+
+class _Widget:
+    def __init__(self):
+        self.enabled, self.visible, self.text, self.value = True, False, "", 0
+        self._signals = {}
+
+    def connect(self, signal, slot):
+        self._signals.setdefault(signal, _Signal()).slots.append(slot)
+
+    def emit(self, signal, *args):
+        self._signals[signal](*args)
+
+    def setValue(self, value):
+        self.value = value
+
+
+class _Timer(_Widget):
+    def setInterval(self, ms):
+        self.interval = ms
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+
+@pytest.fixture()
+def fake_slicer(monkeypatch):
+    """Minimal ``qt`` and ``slicer`` modules: enough for LungAICommonLib.background, recording what it shows."""
+    import contextlib
+    import types
+
+    shown = {"errors": [], "status": []}
+    qt = types.ModuleType("qt")
+    qt.QTimer = _Timer
+    slicer = types.ModuleType("slicer")
+
+    @contextlib.contextmanager
+    def try_with_error_display(message, waitCursor=False):
+        try:
+            yield
+        except Exception as exc:  # shown to the user, as Slicer does
+            shown["errors"].append(f"{message} {exc}")
+
+    slicer.util = types.SimpleNamespace(
+        settingsValue=lambda key, default: "cpu" if key == "LungAI/Device" else default,
+        showStatusMessage=lambda text, ms=0: shown["status"].append(text),
+        errorDisplay=lambda text, **kwargs: shown["errors"].append(text),
+        tryWithErrorDisplay=try_with_error_display)
+    slicer.app = types.SimpleNamespace(processEvents=lambda: None)
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    monkeypatch.setitem(sys.modules, "slicer", slicer)
+    monkeypatch.delitem(sys.modules, "LungAICommonLib.background", raising=False)
+    import LungAICommonLib.background as background
+
+    yield background, shown
+    monkeypatch.delitem(sys.modules, "LungAICommonLib.background", raising=False)
+
+
+def _poll_until_done(runner, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while runner.timer.active and time.monotonic() < deadline:
+        runner._poll()
+        time.sleep(0.02)
+
+
+def test_background_runner_drives_progress_bar_and_callbacks(fake_slicer):
+    background, shown = fake_slicer
+    bar, label, cancel, apply_button = _Widget(), _Widget(), _Widget(), _Widget()
+    seen = {}
+
+    def fake_cli(command, **kwargs):  # the lungai command line is replaced by the fake CLI script
+        seen["command"] = command
+        return subprocess.Popen([sys.executable, "-c", FAKE_CLI], **kwargs)
+
+    runner = background.BackgroundCliRunner(bar, label, cancel, busyWidgets=[apply_button], processFactory=fake_cli)
+    results = []
+    runner.start(["lungs", "ct.nrrd", "-o", "out"], lambda result, outputs: results.append((result, outputs)),
+                 label="Lungs")
+    assert seen["command"][2:6] == ["lungai.cli", "--device", "cpu", "--json"]  # device from the setting
+    assert runner.running and not apply_button.enabled and cancel.enabled
+    with pytest.raises(RuntimeError):
+        runner.start(["lungs"], lambda r, o: None)
+    _poll_until_done(runner)
+    assert results and results[0][0]["volume_ml"] == 4321.5
+    assert results[0][1] == {"lungs": Path("/tmp/lungs.seg.nrrd")}
+    assert bar.value == 100 and label.text == "Lungs: done" and apply_button.enabled and not cancel.enabled
+    assert "Lungs: step 2" in shown["status"] and not shown["errors"]
+
+
+def test_background_runner_shows_errors_and_cancels(fake_slicer):
+    background, shown = fake_slicer
+    label, cancel = _Widget(), _Widget()
+    failing = "import sys; print('lungai: error: ct.nrrd: not a CT', file=sys.stderr); sys.exit(2)"
+    runner = background.BackgroundCliRunner(statusLabel=label, cancelButton=cancel, processFactory=lambda c, **kw:
+                                            subprocess.Popen([sys.executable, "-c", failing], **kw))
+    runner.start(["lungs", "ct.nrrd"], lambda r, o: pytest.fail("must not succeed"), label="Lungs")
+    _poll_until_done(runner)
+    assert shown["errors"] == ["Lungs failed:\n\nct.nrrd: not a CT"]
+    assert label.text == "Lungs failed: ct.nrrd: not a CT"
+
+    sleeper = "import time; time.sleep(60)"
+    runner = background.BackgroundCliRunner(statusLabel=label, cancelButton=cancel, processFactory=lambda c, **kw:
+                                            subprocess.Popen([sys.executable, "-c", sleeper], **kw))
+    runner.start(["lungs", "ct.nrrd"], lambda r, o: pytest.fail("must not succeed"), label="Lungs")
+    cancel.emit("clicked(bool)", True)  # the panel's Cancel button
+    _poll_until_done(runner, 10)
+    assert runner.job.state is JobState.CANCELLED and label.text == "Lungs: cancelled"
+    assert len(shown["errors"]) == 1  # a cancel is not an error
+
+
+def test_failing_result_callback_is_reported_not_raised(fake_slicer):
+    background, shown = fake_slicer
+    runner = background.BackgroundCliRunner(processFactory=lambda c, **kw:
+                                            subprocess.Popen([sys.executable, "-c", FAKE_CLI], **kw))
+
+    def broken(result, outputs):
+        raise FileNotFoundError("lungs.seg.nrrd")
+
+    runner.start(["lungs"], broken, label="Lungs")
+    _poll_until_done(runner)
+    assert shown["errors"] == ["Lungs: loading the results failed. lungs.seg.nrrd"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -98,7 +99,7 @@ class BackgroundCliRunner:
             slicer.app.processEvents()
             if deadline.elapsed() > timeoutSeconds * 1000:
                 self.cancel()
-            qt.QThread.msleep(20)
+            time.sleep(0.02)
         return self.job.state if self.job is not None else JobState.NOT_STARTED
 
     # -- internals ----------------------------------------------------------------------------------------
