@@ -59,6 +59,8 @@ class PneumoniaAnalysisParameterNode:
     reportPath: str = ""
     earlierVolume: vtkMRMLScalarVolumeNode
     laterVolume: vtkMRMLScalarVolumeNode
+    earlierLungs: vtkMRMLSegmentationNode
+    laterLungs: vtkMRMLSegmentationNode
     changeSegmentation: vtkMRMLSegmentationNode
     changesTable: vtkMRMLTableNode
     followupSummary: str = ""
@@ -259,13 +261,20 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         workFolder = newWorkDirectory("followup")
         earlier = writeVolumeNode(parameters.earlierVolume, workFolder / "earlier.nrrd")
         later = writeVolumeNode(parameters.laterVolume, workFolder / "later.nrrd")
+        lungs = {}
+        for key, segmentation, volume in (("earlier", parameters.earlierLungs, parameters.earlierVolume),
+                                          ("later", parameters.laterLungs, parameters.laterVolume)):
+            if segmentation is not None:
+                lungs[key] = self.writeLungLabels(segmentation, volume, workFolder / f"{key}-lungs.nii.gz")
 
         def loaded(result, outputs):
             self.loadFollowup(parameters, result, outputs)
             if onDone is not None:
                 onDone()
 
-        return runner.start(commands.pneumonia_followup(earlier, later, workFolder / "output"), loaded,
+        arguments = commands.pneumonia_followup(earlier, later, workFolder / "output", parameters.method,
+                                                lungs.get("earlier"), lungs.get("later"))
+        return runner.start(arguments, loaded,
                             label=_("Follow-up"))
 
     def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:

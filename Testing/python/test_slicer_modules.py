@@ -407,7 +407,7 @@ def test_global_options_parse_with_the_real_cli(ct_file):
     lambda ct, out: commands.lungs(ct, out, "classic"),
     lambda ct, out: commands.lungs(ct, out, "model", "lungs-unet@1.2.0"),
     lambda ct, out: commands.pneumonia_analyze(ct, out, "model", lungs_path=ct),
-    lambda ct, out: commands.pneumonia_followup(ct, ct, out),
+    lambda ct, out: commands.pneumonia_followup(ct, ct, out, "classic", ct, ct),
     lambda ct, out: commands.denoise(ct, out / "d.nrrd", "nlm", 1.5),
     lambda ct, out: commands.simulate_dose(ct, out / "s.nrrd", 0.25),
     lambda ct, out: commands.embolism(ct, out),

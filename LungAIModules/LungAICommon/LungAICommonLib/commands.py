@@ -32,8 +32,16 @@ def pneumonia_analyze(input_path: PathLike, output_folder: PathLike, method: str
     return arguments + (["--lungs", str(lungs_path)] if lungs_path else [])
 
 
-def pneumonia_followup(earlier: PathLike, later: PathLike, output_folder: PathLike) -> List[str]:
-    return ["pneumonia", "followup", str(earlier), str(later), "-o", str(output_folder)]
+def pneumonia_followup(earlier: PathLike, later: PathLike, output_folder: PathLike, method: str = "classic",
+                       earlier_lungs: Optional[PathLike] = None, later_lungs: Optional[PathLike] = None) -> List[str]:
+    if method not in LESION_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {LESION_METHODS}")
+    arguments = ["pneumonia", "followup", str(earlier), str(later), "-o", str(output_folder), "--method", method]
+    if earlier_lungs:
+        arguments += ["--earlier-lungs", str(earlier_lungs)]
+    if later_lungs:
+        arguments += ["--later-lungs", str(later_lungs)]
+    return arguments
 
 
 def denoise(input_path: PathLike, output_path: PathLike, method: str, strength: float) -> List[str]:
