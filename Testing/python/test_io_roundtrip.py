@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from io_testdata import oblique_flipped_direction, synthetic_ct
+from lungai.cli.main import main
 from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import read_image, write_image
@@ -101,3 +102,14 @@ def test_detached_headers_mhd_and_nhdr(tmp_path):
         with pytest.raises(InputError, match=r"its voxel data file ct\.raw.* is missing") as err:
             read_image(tmp_path / name)
         assert err.value.path == str(tmp_path / name)
+
+
+def test_nifti_without_orientation_is_flagged(tmp_path, capsys):
+    path = write_image(Image.from_sitk(synthetic_ct()), tmp_path / "plain.nii")
+    assert "orientation_unknown" not in read_image(path).metadata
+    data = bytearray(path.read_bytes())
+    data[252:256] = b"\0\0\0\0"  # qform_code = sform_code = 0 (little-endian int16 pair)
+    path.write_bytes(bytes(data))
+    assert read_image(path).metadata["orientation_unknown"] is True
+    assert main(["info", str(path)]) == 0
+    assert "states no orientation" in capsys.readouterr().out

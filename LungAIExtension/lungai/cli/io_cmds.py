@@ -90,6 +90,9 @@ def info(input_path: Path, series_uid: Optional[str], check: Optional[str], min_
                  f"  origin (LPS): {tuple(round(o, 2) for o in image.origin)} mm",
                  f"  direction (columns = i, j, k in LPS): {np.round(image.direction, 4).tolist()}",
                  f"  values: {result['min']:g} .. {result['max']:g} (mean {result['mean']:.1f}), {image.array.dtype}"]
+    if image.metadata.get("orientation_unknown"):
+        lines.append("  warning: the NIfTI header states no orientation (qform and sform codes are 0); "
+                     "left and right may be swapped")
     if input_path.is_dir():
         result["series"] = describe_dicom_series(input_path)
         lines.append(f"  series read: {image.metadata.get('series_uid')} ({image.metadata.get('modality')}, "

@@ -10,7 +10,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -19,8 +19,21 @@ from lungai.errors import InputError
 NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
 
 
-def _nifti_layout(header: bytes) -> Optional[Tuple[int, int, str, int]]:
-    """(voxel offset, voxel bytes, byte order, datatype code) of a NIfTI-1 header; None if not NIfTI-1."""
+class NiftiLayout(NamedTuple):
+    offset: int  # byte offset of the voxels
+    size: int  # bytes of voxel data
+    endian: str  # "<" or ">"
+    datatype: int  # NIfTI datatype code
+    oriented: bool  # qform_code or sform_code set: the header states the patient orientation
+
+
+class NiftiFacts(NamedTuple):
+    non_finite: int  # NaN or infinite voxels (ITK's reader turns them into zeros)
+    oriented: bool
+
+
+def _nifti_layout(header: bytes) -> Optional[NiftiLayout]:
+    """Voxel layout and orientation flag of a NIfTI-1 header; None if not NIfTI-1."""
     if len(header) < 348:
         return None
     for endian in "<>":
@@ -28,17 +41,18 @@ def _nifti_layout(header: bytes) -> Optional[Tuple[int, int, str, int]]:
             dims = struct.unpack(endian + "8h", header[40:56])
             datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
             offset = struct.unpack(endian + "f", header[108:112])[0]
+            qform_code, sform_code = struct.unpack(endian + "2h", header[252:256])
             if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:dims[0] + 1]):
                 return None
             voxels = int(np.prod(dims[1:dims[0] + 1], dtype=np.int64)) * bitpix // 8
-            return int(max(offset, 348)), voxels, endian, datatype
+            return NiftiLayout(int(max(offset, 348)), voxels, endian, datatype, qform_code > 0 or sform_code > 0)
     return None
 
 
-def _nifti_non_finite(path: Path, compressed: bool, layout: Tuple[int, int, str, int]) -> int:
+def _nifti_non_finite(path: Path, compressed: bool, layout: NiftiLayout) -> int:
     """Count NaN/inf voxels in a floating-point NIfTI (ITK's reader turns them into zeros silently)."""
-    offset, size, endian, datatype = layout
-    dtype = np.dtype(endian + NIFTI_FLOAT_TYPES[datatype])
+    offset, size = layout.offset, layout.size
+    dtype = np.dtype(layout.endian + NIFTI_FLOAT_TYPES[layout.datatype])
     opener = gzip.open if compressed else open
     bad = 0
     with opener(path, "rb") as handle:
@@ -64,9 +78,10 @@ def _gzip_stream_complete(path: Path) -> bool:
     return True
 
 
-def check_nifti_file(path: Path) -> int:
+def check_nifti_file(path: Path) -> NiftiFacts:
     """Catch what ITK's NIfTI reader hides: a short file (filled with zeros) raises; returns the count of NaN or
-    infinite voxels, which the reader turns into zeros (the input checks refuse them)."""
+    infinite voxels, which the reader turns into zeros (the input checks refuse them), and whether the header
+    states the orientation at all (with neither qform nor sform, left and right are a guess)."""
     compressed = path.name.lower().endswith(".gz")
     try:
         opener = gzip.open if compressed else open
@@ -75,9 +90,10 @@ def check_nifti_file(path: Path) -> int:
     except (EOFError, OSError, zlib.error) as exc:
         raise InputError(path, f"the file is truncated or corrupt ({exc})") from None
     if layout is None:
-        return 0
-    _check_nifti_size(path, compressed, layout[0] + layout[1])
-    return _nifti_non_finite(path, compressed, layout) if layout[3] in NIFTI_FLOAT_TYPES else 0
+        return NiftiFacts(0, True)
+    _check_nifti_size(path, compressed, layout.offset + layout.size)
+    bad = _nifti_non_finite(path, compressed, layout) if layout.datatype in NIFTI_FLOAT_TYPES else 0
+    return NiftiFacts(bad, layout.oriented)
 
 
 def _check_nifti_size(path: Path, compressed: bool, expected: int) -> None:

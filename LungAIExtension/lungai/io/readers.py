@@ -59,7 +59,7 @@ def _read_file(path: Path) -> Image:
         raise InputError(path, "the file is empty (0 bytes)")
     if _suffix(path) in (".mhd", ".nhdr"):
         _check_detached_data(path)
-    non_finite = check_nifti_file(path) if _suffix(path) in (".nii", ".nii.gz") else 0
+    nifti = check_nifti_file(path) if _suffix(path) in (".nii", ".nii.gz") else None
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     with captured_stderr() as console:
@@ -86,8 +86,10 @@ def _read_file(path: Path) -> Image:
     elif image.GetDimension() not in (2, 3):
         raise InputError(path, f"is a {image.GetDimension()}D image; a 3D volume is required")
     result = Image.from_sitk(image, {"source": str(path)})
-    if non_finite:
-        result.metadata["non_finite_voxels"] = non_finite  # zeros in the array now; check_finite refuses them
+    if nifti is not None and nifti.non_finite:
+        result.metadata["non_finite_voxels"] = nifti.non_finite  # zeros in the array now; check_finite refuses them
+    if nifti is not None and not nifti.oriented:
+        result.metadata["orientation_unknown"] = True  # neither qform nor sform: left/right is not stated
     modality = meta.get("0008|0060", "").strip().upper()
     if modality:
         result.metadata["modality"] = modality
