@@ -27,7 +27,8 @@ from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, loadSegmentationFile, volumeNodeFromImage
-from LungAICommonLib.review_labels import case_rows, label_for_segment, segment_definitions
+from LungAICommonLib.review_labels import (case_rows, entry_choices, label_for_segment, parse_entry_key,
+                                           segment_definitions)
 from LungAICommonLib.views import newWorkDirectory, showVolume
 
 STRATEGIES = ["least_reviewed", "uncertain", "random"]
@@ -81,7 +82,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = LungAIReviewLogic()
-        caseButtons = [self.ui.runAiButton, self.ui.loadProposalButton, self.ui.saveVersionButton,
+        caseButtons = [self.ui.runAiButton, self.ui.loadVersionButton, self.ui.saveVersionButton,
                        self.ui.submitButton, self.ui.approveButton, self.ui.sendBackButton, self.ui.reopenButton,
                        self.ui.nextCaseButton, self.ui.openCaseButton]
         self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
@@ -105,7 +106,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.openCaseButton.connect("clicked(bool)", self.onOpenSelectedCase)
         self.ui.casesTableWidget.connect("cellDoubleClicked(int,int)", lambda row, column: self.onOpenSelectedCase())
         self.ui.runAiButton.connect("clicked(bool)", self.onRunAi)
-        self.ui.loadProposalButton.connect("clicked(bool)", self.onLoadProposal)
+        self.ui.loadVersionButton.connect("clicked(bool)", self.onLoadVersion)
         self.ui.saveVersionButton.connect("clicked(bool)", self.onSaveVersion)
         self.ui.submitButton.connect("clicked(bool)", lambda: self.onStatusChange("submit"))
         self.ui.approveButton.connect("clicked(bool)", lambda: self.onStatusChange("approve"))
@@ -173,7 +174,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         status = self.logic.caseStatus(p.caseId) if storeOpen and p.caseId else ""
         editable = status in ("todo", "in_progress") and not busy
         self.ui.runAiButton.enabled = editable
-        self.ui.loadProposalButton.enabled = editable
+        self.ui.loadVersionButton.enabled = bool(p.caseId) and self.ui.versionComboBox.count > 0 and not busy
         self.ui.saveVersionButton.enabled = editable and bool(p.caseSegmentation)
         self.ui.submitButton.enabled = status == "in_progress" and not busy
         self.ui.approveButton.enabled = status == "submitted" and not busy
@@ -232,6 +233,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 table.setItem(rowIndex, columnIndex, qt.QTableWidgetItem(str(row[column])))
         table.setSortingEnabled(True)
         table.resizeColumnsToContents()
+        self.refreshVersions()
         self._updateGui()
 
     # -- cases ----------------------------------------------------------------------------------------------
@@ -269,10 +271,20 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Failed to start the AI proposal."), waitCursor=True):
             self.logic.runProposal(self._parameterNode, self.runner, onDone=self._afterProposal)
 
-    def onLoadProposal(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to load the proposal."), waitCursor=True):
-            self.logic.loadLabels(self._parameterNode, self.logic.store.load_proposal(self._parameterNode.caseId))
+    def onLoadVersion(self) -> None:
+        key = self.ui.versionComboBox.currentData
+        if not key:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to load that version."), waitCursor=True):
+            self.logic.loadEntry(self._parameterNode, str(key))
             self.ui.segmentEditorWidget.setSegmentationNode(self._parameterNode.caseSegmentation)
+
+    def refreshVersions(self) -> None:
+        combo = self.ui.versionComboBox
+        combo.clear()
+        if self.logic.store is not None and self._parameterNode.caseId:
+            for key, text in entry_choices(self.logic.store.case(self._parameterNode.caseId)):
+                combo.addItem(text, key)
 
     def _afterProposal(self) -> None:
         self.ui.segmentEditorWidget.setSegmentationNode(self._parameterNode.caseSegmentation)
@@ -405,6 +417,12 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
         self.loadLabels(parameters, labels)
         showVolume(parameters.caseVolume)
         self.caseOpenedAt = time.monotonic()
+
+    def loadEntry(self, parameters: LungAIReviewParameterNode, key: str) -> None:
+        """Load a saved version (``v<n>``) or AI proposal (``p<n>``) of the open case for editing."""
+        kind, number = parse_entry_key(key)
+        load = self.store.load_version if kind == "version" else self.store.load_proposal
+        self.loadLabels(parameters, load(parameters.caseId, number))
 
     def loadLabels(self, parameters: LungAIReviewParameterNode, labels) -> None:
         """Replace the case segmentation by a label map (store values), or empty named segments if None."""

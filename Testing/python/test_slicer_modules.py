@@ -467,6 +467,7 @@ def test_review_loop_through_the_cli_as_the_review_module_runs_it(tmp_path):
     image = Image.from_array(np.full((6, 20, 24), -1000, np.int16), spacing=(1.5, 1.5, 3.0))
     store.add_case(image, "case01", user="test")
     store.start("case01", "ann")
+    store.add_proposal("case01", image.like(np.zeros(image.shape, np.uint8)), {"model": "lungs-unet@1.0.0"})
     labels = np.zeros(image.shape, np.uint8)
     labels[1:5, 4:16, 2:10] = review_labels.label_for_segment("Right Lung", store.labels)
     labels[1:5, 4:16, 14:22] = review_labels.label_for_segment("left_lung", store.labels)
@@ -483,8 +484,16 @@ def test_review_loop_through_the_cli_as_the_review_module_runs_it(tmp_path):
     assert record.status == "approved" and record.versions[0].annotator == "ann"
     assert record.versions[0].time_spent_s == 42.0
     np.testing.assert_array_equal(store.load_version("case01").array, labels)
+    choices = review_labels.entry_choices(record)
+    assert [key for key, _ in choices] == ["v1", "p1"]  # newest first
+    assert choices[0][1].startswith("version 1 by ann") and choices[0][1].endswith(" - first pass")
+    assert "lungs-unet@1.0.0" in choices[1][1]
+    assert review_labels.parse_entry_key("v1") == ("version", 1)
+    with pytest.raises(ValueError):
+        review_labels.parse_entry_key("x1")
     rows = review_labels.case_rows(store.cases())
     assert rows[0]["case"] == "case01" and rows[0]["status"] == "approved" and rows[0]["versions"] == 1
+    assert rows[0]["proposals"] == 1
 
 
 def test_store_labels_map_segment_names_both_ways():

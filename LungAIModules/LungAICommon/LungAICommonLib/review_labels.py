@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 
 def _normal(name: str) -> str:
@@ -46,3 +46,28 @@ def case_rows(cases: List[Any]) -> List[Dict[str, Any]]:
                      "proposals": len(record.proposals), "assigned": record.assigned_to or "",
                      "last change": f"{last.get('event', '')} {last.get('time', '')[:16]}".strip()})
     return rows
+
+
+def entry_choices(record: Any) -> List[Tuple[str, str]]:
+    """(key, description) of a case's saved versions and AI proposals, newest first; keys are ``v<n>`` /
+    ``p<n>`` (see :func:`parse_entry_key`)."""
+    entries = []
+    for version in record.versions:
+        note = f" - {version.note}" if version.note else ""
+        entries.append((version.created, f"v{version.number}",
+                        f"version {version.number} by {version.annotator}, {version.created[:16]}{note}"))
+    for proposal in record.proposals:
+        model = proposal.provenance.get("model") or proposal.provenance.get("model_name") or \
+            proposal.provenance.get("method", "AI")
+        entries.append((proposal.created, f"p{proposal.number}",
+                        f"AI proposal {proposal.number} ({model}), {proposal.created[:16]}"))
+    entries.sort(key=lambda entry: entry[0], reverse=True)
+    return [(key, text) for _, key, text in entries]
+
+
+def parse_entry_key(key: str) -> Tuple[str, int]:
+    """``"v3"`` -> ``("version", 3)``, ``"p1"`` -> ``("proposal", 1)``."""
+    kinds = {"v": "version", "p": "proposal"}
+    if len(key) < 2 or key[0] not in kinds or not key[1:].isdigit():
+        raise ValueError(f"not a version or proposal key: {key!r}")
+    return kinds[key[0]], int(key[1:])
