@@ -8,12 +8,12 @@ import cc3d
 import numpy as np
 from scipy import ndimage
 
-from lungai.lung.morphology import FACES, bbox, label
+from lungai.lung.morphology import FACES, bbox, fill_holes_slices, label
 
 TRACHEA_AREA_MM2 = (60.0, 900.0)   # cross-section of the trachea lumen from the neck to the carina
 TRACHEA_MAX_OFFSET_MM = 45.0       # from the body's left-right centre
 TRACHEA_SEARCH_FRACTION = 0.5      # search the upper half of the slices that hold lung-sized air
-GROW_START_HU, GROW_STEP_HU, GROW_STOP_HU = -975.0, 25.0, -700.0
+GROW_START_HU, GROW_STEP_HU, GROW_STOP_HU = -975.0, 40.0, -700.0
 LEAK_RATIO = 1.8                   # volume jump between threshold steps that means leakage into lung ...
 LEAK_MIN_ML = 100.0                # ... once the tree is larger than a trachea and main bronchi can be
 
@@ -94,14 +94,16 @@ def remove_intrapulmonary(airways: np.ndarray, lungs: np.ndarray) -> np.ndarray:
 
     Bronchi surrounded by parenchyma belong to the lung mask, as radiologists and reference masks count them.
     """
-    from lungai.lung.morphology import fill_holes_slices
-
-    wrapped = fill_holes_slices(lungs) & ~lungs
-    labels, n = label(airways, planar=True)
-    if n == 0:
+    if not airways.any():
         return airways
-    inside = np.bincount(labels.ravel(), weights=wrapped.ravel(), minlength=n + 1)
-    total = np.bincount(labels.ravel(), minlength=n + 1)
+    box = bbox(airways, margin=1)
+    sub_airways, sub_lungs = airways[box], lungs[box]
+    wrapped = fill_holes_slices(sub_lungs) & ~sub_lungs
+    labels, n = label(sub_airways, planar=True)
+    inside = np.bincount(labels[sub_airways], weights=wrapped[sub_airways], minlength=n + 1)
+    total = np.bincount(labels[sub_airways], minlength=n + 1)
     keep = inside < 0.5 * np.maximum(total, 1)
     keep[0] = False
-    return keep[labels]
+    out = np.zeros_like(airways)
+    out[box] = keep[labels]
+    return out

@@ -17,9 +17,9 @@ from lungai.errors import InputError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.airways import find_trachea, grow_airways, remove_intrapulmonary
-from lungai.lung.body import outside_air
+from lungai.lung.body import PURE_AIR_HU, body_interior, outside_air
 from lungai.lung.grid import WorkGrid, upsample_labels
-from lungai.lung.morphology import ball, bbox, fill_holes_slices, label
+from lungai.lung.morphology import FACES, PLANAR, ball, bbox, fill_holes_slices, label
 from lungai.lung.orientation import Reorientation
 from lungai.lung.recovery import recover_dense_lung
 from lungai.lung.separation import separate
@@ -28,7 +28,11 @@ from lungai.progress import Progress, ensure
 AIR_HU = -400.0               # aerated lung / tissue boundary (half-way between parenchyma and soft tissue)
 TARGET_MM = 2.0               # working grid spacing
 PLANAR_MAX_EXTENT_MM = 24.0   # thinner inputs are segmented slice by slice
-LUNG_MEAN_HU = (-975.0, -450.0)  # mean density of an air region that can be lung (gas in bowel is darker)
+LUNG_MAX_MEAN_HU = -450.0     # an air region denser than this on average is not lung
+MAX_PURE_AIR_FRACTION = 0.45  # ... nor one mostly darker than PURE_AIR_HU (bowel or stomach gas)
+MIN_CORE_FRACTION = 0.1       # ... nor a thin sheet (foam pads, the gap between table and back)
+MAX_PURE_AIR_FRACTION_NO_TRACHEA = 0.3  # stricter when no trachea anchors the lungs
+TOP_REACH_MM = 10.0           # without a trachea in view, lung reaches this close to the top of the scan
 MIN_LUNG_ML = 40.0            # less lung than this in the field of view is "no lungs"
 MIN_LUNG_AREA_MM2 = 400.0     # same, per slice, for planar inputs
 CLOSING_MM = 3.0
@@ -45,11 +49,26 @@ class ClassicDetails:
     notes: Dict[str, object] = field(default_factory=dict)
 
 
-def _component_stats(labels: np.ndarray, n: int, hu: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    flat = labels.ravel()
+def _lung_like(labels: np.ndarray, n: int, hu: np.ndarray, mask: np.ndarray,
+               planar: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voxel count of each component, whether its density and shape are those of lung rather than tissue or a
+    thin sheet of air, and its fraction of voxels as dark as pure gas.
+
+    Gas in bowel, stomach or outside the body is mostly darker than :data:`PURE_AIR_HU` even on the averaged
+    grid; aerated lung (emphysema included) mostly is not, and its mean stays well below soft tissue. Foam
+    pads and the air gap between table and back are lung-dark but only a voxel or two thick: lung has a core
+    that survives a one-voxel erosion.
+    """
+    flat = labels[mask]
+    values = hu[mask]
     counts = np.bincount(flat, minlength=n + 1)
-    means = np.bincount(flat, weights=hu.ravel(), minlength=n + 1) / np.maximum(counts, 1)
-    return counts, means
+    means = np.bincount(flat, weights=values, minlength=n + 1) / np.maximum(counts, 1)
+    pure = np.bincount(flat, weights=values < PURE_AIR_HU, minlength=n + 1) / np.maximum(counts, 1)
+    core = ndimage.binary_erosion(mask, PLANAR if planar else FACES)
+    cored = np.bincount(labels[core], minlength=n + 1) / np.maximum(counts, 1)
+    lung_like = (means < LUNG_MAX_MEAN_HU) & (cored >= MIN_CORE_FRACTION)
+    lung_like[0] = False
+    return counts, lung_like, pure
 
 
 def _touches_side(labels: np.ndarray, n: int) -> np.ndarray:
@@ -73,17 +92,15 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
     """(lung air without airways, airway lumen, trachea seed) from the candidate air inside the body."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     labels, n = label(candidates, planar)
-    counts, means = _component_stats(labels, n, hu)
-    lung_like = (means > LUNG_MEAN_HU[0]) & (means < LUNG_MEAN_HU[1])
-    lung_like[0] = False
+    counts, lung_like, pure = _lung_like(labels, n, hu, candidates, planar)
     if planar:
         big = counts * spacing[1] * spacing[2] >= MIN_LUNG_AREA_MM2 / 4
     else:
         big = counts * voxel_ml >= 5.0
     airways = np.zeros_like(candidates)
     seed = None
-    if not planar and (lung_like & big).any():
-        lungs_air = (lung_like & big)[labels]
+    if not planar and (lung_like & big & (pure < MAX_PURE_AIR_FRACTION)).any():
+        lungs_air = (lung_like & big & (pure < MAX_PURE_AIR_FRACTION))[labels]
         seed = find_trachea(hu, candidates, body, spacing, lungs_air)
     if seed is not None:
         details.trachea_found = True
@@ -94,10 +111,24 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
         side = _touches_side(labels, n)
         keep = np.zeros(n + 1, dtype=bool)
         keep[tree] = True
-        keep |= lung_like & ~side & (counts * voxel_ml >= max(20.0, 0.03 * main_ml))
+        # other big lung-dark regions count when they lie within the box of the airway-connected lungs (a lung
+        # part cut off at the working resolution), not below or beside it (table, pads, bowel)
+        box = bbox(np.isin(labels, tree), margin=2)
+        within = np.bincount(labels[box][candidates[box]], minlength=n + 1) / np.maximum(counts, 1)
+        keep |= (lung_like & ~side & (pure < MAX_PURE_AIR_FRACTION) & (within > 0.9)
+                 & (counts * voxel_ml >= max(20.0, 0.03 * main_ml)))
     else:
-        largest = counts[1:][lung_like[1:] & big[1:]].max() if (lung_like & big).any() else 0
-        keep = lung_like & big & (counts >= 0.1 * largest)
+        # no trachea in view: the field of view starts below the carina, so lung reaches its top slices
+        # (gas in bowel below the diaphragm and pads under the patient do not); pure-gas regions are not lung
+        keep = lung_like & big & (pure < MAX_PURE_AIR_FRACTION_NO_TRACHEA)
+        if not planar:
+            top = labels[-max(1, int(round(TOP_REACH_MM / spacing[0]))):]
+            reaches_top = np.zeros(n + 1, dtype=bool)
+            reaches_top[np.unique(top)] = True
+            interior = np.bincount(labels[candidates & body_interior(hu)], minlength=n + 1) / np.maximum(counts, 1)
+            keep &= reaches_top & (interior > 0.5)
+        largest = counts[keep].max() if keep.any() else 0
+        keep &= counts >= 0.1 * largest
     keep[0] = False
     lungs = keep[labels] & ~airways
     # pieces cut off by removing the airways (bronchus walls at the working resolution) are dropped

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from lungai.labels import AIRWAYS
+from lungai.lung.morphology import bbox
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,11 @@ def upsample_labels(grid: WorkGrid, coarse_labels: np.ndarray, coarse_hu: np.nda
     nothing there. Airway voxels are never changed.
     """
     fine = grid.expand(coarse_labels)
-    if grid.factors == (1, 1, 1):
+    if grid.factors == (1, 1, 1) or not coarse_labels.any():
         return fine
+    box = bbox(coarse_labels > 0, margin=2)
+    offset = [s.start for s in box]
+    coarse_labels, coarse_hu = coarse_labels[box], coarse_hu[box]
     lung = (coarse_labels == 1) | (coarse_labels == 2)
     struct = ndimage.generate_binary_structure(3, 1)
     border = ndimage.binary_dilation(lung, struct) & ~ndimage.binary_erosion(lung, struct, border_value=1)
@@ -89,7 +93,7 @@ def upsample_labels(grid: WorkGrid, coarse_labels: np.ndarray, coarse_hu: np.nda
     border &= ~ndimage.binary_dilation(coarse_labels == AIRWAYS, struct)
     # side of each border voxel: its own lung label, else the neighbouring one
     side = np.where(lung, coarse_labels, ndimage.grey_dilation(np.where(lung, coarse_labels, 0), footprint=struct))
-    idx = np.nonzero(border)
+    idx = [i + o for i, o in zip(np.nonzero(border), offset)]
     if idx[0].size == 0:
         return fine
     fz, fy, fx = grid.factors
@@ -97,7 +101,7 @@ def upsample_labels(grid: WorkGrid, coarse_labels: np.ndarray, coarse_hu: np.nda
     zz = (idx[0][:, None] * fz + oz.ravel()[None, :]).ravel()
     yy = (idx[1][:, None] * fy + oy.ravel()[None, :]).ravel()
     xx = (idx[2][:, None] * fx + ox.ravel()[None, :]).ravel()
-    values = np.repeat(side[idx], fz * fy * fx)
+    values = np.repeat(side[border], fz * fy * fx)
     aerated = fine_hu[zz, yy, xx] < air_hu
     fine[zz, yy, xx] = np.where(aerated, values, 0).astype(fine.dtype)
     return fine

@@ -22,11 +22,11 @@ MAX_GAP_MM = 80.0           # deepest dense layer recovered between aerated lung
 MIN_EXCESS_MM = 4.0         # gap beyond the healthy margin that counts as dense lung
 MAX_SPAN_RAYS = 30          # the rib cage is interpolated between healthy rays at most 90 degrees apart
 RIB_TOLERANCE_MM = 10.0     # a rib hit this far from the interpolated cage is another bone (clavicle, scapula)
+BRIDGE_RAYS = 8             # rays between ribs are used this close (24 degrees) to a rib-confirmed dense ray
 ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, towards the front
 POSTERIOR_LIMIT_DEG = 140.0  # ... and towards the back (paravertebral gutter)
 MIN_LUNG_AREA_MM2 = 150.0
-SOFT_TISSUE_MIN_HU = -400.0  # the dense lung is above the air threshold ...
-FAT_HU = (-150.0, -60.0)     # ... and mostly not fat-dark (extrapleural and chest-wall fat stop the fill)
+FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
 BONE_HU = 180.0
 
 
@@ -51,11 +51,9 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
     return np.roll(out, start)
 
 
-def _close_circular(flags: np.ndarray, gap: int) -> np.ndarray:
-    """Fill runs of at most ``gap`` False between True values, around the circle."""
-    padded = np.concatenate([flags[-gap:], flags, flags[:gap]])
-    closed = ndimage.binary_closing(padded, np.ones(2 * gap + 1, bool))
-    return closed[gap:-gap] | flags
+def _near(flags: np.ndarray, reach: int) -> np.ndarray:
+    """Rays within ``reach`` rays of a flagged one, around the circle."""
+    return ndimage.maximum_filter1d(flags.astype(np.uint8), 2 * reach + 1, mode="wrap").astype(bool)
 
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
@@ -78,7 +76,9 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     m = radii.size
     last_lung = np.where(has_lung, m - 1 - np.argmax(on_lung[:, ::-1], axis=1), -1)
     beyond = np.arange(m)[None, :] > last_lung[:, None]
-    stop = beyond & (~in_body | ((ray_hu < air_hu) & ~on_lung) | (occupied[yc, xc] & ~on_lung & inside))
+    # a ray ends where it leaves the body or meets the other lung or the airways; air pockets in a
+    # consolidation (air bronchograms, spared lobules) do not end it
+    stop = beyond & (~in_body | (occupied[yc, xc] & ~on_lung & inside))
     stop_at = np.where(stop.any(axis=1), np.argmax(stop, axis=1), m)
     bone = beyond & (ray_hu >= BONE_HU) & (np.arange(m)[None, :] < stop_at[:, None])
     bone_at = np.where(bone.any(axis=1), np.argmax(bone, axis=1), -1).astype(float)
@@ -90,25 +90,31 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     healthy = valid & (gap <= healthy_margin + MIN_EXCESS_MM)
     if healthy.sum() < N_RAYS // 6:
         return np.zeros_like(lung)
-    # where the rib cage should be, from the healthy rays only (a smooth curve around the lung)
+    # where the rib cage is: interpolated between healthy rays (lung touching the ribs), over spans of rays that
+    # meet bone farther out (a dense layer, or another bone) of at most MAX_SPAN_RAYS; rays meeting no bone
+    # (between ribs, below the cage) neither anchor nor break the interpolation
     k = np.arange(N_RAYS)
     rib_hit = bone_at * step
     expected_rib = np.interp(k, k[healthy], rib_hit[healthy], period=N_RAYS)
-    expected_rib[_circular_runs(~healthy) > MAX_SPAN_RAYS] = np.nan
+    expected_rib[_circular_runs(valid & ~healthy) > MAX_SPAN_RAYS] = np.nan
+    with np.errstate(invalid="ignore"):
+        on_cage = valid & (np.abs(rib_hit - expected_rib) <= RIB_TOLERANCE_MM)
     lateral = -1.0 if side == RIGHT_LUNG else 1.0
     angle = np.degrees(np.arccos(np.clip(np.cos(theta) * lateral, -1, 1)))
     posterior = np.sin(theta) > 0
     allowed = np.where(posterior, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
     lung_edge = (last_lung + 0.5) * step
     with np.errstate(invalid="ignore"):
-        # a dense layer: the rib is where the healthy neighbours put it, but the air ends well before it
-        on_cage = valid & (np.abs(rib_hit - expected_rib) <= RIB_TOLERANCE_MM)
-        deep = rib_hit - healthy_margin - lung_edge > MIN_EXCESS_MM
-        flagged = allowed & has_lung & on_cage & deep
-    # rays through an intercostal space between flagged rays use the expected rib
-    bridged = _close_circular(flagged, 2) & allowed & has_lung & np.isfinite(expected_rib)
-    wall = np.where(flagged, rib_hit, expected_rib) - healthy_margin
-    flagged = bridged & (wall - lung_edge > MIN_EXCESS_MM)
+        # a dense layer: the air ends well before the rib cage, taken from the rib this ray meets when that
+        # rib lies on the cage, or from the cage itself when the ray passes
+        # between ribs; a ray meeting some other bone (clavicle, scapula, humerus) is not used
+        between_ribs = has_lung & (bone_at < 0) & np.isfinite(expected_rib)
+        wall = np.where(on_cage, rib_hit, expected_rib) - healthy_margin
+        excess = wall - lung_edge
+        deep = allowed & has_lung & (excess > MIN_EXCESS_MM) & (excess <= MAX_GAP_MM)
+        confirmed = deep & on_cage
+        # rays between ribs only extend a layer that a rib-confirmed ray nearby has shown
+        flagged = confirmed | (deep & between_ribs & _near(confirmed, BRIDGE_RAYS))
     if not flagged.any():
         return np.zeros_like(lung)
     limit = np.minimum(np.where(flagged, wall, -1.0), stop_at * step)
@@ -122,14 +128,17 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     r = np.hypot(dy, dx)
     take = flagged[ray] & (r > lung_edge[ray]) & (r <= limit[ray])
     window = hu[y0:y1, x0:x1]
-    take &= (window >= SOFT_TISSUE_MIN_HU) & (window < BONE_HU) & body[y0:y1, x0:x1] & ~occupied[y0:y1, x0:x1]
+    take &= (window < BONE_HU) & body[y0:y1, x0:x1] & ~occupied[y0:y1, x0:x1]
     take &= ~((window > FAT_HU[0]) & (window < FAT_HU[1]))
-    out = np.zeros_like(lung)
-    out[y0:y1, x0:x1] = take
     # keep what touches the lung, closing the small gaps between rays
-    joined, n = ndimage.label(ndimage.binary_closing(out, iterations=1) & ~occupied | lung)
-    touching = np.unique(joined[lung])
-    out &= np.isin(joined, touching[touching > 0])
+    window_lung = lung[y0:y1, x0:x1]
+    closed = ndimage.binary_closing(np.pad(take, 1)).astype(bool)[1:-1, 1:-1] & ~occupied[y0:y1, x0:x1]
+    joined, n = ndimage.label(closed | window_lung)
+    touching = np.zeros(n + 1, dtype=bool)
+    touching[joined[window_lung]] = True
+    touching[0] = False
+    out = np.zeros_like(lung)
+    out[y0:y1, x0:x1] = take & touching[joined]
     return out
 
 
