@@ -30,6 +30,7 @@ from LungAICommonLib.results import format_value, probability_rows
 from LungAICommonLib.views import newWorkDirectory, showOverlay, showVolume
 
 SOURCE_ATTRIBUTE = "LungAI.SourcePath"
+CLASSIFIER = "xray-pneumonia"
 FILE_FILTER = "Radiographs (*.png *.jpg *.jpeg *.tif *.tiff *.dcm *.dicom);;All files (*)"
 
 
@@ -82,6 +83,9 @@ class ChestXRayWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.loadButton.connect("clicked(bool)", self.onLoadButton)
+        self.ui.modelVersionComboBox.addItem(_("newest registered"), "")
+        for version in self.logic.classifierVersions():
+            self.ui.modelVersionComboBox.addItem(version, version)
 
         self.initializeParameterNode()
 
@@ -146,7 +150,8 @@ class ChestXRayWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not dependencies.ensure_dependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the classification."), waitCursor=True):
-            self.logic.classify(self._parameterNode, self.runner, onDone=self._updateGui)
+            self.logic.classify(self._parameterNode, self.runner, onDone=self._updateGui,
+                                modelVersion=str(self.ui.modelVersionComboBox.currentData or ""))
 
 
 class ChestXRayLogic(ScriptedLoadableModuleLogic):
@@ -192,7 +197,22 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
         PILImage.fromarray(np.round(scaled * 65535).astype(np.uint16)).save(path)
         return path
 
-    def classify(self, parameters: ChestXRayParameterNode, runner: BackgroundCliRunner, onDone=None):
+    @staticmethod
+    def classifierVersions() -> list:
+        """Registered versions of the classifier, newest first (empty when the registry cannot be read)."""
+        try:
+            from lungai.models.registry import load_registry, version_key
+        except ImportError:
+            return []
+        try:
+            entries = [e for e in load_registry() if e.name == CLASSIFIER]
+        except Exception as exc:  # an unreadable user registry must not break the panel
+            logging.warning("LungAI: model registry not readable: %s", exc)
+            return []
+        return [e.version for e in sorted(entries, key=lambda e: version_key(e.version), reverse=True)]
+
+    def classify(self, parameters: ChestXRayParameterNode, runner: BackgroundCliRunner, onDone=None,
+                 modelVersion: str = ""):
         volume = parameters.inputVolume
         if volume is None:
             raise ValueError(_("Load or select a chest radiograph."))
@@ -204,7 +224,7 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
             if onDone is not None:
                 onDone()
 
-        return runner.start(commands.xray(imagePath, workFolder / "output"), loaded,
+        return runner.start(commands.xray(imagePath, workFolder / "output", modelVersion), loaded,
                             label=_("Chest X-ray classification"))
 
     def loadResults(self, parameters: ChestXRayParameterNode, result: dict, outputFolder: Path,
@@ -294,7 +314,7 @@ class ChestXRayTest(ScriptedLoadableModuleTest):
             from lungai.models import verify_weights
             from lungai.models.registry import get_model
 
-            return verify_weights(get_model("xray-pneumonia")).state == "ok"
+            return verify_weights(get_model(CLASSIFIER)).state == "ok"
         except Exception:  # no registry entry or no weights: the classifier cannot run here
             return False
 

@@ -423,7 +423,7 @@ def test_xray_command_line_is_accepted_by_the_cli(tmp_path):
 
     picture = tmp_path / "cxr.png"
     PILImage.fromarray(np.zeros((128, 128), np.uint8)).save(picture)
-    assert _parse(commands.xray(picture, tmp_path / "out"))
+    assert _parse(commands.xray(picture, tmp_path / "out", "1.0.0"))["model_version"] == "1.0.0"
 
 
 def test_builders_refuse_bad_values():

@@ -60,8 +60,9 @@ def embolism(input_path: PathLike, output_folder: PathLike) -> List[str]:
     return ["embolism", str(input_path), "-o", str(output_folder)]
 
 
-def xray(image_path: PathLike, output_folder: PathLike) -> List[str]:
-    return ["xray", str(image_path), "-o", str(output_folder)]
+def xray(image_path: PathLike, output_folder: PathLike, model_version: str = "") -> List[str]:
+    arguments = ["xray", str(image_path), "-o", str(output_folder)]
+    return arguments + (["--model-version", model_version] if model_version else [])
 
 
 def ai_proposal(task: str, image: PathLike, output_folder: PathLike, model: str = "") -> List[str]:
