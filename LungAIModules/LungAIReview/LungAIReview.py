@@ -37,6 +37,7 @@ USER_SETTING = "LungAI/ReviewUser"
 ACTIVE_MODEL_SETTING = "LungAI/ActiveModel/{task}"
 CASE_COLUMNS = ["case", "status", "versions", "proposals", "assigned", "last change"]
 EDITOR_NODE_TAG = "LungAIReviewSegmentEditor"
+MODEL_TASKS = {"lungs": {"lungs"}, "lobes": {"lobes", "lungs"}, "lesions": {"lesions"}}  # store task -> registry
 
 
 class LungAIReview(ScriptedLoadableModule):
@@ -519,7 +520,8 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
         """(id, description) of every registered model version for the store's task, newest first."""
         from lungai.models.registry import load_registry, version_key
 
-        entries = [e for e in load_registry() if e.task == self.store.task]
+        tasks = MODEL_TASKS.get(self.store.task, {self.store.task})
+        entries = [e for e in load_registry() if e.task in tasks]
         entries.sort(key=lambda e: (e.name, version_key(e.version)), reverse=True)
         return [(e.id, f"{e.id}  ({e.origin})") for e in entries]
 
