@@ -53,3 +53,21 @@ def test_review_cli_round_trip(tmp_path: Path, capsys) -> None:
     assert main(["--json", "review", "list", str(store)]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing["cases"][0]["status"] == "approved" and listing["cases"][0]["versions"] == 1
+
+
+def test_review_save_accepts_segmentation_cropped_to_painted_region(tmp_path: Path) -> None:
+    ct = _ct(tmp_path / "p2.nii.gz")
+    store = tmp_path / "store"
+    assert main(["review", "init", str(store), "--task", "lungs"]) == 0
+    assert main(["review", "add", str(store), str(tmp_path / "p2.nii.gz")]) == 0
+    crop = np.zeros((4, 12, 6), np.uint8)
+    crop[:] = 1
+    cropped = Image(crop, ct.spacing, tuple(ct.index_to_lps((4, 6, 2))), ct.direction)  # starts at i=4, j=6, k=2
+    seg = tmp_path / "crop.seg.nrrd"
+    write_segmentation(cropped, [Segment.from_structure(1, "right_lung")], seg)
+    assert main(["review", "save", str(store), "p2", str(seg), "--annotator", "ann"]) == 0
+    from lungai.review import ReviewStore
+    saved = ReviewStore(store).load_version("p2").array
+    expected = np.zeros(ct.shape, np.uint8)
+    expected[2:6, 6:18, 4:10] = 1
+    assert np.array_equal(saved, expected)

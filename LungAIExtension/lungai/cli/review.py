@@ -77,7 +77,8 @@ def list_cases(store: Path) -> None:
 def save(store: Path, case_id: str, labels: Path, annotator: str, time_spent: float, note: str) -> None:
     """Save LABELS (.seg.nrrd from Slicer, or a label map) as a new version of CASE_ID."""
     s = ReviewStore(store)
-    version = s.save_version(case_id, read_correction(labels, s.labels), annotator, time_spent, note)
+    correction = read_correction(labels, s.labels, reference=s.load_image(case_id))
+    version = s.save_version(case_id, correction, annotator, time_spent, note)
     emit({"case": case_id, "version": version.number}, f"{case_id}: saved version {version.number}")
 
 

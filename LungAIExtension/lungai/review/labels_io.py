@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 
 from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import read_image, read_segmentation
+from lungai.io.segmentation import labels_on_grid
 from lungai.terminology import STRUCTURES
 
 
@@ -21,13 +22,17 @@ def _key_for(name: str) -> str:
     return ""
 
 
-def read_correction(path: Union[str, Path], labels: Dict[int, str]) -> Image:
+def read_correction(path: Union[str, Path], labels: Dict[int, str], reference: Optional[Image] = None) -> Image:
     """A label map with the store's values: ``.seg.nrrd`` segments are matched by name (e.g. "right lung" ->
-    ``right_lung``), other files are read as label maps whose values must already be the store's."""
+    ``right_lung``), other files are read as label maps whose values must already be the store's.
+
+    With ``reference`` (the case image) a segmentation Slicer saved cropped to the painted region is put back
+    on the image grid."""
     path = Path(path)
     if not path.name.lower().endswith(".seg.nrrd"):
-        return read_image(path, check="none")
-    image, segments = read_segmentation(path)
+        image = read_image(path, check="none", min_slices=1)
+        return labels_on_grid(image, reference) if reference is not None else image
+    image, segments = read_segmentation(path, reference=reference)
     by_key = {key: value for value, key in labels.items()}
     out = np.zeros(image.shape, np.uint8 if max(labels) < 256 else np.uint16)
     for seg in segments:
