@@ -195,10 +195,7 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
     def loadResults(self, parameters: EmbolismDetectionParameterNode, outputFolder: Path, outputs: dict) -> None:
         volume = parameters.inputVolume
         name = volume.GetName() if volume else "CTPA"
-        for node in (parameters.candidatesMarkups, parameters.emboliSegmentation, parameters.arteriesSegmentation,
-                     parameters.candidatesTable):
-            if node is not None and node.GetScene() is not None:
-                slicer.mrmlScene.RemoveNode(node)
+        # an earlier run's nodes stay in the scene (its decisions are in its table until saved)
         folder = Path(outputs["candidates"]).parent if "candidates" in outputs else Path(outputFolder)
         parameters.outputFolder = str(folder)
         arteries = loadSegmentationFile(folder / "arteries.seg.nrrd", f"{name} pulmonary arteries", volume,

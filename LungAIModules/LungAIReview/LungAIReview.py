@@ -257,6 +257,8 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.openCase(caseId)
 
     def openCase(self, caseId: str) -> None:
+        if not self._confirmReplace():
+            return
         self.logic.openCase(self._parameterNode, caseId)
         editor = self.ui.segmentEditorWidget
         editor.setSegmentationNode(self._parameterNode.caseSegmentation)
@@ -266,15 +268,22 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             editor.setMasterVolumeNode(self._parameterNode.caseVolume)
         self.refreshCases()
 
+    def _confirmReplace(self) -> bool:
+        if self._parameterNode.caseSegmentation is None:
+            return True
+        return slicer.util.confirmOkCancelDisplay(
+            _("Replace the segmentation being edited? Changes not saved as a version are lost."),
+            windowTitle=_("LungAI review"))
+
     def onRunAi(self) -> None:
-        if not dependencies.ensure_dependencies():
+        if not self._confirmReplace() or not dependencies.ensure_dependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the AI proposal."), waitCursor=True):
             self.logic.runProposal(self._parameterNode, self.runner, onDone=self._afterProposal)
 
     def onLoadVersion(self) -> None:
         key = self.ui.versionComboBox.currentData
-        if not key:
+        if not key or not self._confirmReplace():
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to load that version."), waitCursor=True):
             self.logic.loadEntry(self._parameterNode, str(key))

@@ -176,7 +176,7 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
         lungsPath = outputs.get("lungs_seg")
         if lungsPath is None:
             raise RuntimeError(f"lungai lungs reported no lungs.seg.nrrd (outputs: {sorted(outputs)})")
-        self._replace(parameters.outputSegmentation)
+        # earlier results stay in the scene (they may hold corrections); the new ones get unique names
         parameters.outputSegmentation = loadSegmentationFile(lungsPath, f"{baseName} lungs", inputVolume,
                                                              show3D=parameters.show3D)
         for key, role, title, wanted in (("zones_seg", "zonesSegmentation", "zones", parameters.loadZones),
@@ -184,7 +184,6 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
             path = outputs.get(key)
             if not wanted or path is None or not Path(path).is_file():
                 continue
-            self._replace(getattr(parameters, role))
             node = loadSegmentationFile(path, f"{baseName} {title}", inputVolume, show3D=False)
             node.GetDisplayNode().SetVisibility(False)  # the lungs stay visible; zones/lobes on demand
             setattr(parameters, role, node)
@@ -197,11 +196,6 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
             lines = lung_summary_lines(figures) + ([_("Method: {method}").format(method=method)] if method else [])
             parameters.summary = "\n".join(lines)
         logging.info("LungAI lungs: loaded %s", ", ".join(sorted(outputs)))
-
-    @staticmethod
-    def _replace(node) -> None:
-        if node is not None and node.GetScene() is not None:
-            slicer.mrmlScene.RemoveNode(node)
 
 
 class LungSegmentationTest(ScriptedLoadableModuleTest):

@@ -235,7 +235,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
     def loadAnalysis(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
         volume = parameters.inputVolume
         name = volume.GetName() if volume else "CT"
-        for node in (parameters.lesionSegmentation, parameters.lesionTable, parameters.histogramTable):
+        for node in (parameters.lesionTable, parameters.histogramTable):  # segmentations stay (may be edited)
             _remove(node)
         lesions = loadSegmentationFile(_output(outputs, "lesions", ".seg.nrrd"), f"{name} lesions", volume,
                                        show3D=True, opacity2D=0.5)
@@ -280,8 +280,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
     def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
         later = parameters.laterVolume
         name = later.GetName() if later else "CT"
-        for node in (parameters.changeSegmentation, parameters.changesTable):
-            _remove(node)
+        _remove(parameters.changesTable)
         change = loadSegmentationFile(_output(outputs, "change", ".seg.nrrd"), f"{name} change", later,
                                       show3D=True, opacity2D=0.5)
         parameters.changeSegmentation = change
