@@ -191,24 +191,20 @@ def kernel_group_of(image: Image) -> str:
     # the noise texture of flat soft tissue: sharp kernels put their noise power at higher frequencies
     freq, nps = quality.noise_power_spectrum(picks, rois, pixel_mm)
     mean_f = quality.nps_shape(freq, nps)["mean_frequency"]
-    cal = calibrations()
+    cal = CALIBRATIONS
     mid = 0.5 * (cal["smooth"].nps_mean_frequency + cal["sharp"].nps_mean_frequency)
     return "sharp" if mean_f > mid else "smooth"
 
 
-def calibrations() -> Dict[str, KernelCalibration]:
-    if not CALIBRATIONS:
-        raise RuntimeError("the dose simulation is not calibrated (CALIBRATIONS is empty)")
-    return CALIBRATIONS
-
-
 def simulate_low_dose(image: Image, dose_fraction: float, kernel: str = "auto", seed: int = 0,
                       progress: Optional[Progress] = None,
-                      calibration: Optional[KernelCalibration] = None) -> Image:
+                      calibration: Optional[KernelCalibration] = None,
+                      flux: Optional[np.ndarray] = None) -> Image:
     """``image`` (a normal-dose CT in HU) as if scanned at ``dose_fraction`` (0 < d < 1) of its dose.
 
     ``kernel``: ``smooth``, ``sharp`` or ``auto`` (see :func:`kernel_group_of`). The flux is calibrated per slice
-    from the scan's own noise. Metadata records dose, kernel group and flux range.
+    from the scan's own noise unless ``flux`` (per slice, from :func:`estimate_flux`) is given. Metadata records
+    dose, kernel group and flux range.
     """
     progress = ensure(progress)
     if not 0.0 < dose_fraction < 1.0:
@@ -218,9 +214,11 @@ def simulate_low_dose(image: Image, dose_fraction: float, kernel: str = "auto", 
     if calibration is None:
         if group not in KERNEL_GROUPS:
             raise ValueError(f"unknown kernel group {group!r}; choose one of {', '.join(KERNEL_GROUPS)} or auto")
-        calibration = calibrations()[group]
+        calibration = CALIBRATIONS[group]
     progress.update(0.0, "measuring the scan's noise level")
-    flux = estimate_flux(image, calibration, seed, progress.span(0.0, 0.4))
+    if flux is None:
+        flux = estimate_flux(image, calibration, seed, progress.span(0.0, 0.4))
+    flux = np.broadcast_to(np.asarray(flux, dtype=float), (image.shape[0],))
     noise = np.empty(image.shape, np.float32)
     runs = _runs(flux)
     span = progress.span(0.4, 1.0)
@@ -237,7 +235,7 @@ def add_calibrated_noise(clean: Image, dose_fraction: float, group: str = "smoot
                          flux: Optional[float] = None, seed: int = 0) -> Image:
     """A noise-free image (e.g. the phantom's ``clean_ct``) as scanned at ``dose_fraction`` of a typical
     full dose of the kernel group (its calibrated median flux unless ``flux`` is given)."""
-    cal = calibrations()[group]
+    cal = CALIBRATIONS[group]
     clean = _with_thickness(clean)
     noisy = add_noise(clean, dose_fraction, scanner(flux or cal.typical_flux), seed=seed)
     raw = noisy.array.astype(np.float32) - clean.array.astype(np.float32)
