@@ -215,3 +215,39 @@ def test_export_follows_nnunet_v2_rules(store: ReviewStore, tmp_path: Path) -> N
     again = export_nnunet(store, tmp_path / "export", dataset_id=7, name="Lungs test")
     assert again["dataset_version"] == info["dataset_version"]
     assert not list((tmp_path / "export").glob(".*"))
+
+
+def test_flipped_image_keeps_physical_positions() -> None:
+    from lungai.review.propose import flipped
+
+    image = _image()
+    for axes in [(2,), (1,), (0, 2)]:
+        f = flipped(image, axes)
+        for index in [(0, 0, 0), (3, 5, 2), (11, 9, 5)]:
+            original_value = image.array[index[2], index[1], index[0]]
+            point = image.index_to_lps(index)
+            fi = np.round(f.lps_to_index(point)).astype(int)
+            assert f.array[fi[2], fi[1], fi[0]] == original_value
+
+
+def test_propose_measures_disagreement_between_flipped_runs() -> None:
+    from lungai.review.propose import propose
+
+    image = _image()
+
+    def orientation_aware(img: Image, progress) -> tuple:
+        # marks the voxels whose LPS x is below 14 mm: the same physical region whatever the array order
+        k, j, i = np.indices(img.shape)
+        pts = np.stack([i, j, k], -1).reshape(-1, 3)
+        x = (img.index_to_lps_matrix()[:3, :3] @ pts.T).T[:, 0] + img.origin[0]
+        return img.like((x < 14.0).reshape(img.shape).astype(np.uint8)), {"method": "test"}
+
+    def array_bound(img: Image, progress) -> tuple:
+        a = np.zeros(img.shape, np.uint8)
+        a[:, :, :4] = 1  # the first array columns, whatever anatomy they hold
+        return img.like(a), {"method": "test"}
+
+    labels, prov, u = propose(image, orientation_aware, tta=((2,), (1,)))
+    assert u == 0.0 and prov == {"method": "test"} and labels.array.any()
+    _, _, u2 = propose(image, array_bound, tta=((2,),))
+    assert u2 == 1.0   # columns 0-3 vs 8-11: no overlap

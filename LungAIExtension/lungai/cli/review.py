@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 
 import click
 
-from lungai.cli.common import emit, progress_reporter, settings
+from lungai.cli.common import emit, progress_reporter, resolve_device, settings
 from lungai.labels import LESION_LABELS, LOBE_LABELS, LUNG_LABELS
 from lungai.review import ReviewStore, agreement_table, export_nnunet, next_case
 from lungai.review.agreement import plot_agreement, summarize_by_model
@@ -100,6 +100,34 @@ review.add_command(_status_command("send-back", "send_back", "Return a submitted
 review.add_command(_status_command("reopen", "reopen", "Reopen an approved case for more corrections.", True))
 
 
+@review.command()
+@STORE
+@click.argument("case_ids", nargs=-1)
+@click.option("--method", default="auto", show_default=True,
+              help="Segmentation method of the task (lungs: auto, classic, model, ...; lesions: classic, model).")
+@click.option("--model", "model_name", help="Registry model name for --method model.")
+@click.option("--tta/--no-tta", default=True, show_default=True,
+              help="Also run on a left-right flipped copy to measure uncertainty (for `next --strategy uncertain`).")
+def propose(store: Path, case_ids: Tuple[str, ...], method: str, model_name: Optional[str], tta: bool) -> None:
+    """Let the AI propose labels for CASE_IDS (default: every case without a proposal)."""
+    from lungai.review.propose import propose as run_proposal, segmenter_for
+
+    s = ReviewStore(store)
+    targets = list(case_ids) or [r.id for r in s.cases() if not r.proposals]
+    segment = segmenter_for(s.task, method, model_name, resolve_device(settings().device))
+    done = []
+    with progress_reporter("AI proposals") as progress:
+        for n, case_id in enumerate(targets):
+            part = progress.span(n / max(1, len(targets)), (n + 1) / max(1, len(targets)))
+            labels, provenance, uncertainty = run_proposal(s.load_image(case_id), segment, ((2,),) if tta else (),
+                                                           part)
+            proposal = s.add_proposal(case_id, labels, provenance, uncertainty)
+            done.append({"case": case_id, "proposal": proposal.number, "uncertainty": uncertainty})
+    emit({"proposals": done}, "\n".join(f"{d['case']}: proposal {d['proposal']}"
+                                        + (f", uncertainty {d['uncertainty']:.3f}" if d["uncertainty"] is not None
+                                           else "") for d in done) or "nothing to propose")
+
+
 @review.command(name="next")
 @STORE
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="least_reviewed", show_default=True)
@@ -156,3 +184,26 @@ def export(store: Path, out: Path, dataset_id: int, name: Optional[str]) -> None
     emit({**info, "outputs": {"dataset": info["folder"]}},
          f"exported {len(info['cases'])} approved cases to {info['folder']} (data set version "
          f"{info['dataset_version']})")
+
+
+@review.command()
+@STORE
+@click.option("--model", "model_name", required=True, help="Registry model to fine-tune (e.g. lungs-unet).")
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--dataset-id", type=click.IntRange(1, 999), default=501, show_default=True)
+@click.option("--from-scratch", is_flag=True, help="Start from random weights instead of the model's.")
+@click.pass_context
+def retrain(ctx: click.Context, store: Path, model_name: str, epochs: int, dataset_id: int,
+            from_scratch: bool) -> None:
+    """Export the approved cases (STORE/exports) and train a new version of --model on them.
+
+    The new version's model card names the exported data set and its version.
+    """
+    from lungai.cli.models import train
+
+    s = ReviewStore(store)
+    info = export_nnunet(s, s.folder / "exports", dataset_id)
+    if not settings().json_output:
+        click.echo(f"exported {len(info['cases'])} approved cases (data set version {info['dataset_version']})",
+                   err=True)
+    ctx.invoke(train, name=model_name, data=(Path(info["folder"]),), from_scratch=from_scratch, epochs=epochs)
