@@ -25,13 +25,11 @@ from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, volumeNodeFromImage, writeVolumeNode
-from LungAICommonLib.results import append_pair_row, brief
+from LungAICommonLib.results import append_pair_row, noise_summary_lines
 from LungAICommonLib.views import compareSideBySide, copyWindowLevel, newWorkDirectory
 
 METHODS = commands.DENOISE_METHODS
 PAIRS_FOLDER_SETTING = "LungAI/DosePairsFolder"
-SUMMARY_KEYS = ["method", "strength", "noise_before_hu", "noise_after_hu", "noise_std_before", "noise_std_after",
-                "dose", "dose_fraction", "added_noise_hu", "seconds"]
 
 
 class LowDoseDenoising(ScriptedLoadableModule):
@@ -52,11 +50,11 @@ class LowDoseDenoising(ScriptedLoadableModule):
 class LowDoseDenoisingParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     method: Annotated[str, Choice(METHODS)] = "nlm"
-    strength: Annotated[float, WithinRange(0.0, 3.0)] = 1.0
+    strength: Annotated[float, WithinRange(0.0, 1.5)] = 1.0
     outputVolume: vtkMRMLScalarVolumeNode
     summary: str = ""
     sourceVolume: vtkMRMLScalarVolumeNode
-    doseFraction: Annotated[float, WithinRange(0.05, 1.0)] = 0.25
+    doseFraction: Annotated[float, WithinRange(0.05, 0.95)] = 0.25
     simulatedVolume: vtkMRMLScalarVolumeNode
     savePair: bool = False
     simulateSummary: str = ""
@@ -194,7 +192,7 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
             parameters.outputVolume = self.loadVolume(_firstOutput(outputs, outputPath), name,
                                                       parameters.outputVolume)
             copyWindowLevel(inputVolume, parameters.outputVolume)
-            parameters.summary = "\n".join(brief(result, SUMMARY_KEYS))
+            parameters.summary = "\n".join(noise_summary_lines(result))
             if onDone is not None:
                 onDone()
 
@@ -222,7 +220,7 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
             parameters.simulatedVolume = self.loadVolume(simulatedPath, f"{source.GetName()} {fraction:g} dose",
                                                          parameters.simulatedVolume)
             copyWindowLevel(source, parameters.simulatedVolume)
-            lines = brief(result, SUMMARY_KEYS)
+            lines = noise_summary_lines(result)
             if pairsFolder is not None:
                 pairs = append_pair_row(pairsFolder / "pairs.csv", caseId, fullPath, simulatedPath, fraction)
                 lines.append(_("Pair added to {path}").format(path=pairs))
@@ -267,12 +265,13 @@ class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
 
     @staticmethod
     def noisyPhantom(noise: float):
-        shape = (24, 96, 96)
+        """Body with large flat soft-tissue areas (where the CLI measures noise) and two lungs."""
+        shape = (16, 128, 128)
         k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
         clean = np.full(shape, -1000.0, np.float32)
-        clean[((i - 48) / 44) ** 2 + ((j - 48) / 36) ** 2 <= 1] = 40.0
-        clean[((i - 30) / 12) ** 2 + ((j - 48) / 20) ** 2 <= 1] = -850.0
-        clean[((i - 66) / 12) ** 2 + ((j - 48) / 20) ** 2 <= 1] = -850.0
+        clean[((i - 64) / 60) ** 2 + ((j - 64) / 52) ** 2 <= 1] = 40.0
+        clean[((i - 36) / 14) ** 2 + ((j - 70) / 24) ** 2 <= 1] = -850.0
+        clean[((i - 92) / 14) ** 2 + ((j - 70) / 24) ** 2 <= 1] = -850.0
         noisy = clean + np.random.default_rng(2).normal(0, noise, shape).astype(np.float32)
         return clean, noisy.astype(np.int16)
 

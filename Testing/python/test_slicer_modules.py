@@ -349,6 +349,18 @@ def test_pneumonia_and_followup_summaries_read_the_cli_results():
                      "Per-patient call: positive -> negative", "Lesions: 2 shrunk, 1 resolved"]
 
 
+def test_noise_summaries_of_denoise_and_dose_simulation():
+    denoised = {"method": "nlm", "strength": 1.0, "seconds": 9.87, "before": {"noise_std_hu": 59.7, "mean_hu": 40.2},
+                "after": {"noise_std_hu": 16.0, "mean_hu": 40.1}}
+    assert results.noise_summary_lines(denoised) == [
+        "Method: nlm, strength 1", "Noise in flat soft tissue: 59.7 -> 16 HU", "Mean soft tissue: 40.2 -> 40.1 HU",
+        "Time: 9.87 s"]
+    simulated = {"dose_fraction": 0.25, "kernel_group": "smooth", "before": {"noise_std_hu": 10.0},
+                 "after": {"noise_std_hu": 20.0}}
+    assert results.noise_summary_lines(simulated) == ["Simulated 0.25 x dose (smooth kernel)",
+                                                      "Noise in flat soft tissue: 10 -> 20 HU"]
+
+
 def test_summary_lines_pick_known_keys_in_order():
     lines = results.summary_lines({"severity": {"score": 3}, "involvement_percent": 12.345,
                                    "call": "viral pneumonia likely"}, ["call", "involvement_percent", "score"])
@@ -433,6 +445,10 @@ def test_builders_refuse_bad_values():
         commands.denoise("a", "b", "median", 1.0)
     with pytest.raises(ValueError):
         commands.simulate_dose("a", "b", 0.0)
+    with pytest.raises(ValueError):
+        commands.simulate_dose("a", "b", 1.0)  # the CLI takes 0.01 <= dose < 1
+    with pytest.raises(ValueError):
+        commands.denoise("a", "b", "nlm", 1.6)
     with pytest.raises(ValueError):
         commands.review_status("reopen", "s", "c", "u", note=" ")
     with pytest.raises(ValueError):

@@ -45,14 +45,17 @@ def pneumonia_followup(earlier: PathLike, later: PathLike, output_folder: PathLi
 
 
 def denoise(input_path: PathLike, output_path: PathLike, method: str, strength: float) -> List[str]:
+    """``strength`` 0 keeps the input, 1 is the default filtering, up to 1.5."""
     if method not in DENOISE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {DENOISE_METHODS}")
+    if not 0.0 <= strength <= 1.5:
+        raise ValueError(f"strength must be in [0, 1.5], got {strength}")
     return ["denoise", str(input_path), "-o", str(output_path), "--method", method, "--strength", f"{strength:g}"]
 
 
 def simulate_dose(input_path: PathLike, output_path: PathLike, dose_fraction: float) -> List[str]:
-    if not 0.0 < dose_fraction <= 1.0:
-        raise ValueError(f"dose fraction must be in (0, 1], got {dose_fraction}")
+    if not 0.01 <= dose_fraction < 1.0:
+        raise ValueError(f"dose fraction must be in [0.01, 1), got {dose_fraction}")
     return ["simulate-dose", str(input_path), "-o", str(output_path), "--dose", f"{dose_fraction:g}"]
 
 

@@ -122,6 +122,25 @@ def followup_summary_lines(data: Mapping[str, Any]) -> List[str]:
 
 
 
+def noise_summary_lines(result: Mapping[str, Any]) -> List[str]:
+    """What ``lungai denoise`` / ``simulate-dose`` report: noise in flat soft tissue before -> after, timing."""
+    lines = []
+    if "dose_fraction" in result:
+        kernel = f" ({result['kernel_group']} kernel)" if result.get("kernel_group") else ""
+        lines.append(f"Simulated {format_value(result['dose_fraction'])} x dose{kernel}")
+    elif "method" in result:
+        lines.append(f"Method: {result['method']}, strength {format_value(result.get('strength'))}")
+    before, after = result.get("before") or {}, result.get("after") or {}
+    if before.get("noise_std_hu") is not None and after.get("noise_std_hu") is not None:
+        lines.append(f"Noise in flat soft tissue: {format_value(before['noise_std_hu'])} -> "
+                     f"{format_value(after['noise_std_hu'])} HU")
+    if before.get("mean_hu") is not None and after.get("mean_hu") is not None:
+        lines.append(f"Mean soft tissue: {format_value(before['mean_hu'])} -> {format_value(after['mean_hu'])} HU")
+    if result.get("seconds") is not None:
+        lines.append(f"Time: {format_value(result['seconds'])} s")
+    return lines
+
+
 def _number(value: Any) -> Optional[float]:
     try:
         number = float(value)
