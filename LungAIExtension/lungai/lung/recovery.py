@@ -23,6 +23,9 @@ MIN_EXCESS_MM = 4.0         # gap beyond the healthy margin that counts as dense
 MAX_SPAN_RAYS = 30          # the rib cage is interpolated between healthy rays at most 90 degrees apart
 RIB_TOLERANCE_MM = 10.0     # a rib hit this far from the interpolated cage is another bone (clavicle, scapula)
 BRIDGE_RAYS = 8             # rays between ribs are used this close (24 degrees) to a rib-confirmed dense ray
+BRIDGE_DEPTH_FACTOR = 1.5   # ... and to at most this times its depth (plus BRIDGE_DEPTH_SLACK_MM)
+BRIDGE_DEPTH_SLACK_MM = 4.0
+MAX_FAT_FRACTION = 0.15     # a gap with more fat-dark samples than this is chest wall, not dense lung
 ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, towards the front
 POSTERIOR_LIMIT_DEG = 140.0  # ... and towards the back (paravertebral gutter)
 MIN_LUNG_AREA_MM2 = 150.0
@@ -49,11 +52,6 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
         else:
             i += 1
     return np.roll(out, start)
-
-
-def _near(flags: np.ndarray, reach: int) -> np.ndarray:
-    """Rays within ``reach`` rays of a flagged one, around the circle."""
-    return ndimage.maximum_filter1d(flags.astype(np.uint8), 2 * reach + 1, mode="wrap").astype(bool)
 
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
@@ -111,10 +109,16 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
         between_ribs = has_lung & (bone_at < 0) & np.isfinite(expected_rib)
         wall = np.where(on_cage, rib_hit, expected_rib) - healthy_margin
         excess = wall - lung_edge
-        deep = allowed & has_lung & (excess > MIN_EXCESS_MM) & (excess <= MAX_GAP_MM)
+        # consolidation and effusion are fat-free; fat planes between lung and bone mean chest wall
+        samples = np.arange(m)[None, :]
+        in_gap = beyond & (samples * step <= wall[:, None])
+        fat = in_gap & (ray_hu > FAT_HU[0]) & (ray_hu < FAT_HU[1])
+        fat_free = fat.sum(axis=1) <= MAX_FAT_FRACTION * np.maximum(in_gap.sum(axis=1), 1)
+        deep = allowed & has_lung & fat_free & (excess > MIN_EXCESS_MM) & (excess <= MAX_GAP_MM)
         confirmed = deep & on_cage
-        # rays between ribs only extend a layer that a rib-confirmed ray nearby has shown
-        flagged = confirmed | (deep & between_ribs & _near(confirmed, BRIDGE_RAYS))
+        # rays between ribs only extend a layer that a rib-confirmed ray nearby has shown, to a similar depth
+        nearby_depth = ndimage.maximum_filter1d(np.where(confirmed, excess, 0.0), 2 * BRIDGE_RAYS + 1, mode="wrap")
+        flagged = confirmed | (deep & between_ribs & (excess <= BRIDGE_DEPTH_FACTOR * nearby_depth + BRIDGE_DEPTH_SLACK_MM))
     if not flagged.any():
         return np.zeros_like(lung)
     limit = np.minimum(np.where(flagged, wall, -1.0), stop_at * step)
@@ -157,4 +161,11 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             occupied = out[z] > 0
             add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], air_hu)
             out[z][add] = side
+    # a voxel that is lung in the slices above and below and dense where it lies is lung too
+    # (a slice whose rays missed part of a consolidation that its neighbours recovered)
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        lung = out == side
+        between = np.zeros_like(lung)
+        between[1:-1] = lung[:-2] & lung[2:] & (out[1:-1] == 0) & body[1:-1] & (hu[1:-1] < BONE_HU)
+        out[between] = side
     return out
