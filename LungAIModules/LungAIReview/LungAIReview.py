@@ -107,6 +107,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.openCaseButton.connect("clicked(bool)", self.onOpenSelectedCase)
         self.ui.casesTableWidget.connect("cellDoubleClicked(int,int)", lambda row, column: self.onOpenSelectedCase())
         self.ui.runAiButton.connect("clicked(bool)", self.onRunAi)
+        self.ui.proposeAllButton.connect("clicked(bool)", self.onProposeAll)
         self.ui.loadVersionButton.connect("clicked(bool)", self.onLoadVersion)
         self.ui.saveVersionButton.connect("clicked(bool)", self.onSaveVersion)
         self.ui.submitButton.connect("clicked(bool)", lambda: self.onStatusChange("submit"))
@@ -170,6 +171,7 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         busy = self.runner.running
         self.ui.addCasesButton.enabled = storeOpen and not busy
         self.ui.refreshButton.enabled = storeOpen
+        self.ui.proposeAllButton.enabled = storeOpen and not busy
         self.ui.nextCaseButton.enabled = storeOpen and not busy and bool(p.user)
         self.ui.openCaseButton.enabled = storeOpen and not busy and bool(p.user)
         status = self.logic.caseStatus(p.caseId) if storeOpen and p.caseId else ""
@@ -280,6 +282,12 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the AI proposal."), waitCursor=True):
             self.logic.runProposal(self._parameterNode, self.runner, onDone=self._afterProposal)
+
+    def onProposeAll(self) -> None:
+        if not dependencies.ensure_dependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the AI proposals."), waitCursor=True):
+            self.logic.proposeAll(self.runner, onDone=self.refreshCases)
 
     def onLoadVersion(self) -> None:
         key = self.ui.versionComboBox.currentData
@@ -499,30 +507,23 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
                             label=action.replace("-", " ").capitalize())
 
     def runProposal(self, parameters: LungAIReviewParameterNode, runner: BackgroundCliRunner, onDone=None):
-        """Run the task's AI on the case image, store the proposal with its provenance and load it."""
-        record = self.store.case(parameters.caseId)
-        image = self.store.case_dir(parameters.caseId) / record.image
-        outputFolder = newWorkDirectory("proposal")
-        task = self.store.task
-        arguments = commands.ai_proposal(task, image, outputFolder, self.activeModel())
+        """``lungai review propose`` for the open case (stored with provenance and uncertainty), then load it."""
+        caseId = parameters.caseId
+        arguments = commands.review_propose(self.store.folder, [caseId], self.store.task, self.activeModel())
 
         def proposed(result, outputs):
-            from lungai.review.labels_io import read_correction
-
-            path = outputFolder / commands.AI_OUTPUT_FILES[task]
-            labels = read_correction(path, self.store.labels)
-            provenance = dict(result.get("provenance") or {})
-            provenance.setdefault("method", " ".join(arguments[:2]))
-            if self.activeModel():
-                provenance.setdefault("model", self.activeModel())
-            uncertainty = result.get("uncertainty")
-            self.store.add_proposal(parameters.caseId, labels, provenance,
-                                    uncertainty=float(uncertainty) if uncertainty is not None else None)
-            self.loadLabels(parameters, labels)
+            if parameters.caseId == caseId:  # still the open case
+                self.loadLabels(parameters, self.store.load_proposal(caseId))
             if onDone is not None:
                 onDone()
 
         return runner.start(arguments, proposed, label=_("AI proposal"))
+
+    def proposeAll(self, runner: BackgroundCliRunner, onDone=None):
+        """AI proposals for every case that has none yet (annotators then start from them)."""
+        arguments = commands.review_propose(self.store.folder, [], self.store.task, self.activeModel())
+        return runner.start(arguments, lambda result, outputs: onDone() if onDone else None,
+                            label=_("AI proposals for all cases"))
 
     # -- models ---------------------------------------------------------------------------------------------
     def modelVersions(self) -> list:
@@ -543,18 +544,10 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
         slicer.app.userSettings().setValue(ACTIVE_MODEL_SETTING.format(task=self.store.task), modelId)
 
     def retrain(self, modelId: str, epochs: int, runner: BackgroundCliRunner, onDone=None):
-        """Export the approved cases, then fine-tune the model on them; both steps in the background."""
-        exportFolder = newWorkDirectory("export")
-        name = modelId.split("@")[0]
-
-        def exported(result, outputs):
-            dataset = outputs.get("dataset") or Path(result.get("folder", exportFolder))
-            runner.start(commands.models_train(name, dataset, epochs),
-                         lambda trained, files: onDone() if onDone else None, label=_("Retraining {name}").format(
-                             name=name))
-
-        return runner.start(commands.review_export(self.store.folder, exportFolder), exported,
-                            label=_("Export approved cases"))
+        """``lungai review retrain``: export the approved cases and publish a new version of the model."""
+        return runner.start(commands.review_retrain(self.store.folder, modelId, epochs),
+                            lambda result, outputs: onDone() if onDone else None,
+                            label=_("Retraining {model}").format(model=modelId.split("@")[0]))
 
 
 class LungAIReviewTest(ScriptedLoadableModuleTest):

@@ -454,10 +454,11 @@ def test_builders_refuse_bad_values():
     with pytest.raises(ValueError):
         commands.review_status("delete", "s", "c", "u")
     with pytest.raises(ValueError):
-        commands.ai_proposal("nodules", "ct", "out")
-    assert commands.ai_proposal("lobes", "ct", "out", "lobes-unet") == ["lungs", "ct", "-o", "out", "--method",
-                                                                         "model", "--model", "lobes-unet"]
-    assert commands.ai_proposal("lesions", "ct", "out")[-2:] == ["--method", "classic"]
+        commands.review_propose("s", [], "nodules")
+    assert commands.review_propose("s", ["c1"], "lobes", "lobes-unet@1.1.0") == [
+        "review", "propose", "s", "c1", "--method", "model", "--model", "lobes-unet@1.1.0"]
+    assert commands.review_propose("s", [], "lesions", tta=False)[-3:] == ["--method", "classic", "--no-tta"]
+    assert commands.review_retrain("s", "lungs-unet@1.2.0", 5)[-4:] == ["--model", "lungs-unet", "--epochs", "5"]
 
 
 def test_review_and_model_command_lines_parse(tmp_path, ct_file):
@@ -468,9 +469,10 @@ def test_review_and_model_command_lines_parse(tmp_path, ct_file):
     assert params["annotator"] == "ann" and params["time_spent"] == 61 and params["note"] == "fixed base"
     for action in commands.REVIEW_ACTIONS:
         assert _parse(commands.review_status(action, store, "c1", "rev", "why"))["user"] == "rev"
-    assert _parse(commands.review_export(store, tmp_path / "export"))
-    params = _parse(commands.models_train("lungs-unet", tmp_path, 5))
-    assert params["epochs"] == 5
+    params = _parse(commands.review_propose(store, ["c1", "c2"], "lungs", "lungs-unet@1.0.0"))
+    assert params["case_ids"] == ("c1", "c2") and params["method"] == "model" and params["tta"] is True
+    params = _parse(commands.review_retrain(store, "lungs-unet@1.0.0", 5))
+    assert params["epochs"] == 5 and "lungs-unet" in params.values()
 
 
 def test_review_loop_through_the_cli_as_the_review_module_runs_it(tmp_path):

@@ -13,7 +13,6 @@ LUNG_METHODS = ["auto", "classic", "model", "lungmask", "totalsegmentator"]
 LESION_METHODS = ["classic", "model"]
 DENOISE_METHODS = ["nlm", "cnn"]
 REVIEW_ACTIONS = ("submit", "approve", "send-back", "reopen")
-AI_OUTPUT_FILES = {"lungs": "lungs.seg.nrrd", "lobes": "lobes.seg.nrrd", "lesions": "lesions.seg.nrrd"}
 
 
 def lungs(input_path: PathLike, output_folder: PathLike, method: str = "auto", model: str = "") -> List[str]:
@@ -68,15 +67,6 @@ def xray(image_path: PathLike, output_folder: PathLike, model_version: str = "")
     return arguments + (["--model-version", model_version] if model_version else [])
 
 
-def ai_proposal(task: str, image: PathLike, output_folder: PathLike, model: str = "") -> List[str]:
-    """The command that proposes labels for a review store's task."""
-    if task == "lesions":  # the lesion command takes the newest registered lesion model
-        return pneumonia_analyze(image, output_folder, "model" if model else "classic")
-    if task in ("lungs", "lobes"):  # one command writes lungs.seg.nrrd and, with a lobe model, lobes.seg.nrrd
-        return lungs(image, output_folder, "model" if model else "auto", model)
-    raise ValueError(f"no AI command for the task {task!r}")
-
-
 def review_init(store: PathLike, task: str) -> List[str]:
     return ["review", "init", str(store), "--task", task]
 
@@ -102,10 +92,18 @@ def review_status(action: str, store: PathLike, case_id: str, user: str, note: s
     return arguments + (["--note", note] if note else [])
 
 
-def review_export(store: PathLike, output_folder: PathLike) -> List[str]:
-    return ["review", "export", str(store), "-o", str(output_folder)]
+def review_propose(store: PathLike, case_ids: List[str], task: str, model: str = "", tta: bool = True) -> List[str]:
+    """AI proposals (with flip-TTA uncertainty) for ``case_ids`` (all cases without one when empty); ``model``
+    (``name[@version]``) selects a registered model, else the task's default method runs."""
+    if task not in ("lungs", "lobes", "lesions"):
+        raise ValueError(f"no AI proposals for the task {task!r}")
+    method = "model" if model else ("classic" if task == "lesions" else "auto")
+    arguments = ["review", "propose", str(store), *case_ids, "--method", method]
+    if model:
+        arguments += ["--model", model]
+    return arguments + ([] if tta else ["--no-tta"])
 
 
-def models_train(name: str, dataset: PathLike, epochs: int, registry: Optional[PathLike] = None) -> List[str]:
-    arguments = ["models", "train", name, "--data", str(dataset), "--epochs", str(int(epochs))]
-    return arguments + (["--registry", str(registry)] if registry else [])
+def review_retrain(store: PathLike, model: str, epochs: int) -> List[str]:
+    """Export the approved cases and train a new version of ``model`` (a registry name) on them."""
+    return ["review", "retrain", str(store), "--model", model.split("@")[0], "--epochs", str(int(epochs))]
