@@ -229,8 +229,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
                 onDone()
 
         arguments = commands.pneumonia_analyze(inputPath, workFolder / "output", parameters.method, lungsPath)
-        return runner.start(arguments, loaded,
-                            label=_("Pneumonia analysis"))
+        return runner.start(arguments, loaded, label=_("Pneumonia analysis"))
 
     def loadAnalysis(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
         volume = parameters.inputVolume
@@ -274,14 +273,14 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
 
         arguments = commands.pneumonia_followup(earlier, later, workFolder / "output", parameters.method,
                                                 lungs.get("earlier"), lungs.get("later"))
-        return runner.start(arguments, loaded,
-                            label=_("Follow-up"))
+        return runner.start(arguments, loaded, label=_("Follow-up"))
 
     def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
-        later = parameters.laterVolume
-        name = later.GetName() if later else "CT"
+        """The change map lies on the earlier CT's grid (the later CT is registered onto it)."""
+        earlier = parameters.earlierVolume
+        name = parameters.laterVolume.GetName() if parameters.laterVolume else "CT"
         _remove(parameters.changesTable)
-        change = loadSegmentationFile(_output(outputs, "change", ".seg.nrrd"), f"{name} change", later,
+        change = loadSegmentationFile(_output(outputs, "change", ".seg.nrrd"), f"{name} change", earlier,
                                       show3D=True, opacity2D=0.5)
         parameters.changeSegmentation = change
         parameters.changesTable = tableNodeFromRows(readCsvRows(_output(outputs, "changes", ".csv")),
@@ -291,8 +290,8 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         parameters.followupSummary = "\n".join(followup_summary_lines(summary))
         report = _output(outputs, "report", ".html", required=False)
         parameters.followupReportPath = str(report) if report else ""
-        if later is not None:
-            showVolume(later)
+        if earlier is not None:
+            showVolume(earlier)
 
     @staticmethod
     def writeLungLabels(segmentation: vtkMRMLSegmentationNode, volume: vtkMRMLScalarVolumeNode, path: Path) -> Path:
