@@ -66,10 +66,12 @@ def pneumonia() -> None:
               help="Drop lesions whose equivalent-sphere diameter is below this.")
 @click.option("--consecutive", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Slices in a row with a lesion in one quadrant that make the patient call positive.")
+@click.option("--model", "model_name", help="Lesion model name[@version] for --method model (default: the newest "
+                                           "registered model whose task is 'lesions').")
 @click.option("--series", "series_uid", help="Series instance UID when a DICOM folder holds several series.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also write report.pdf.")
 def analyze(input_path: Path, outdir: Path, lungs_path: Optional[Path], method: str, min_size_mm: float,
-            consecutive: int, series_uid: Optional[str], pdf: bool) -> None:
+            consecutive: int, model_name: Optional[str], series_uid: Optional[str], pdf: bool) -> None:
     """Find pneumonia lesions in the chest CT INPUT_PATH and write the figures and the report into OUTDIR."""
     from lungai.pneumonia.analysis import run_analysis
 
@@ -78,7 +80,8 @@ def analyze(input_path: Path, outdir: Path, lungs_path: Optional[Path], method: 
     lungs = load_lungs(lungs_path, image) if lungs_path else None
     with progress_reporter("pneumonia") as progress:
         result = run_analysis(image, outdir, lungs=lungs, method=method, min_size_mm=min_size_mm,
-                              consecutive=consecutive, device=device, pdf=pdf, progress=progress)
+                              consecutive=consecutive, device=device, pdf=pdf, progress=progress,
+                              model_name=model_name)
     s = result.summary()
     emit({"input": str(input_path), "summary": s, "patient_call": result.call.to_dict(),
           "outputs": result.outputs},

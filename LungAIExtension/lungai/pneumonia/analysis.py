@@ -73,7 +73,7 @@ class AnalysisResult:
 
 
 def lung_regions(image: Image, lungs: Optional[Image] = None, progress: Optional[Progress] = None,
-                 lung_method: str = "classic") -> tuple:
+                 lung_method: str = "auto", device: str = "cpu") -> tuple:
     """Regions from a given lungs label map (on the CT grid) or from :func:`lungai.lung.segment_lungs`."""
     if lungs is not None:
         if lungs.shape != image.shape:
@@ -81,7 +81,7 @@ def lung_regions(image: Image, lungs: Optional[Image] = None, progress: Optional
         return regions_from_labels(image, _array(lungs)), None
     from lungai.lung import segment_lungs
 
-    result = segment_lungs(image, method=lung_method, progress=progress)
+    result = segment_lungs(image, method=lung_method, progress=progress, device=device)
     regions = regions_from_labels(image, _array(result.labels), _array(getattr(result, "zones", None)),
                                   _array(getattr(result, "lobes", None)))
     provenance = getattr(result, "provenance", None)
@@ -90,16 +90,17 @@ def lung_regions(image: Image, lungs: Optional[Image] = None, progress: Optional
 
 def analyze(image: Image, lungs: Optional[Image] = None, method: str = "classic", min_size_mm: float = 5.0,
             consecutive: int = 3, device: str = "cpu", params: Optional[ClassicParams] = None,
-            progress: Optional[Progress] = None, regions: Optional[LungRegions] = None) -> AnalysisResult:
+            progress: Optional[Progress] = None, regions: Optional[LungRegions] = None,
+            model_name: Optional[str] = None, lung_method: str = "auto") -> AnalysisResult:
     """Run the analysis (no files written). ``regions`` may be given directly (tests, follow-up)."""
     progress = ensure(progress)
     lung_provenance = None
     if regions is None:
         progress.update(0.0, "lung segmentation")
-        regions, lung_provenance = lung_regions(image, lungs, progress.span(0.0, 0.4))
+        regions, lung_provenance = lung_regions(image, lungs, progress.span(0.0, 0.4), lung_method, device)
     progress.update(0.4, "lesion segmentation")
     seg = segment_lesions(image, regions, method=method, device=device, params=params,
-                          progress=progress.span(0.4, 0.8))
+                          progress=progress.span(0.4, 0.8), model_name=model_name)
     progress.update(0.8, "lesion instances")
     lesions, instances, labels = find_lesions(image, seg.labels, regions, min_size_mm)
     progress.update(0.9, "involvement and densities")
@@ -159,11 +160,13 @@ def _write_bytes(data: bytes, path: Path) -> Path:
 
 def run_analysis(image: Image, outdir: PathLike, lungs: Optional[Image] = None, method: str = "classic",
                  min_size_mm: float = 5.0, consecutive: int = 3, device: str = "cpu", pdf: bool = True,
-                 progress: Optional[Progress] = None, regions: Optional[LungRegions] = None) -> AnalysisResult:
+                 progress: Optional[Progress] = None, regions: Optional[LungRegions] = None,
+                 model_name: Optional[str] = None, lung_method: str = "auto") -> AnalysisResult:
     """Analyse ``image`` and write every output into ``outdir`` (what ``lungai pneumonia analyze`` and
     ``lungai demo`` run)."""
     progress = ensure(progress)
     result = analyze(image, lungs=lungs, method=method, min_size_mm=min_size_mm, consecutive=consecutive,
-                     device=device, progress=progress.span(0.0, 0.8), regions=regions)
+                     device=device, progress=progress.span(0.0, 0.8), regions=regions, model_name=model_name,
+                     lung_method=lung_method)
     write_outputs(result, outdir, pdf=pdf, progress=progress.span(0.8, 1.0))
     return result

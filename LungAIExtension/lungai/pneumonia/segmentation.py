@@ -12,7 +12,8 @@ density lies in the ground-glass or consolidation range, and removes what plain 
 
 Each remaining voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up; lesion voxels
 within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are consolidation too.
-``model`` runs the registered lesion model (:mod:`lungai.models`) and keeps its output inside the lungs.
+``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
+lungs; the model's label values must be those of :data:`lungai.labels.LESION_LABELS`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, vesselness
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
-
-LESION_MODEL = "pneumonia-lesions-ct"
-
 
 @dataclass
 class ClassicParams:
@@ -71,6 +69,7 @@ def ellipsoid(mm: float, spacing_kji, in_plane_axis: Optional[int] = None) -> np
     With ``in_plane_axis`` it is a flat disc across that array axis (one slice thick).
     """
     radius = [0.0 if axis == in_plane_axis else mm / s for axis, s in enumerate(spacing_kji)]
+    radius = [max(r, 1.0) if r >= 0.5 else r for r in radius]  # at least one voxel once it reaches half of one
     half = [int(np.floor(r)) for r in radius]
     grid = np.mgrid[tuple(slice(-h, h + 1) for h in half)]
     return sum((g / max(r, 1e-6)) ** 2 for g, r in zip(grid, radius)) <= 1.0 + 1e-9
@@ -164,33 +163,43 @@ def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicPar
     return expand_blocks(tube, factors, smooth.shape) & thick
 
 
+def lesion_model_entry(model_name: Optional[str] = None):
+    """The registry entry of the lesion model: ``model_name`` (``name[@version]``), else the newest model whose
+    task is ``lesions``."""
+    from lungai import models
+
+    if model_name:
+        return models.get_model(model_name)
+    entries = [e for e in models.load_registry() if e.task == "lesions"]
+    if not entries:
+        raise LungAIError("no lesion model is registered (task 'lesions'); use --method classic, or import "
+                          "one with `lungai models import`")
+    newest = max(entries, key=lambda e: (e.created or "", models.registry.version_key(e.version)))
+    return models.get_model(newest.name)
+
+
 def segment_lesions_model(image: Image, regions: LungRegions, device: str = "cpu",
-                          progress: Optional[Progress] = None, model_name: str = LESION_MODEL) -> LesionSegmentation:
+                          progress: Optional[Progress] = None, model_name: Optional[str] = None) -> LesionSegmentation:
     """Lesion classes by the registered lesion model, kept inside the lungs."""
     from lungai import models
 
-    progress = ensure(progress)
-    try:
-        entry = models.get_model(model_name)
-    except LungAIError as exc:
-        raise LungAIError(f"the lesion model is not available ({exc}); use --method classic, or install the "
-                          f"model with `lungai models download {model_name}`") from None
-    result = models.run_inference(entry, image, device=device, progress=progress)
-    predicted = np.asarray(result.array if isinstance(result, Image) else result)
-    if predicted.shape != image.shape:
-        raise LungAIError(f"the lesion model returned a {predicted.shape} map for a {image.shape} CT")
+    entry = lesion_model_entry(model_name)
+    result = models.run_inference(image, entry, device=device, progress=ensure(progress))
+    if result.labels is None:
+        raise LungAIError(f"model {entry.name} gives no label map (output {entry.output!r}); it is not a lesion "
+                          "segmentation model")
+    predicted = np.asarray(result.labels.array)
     labels = np.where(regions.lung_mask, predicted, 0).astype(np.uint8)
     labels[labels > CONSOLIDATION] = 0
-    provenance = Provenance(method="pneumonia-lesions-model", model_name=entry.name, model_version=entry.version,
-                            weights_sha256=str(entry.weights.get("sha256")), parameters={"device": device})
-    return LesionSegmentation(labels, provenance)
+    return LesionSegmentation(labels, result.provenance)
 
 
 def segment_lesions(image: Image, regions: LungRegions, method: str = "classic", device: str = "cpu",
-                    params: Optional[ClassicParams] = None, progress: Optional[Progress] = None) -> LesionSegmentation:
+                    params: Optional[ClassicParams] = None, progress: Optional[Progress] = None,
+                    model_name: Optional[str] = None) -> LesionSegmentation:
     """Dispatch to the ``classic`` (weight-free) or ``model`` lesion method."""
     if method == "classic":
         return segment_lesions_classic(image, regions, params, progress)
     if method == "model":
-        return segment_lesions_model(image, regions, device, progress)
+        return segment_lesions_model(image, regions, device, progress, model_name)
     raise ValueError(f"unknown lesion method {method!r} (classic or model)")
