@@ -5,14 +5,14 @@
     python -c "from lungai.phantom import make_cohort; make_cohort('/tmp/lw/cohortB', 8, seed=2000, \
         size=(112, 112, 96), spacing=(3.0, 3.0, 3.2), breathing='expiration')"
     nice -n 10 python Testing/benchmarks/models_train_shipped.py lungs --cohort /tmp/lw/cohortA \
-        --cohort /tmp/lw/cohortB --work /tmp/lw [--ship]
+        --cohort /tmp/lw/cohortB --work /tmp/lw --epochs 12 --samples 3 [--ship]
     nice -n 10 python Testing/benchmarks/models_train_shipped.py lesions --cohort /tmp/lw/cohortA \
-        --cohort /tmp/lw/cohortB --work /tmp/lw [--ship]
+        --work /tmp/lw --epochs 6 --folds 3 [--ship]
 
 Figures printed (and written to <work>/<model>-figures.json): validation Dice on held-out phantom cases, and on
 real data: lungs vs TotalSegmentator masks of ../shared/data/ct/abdomen-lung-bases, lung volumes on the real
-chest CT; lesions by 5-fold cross-validation over the 50 real COVID slices (each fold's model never saw its
-slices; model selection on phantom slices only).
+chest CT; lesions by k-fold cross-validation (--folds, default 3) over the 50 real COVID slices (each fold's
+model never saw its slices; model selection on phantom slices only).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def train_lesions(args) -> None:
     covid_dir = SHARED / "covid2d" / "train" / "MultiClassInfection-Train"
     covid = read_nnunet_dataset(convert_2d_slices(
         covid_dir / "Imgs", covid_dir / "GT", args.work / "datasets", {1: "ground_glass", 2: "consolidation"},
-        window=COVID_WINDOW, pixel_spacing=COVID_PIXEL_MM, dataset_id=920, name="CovidSemiSeg", licence="non-commercial research use",
+        window=COVID_WINDOW, pixel_spacing=COVID_PIXEL_MM, dataset_id=920, name="CovidSemiSeg", folds=args.folds, licence="non-commercial research use",
         description="COVID-SemiSeg (Inf-Net) multi-class slices from MedSeg, 8-bit windowed JPEG mapped back to "
                     f"approximate HU through an estimated window {COVID_WINDOW}"))
     phantom_train, phantom_val = [], []
@@ -190,13 +190,13 @@ def train_lesions(args) -> None:
         tr, va = ds.split(0)
         phantom_train += prepare_cases(tr, entry, background_slices=0.3)
         phantom_val += prepare_cases(va, entry, background_slices=0.3)
-    phantom_train = phantom_train[::2]
+    phantom_train, phantom_val = phantom_train[::2], phantom_val[::3]
     covid_all = {c.case_id: c for c in prepare_cases(covid.cases, entry)}
     print(f"lesions: {len(phantom_train)} phantom training slices, {len(phantom_val)} phantom validation slices, "
           f"{len(covid_all)} real COVID slices", flush=True)
 
     def fit(covid_train: List[PreparedCase], tag: str):
-        config = TrainConfig(max_epochs=args.epochs, batch_size=8, lr=3e-3, seed=0, patience=4,
+        config = TrainConfig(max_epochs=args.epochs, batch_size=8, lr=3e-3, seed=0, patience=3,
                              checkpoint_dir=args.work / f"ckpt-lesions-{tag}", metric_name="dice")
         return train_segmentation(entry, phantom_train + covid_train * args.covid_repeat, phantom_val, config,
                                   samples_per_case=1, flip_axes=[0, 1], transpose_axes=(0, 1), log=print)
@@ -245,8 +245,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--samples", type=int, default=3, help="3D patches per case and epoch (lungs)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds run (lesions)")
-    parser.add_argument("--covid-repeat", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=3, help="cross-validation folds over the real slices (lesions)")
+    parser.add_argument("--covid-repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ship", action="store_true", help="publish into Resources/Models/registry.json")
     args = parser.parse_args()

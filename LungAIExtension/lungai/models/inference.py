@@ -216,6 +216,8 @@ def run_inference(image: Image, entry: ModelEntry, device: Device = "cpu", tta_f
     reference = image.to_sitk()
     grid, _ = to_model_grid(image, entry)
     array = normalize(sitk.GetArrayViewFromImage(grid), entry.normalization)
+    if not array.flags.writeable:  # "none" normalisation hands back SimpleITK's read-only view
+        array = array.copy()
     flips = _flip_sets(entry, tta_flips)
     run = progress.span(0.05, 0.85)
     if entry.output == "classification":
