@@ -134,7 +134,9 @@ def prepare(args: argparse.Namespace) -> None:
         target = out / f"{name}.npz"
         if target.exists():
             continue
-        part = Image(chest.array[picks].astype(np.float32), chest.spacing, chest.origin, chest.direction,
+        # the picked slices are picks.step apart: say so, or ctsim would average neighbours' attenuation
+        spacing = (chest.spacing[0], chest.spacing[1], chest.spacing[2] * picks.step)
+        part = Image(chest.array[picks].astype(np.float32), spacing, chest.origin, chest.direction,
                      {"slice_thickness_mm": float(chest.spacing[2])})
         sets = training.real_pairs(part, doses, f"chest-ct-141 {name}", seed=args.seed + 7)
         _save_pairs(sets, target)
@@ -205,6 +207,81 @@ def publish(args: argparse.Namespace) -> None:
     print(f"published {entry.id}: {entry.weights}")
 
 
+def _fold_network(patient: str):
+    """The CNN trained without ``patient`` (2-fold by patient)."""
+    import torch
+
+    from lungai.denoise import training
+
+    path = WORK / f"cnn-without-{patient}" / "best.pt"
+    if not path.is_file():
+        sys.exit(f"{path} is missing: run `train --exclude {patient}` first")
+    net = training.build_network()
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net.eval()
+
+
+def _figures(test: np.ndarray, pair) -> Dict[str, float]:
+    from lungai import quality
+
+    ref = pair.full.array
+    rois = quality.uniform_rois(ref, pair.pixel_mm)
+    out = {}
+    for name, window in quality.WINDOWS.items():
+        out[f"psnr_{name}"] = quality.psnr(test, ref, window)
+        out[f"ssim_{name}"] = quality.ssim(test, ref, window)
+        out[f"rmse_{name}"] = quality.rmse(test, ref, window)
+    out["noise_std"] = quality.noise_std(test - ref, rois)  # residual noise against the full dose
+    out["mean_hu_shift"] = quality.mean_hu(test, rois) - quality.mean_hu(ref, rois)
+    out["edge_sharpness"] = quality.edge_sharpness(test, ref)
+    return out
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Quarter-dose input, NLM and the fold CNN against the full dose, per pair; summary per kernel."""
+    import torch
+
+    from lungai.denoise.cnn import denoise_slices
+    from lungai.denoise.nlm import denoise_nlm
+    from lungai.denoise.training import NORMALIZATION
+
+    rows = []
+    for patient in PATIENTS:
+        net = _fold_network(patient)
+        for p in _pairs(patients=[patient]):
+            q = p.quarter
+            outputs = {"quarter dose (input)": q.array,
+                       "NLM": denoise_nlm(q).array,
+                       "CNN": denoise_slices(net, q.array, NORMALIZATION, torch.device("cpu"))}
+            for method, array in outputs.items():
+                rows.append({"patient": patient, "kernel": p.kernel, "method": method, **_figures(array, p)})
+            print(f"{patient} {p.kernel}: " + ", ".join(
+                f"{r['method']} {r['psnr_soft_tissue']:.2f} dB/{r['ssim_soft_tissue']:.3f}" for r in rows[-3:]),
+                flush=True)
+    keys = ["psnr_soft_tissue", "ssim_soft_tissue", "rmse_soft_tissue", "psnr_chest", "ssim_chest", "rmse_chest",
+            "noise_std", "mean_hu_shift", "edge_sharpness"]
+    summary = {}
+    for kernel in ("B30f", "D45f", "all"):
+        for method in ("quarter dose (input)", "NLM", "CNN"):
+            sel = [r for r in rows if r["method"] == method and kernel in (r["kernel"], "all")]
+            summary[f"{kernel} | {method}"] = {k: float(np.mean([r[k] for r in sel])) for k in keys}
+            summary[f"{kernel} | {method}"]["pairs"] = len(sel)
+    print("\nmean over pairs; PSNR/SSIM/RMSE against full dose; soft tissue = [-160, 240] HU, "
+          "chest = centre -600 width 1500; noise = std of (output - full dose) in flat soft tissue")
+    print(f"{'kernel | method':30s} {'PSNR':>6s} {'gain':>6s} {'SSIM':>6s} {'RMSE':>6s} | {'PSNR':>6s} "
+          f"{'SSIM':>6s} {'RMSE':>6s} | {'noise':>6s} {'dHU':>5s} {'edge':>5s}")
+    for key, s in summary.items():
+        base = summary[key.split(" | ")[0] + " | quarter dose (input)"]
+        print(f"{key:30s} {s['psnr_soft_tissue']:6.2f} {s['psnr_soft_tissue'] - base['psnr_soft_tissue']:+6.2f} "
+              f"{s['ssim_soft_tissue']:6.3f} {s['rmse_soft_tissue']:6.1f} | {s['psnr_chest']:6.2f} "
+              f"{s['ssim_chest']:6.3f} {s['rmse_chest']:6.1f} | {s['noise_std']:6.1f} {s['mean_hu_shift']:+5.1f} "
+              f"{s['edge_sharpness']:5.2f}")
+    out = Path(args.json or WORK / "eval-ldct.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    print(f"wrote {out}")
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +300,9 @@ def main(argv: List[str]) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=train)
+    p = sub.add_parser("evaluate", help="input / NLM / CNN on the real pairs, 2-fold by patient")
+    p.add_argument("--json", help="where to write rows and summary (default: the work folder)")
+    p.set_defaults(func=evaluate)
     p = sub.add_parser("publish", help="register the model trained on everything")
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")

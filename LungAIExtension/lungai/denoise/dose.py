@@ -103,6 +103,12 @@ def _with_thickness(image: Image) -> Image:
     return image.like(image.array, **dict(image.metadata, slice_thickness_mm=thickness))
 
 
+def _slab(image: Image, start: int, stop: int) -> Image:
+    """Axial slices ``start:stop`` as an image of their own (origin moved to the first of them)."""
+    origin = image.index_to_lps((0, 0, start))
+    return Image(image.array[start:stop], image.spacing, tuple(origin), image.direction, dict(image.metadata))
+
+
 def _inserted_noise(image: Image, dose: float, flux: float, calibration: KernelCalibration, seed: int,
                     progress: Optional[Progress] = None) -> np.ndarray:
     lower = simulate_dose(image, dose, scanner(flux), seed=seed, progress=progress)
@@ -152,7 +158,7 @@ def estimate_flux(image: Image, calibration: KernelCalibration, seed: int = 0,
     for iteration in range(2):  # the second pass corrects for electronic noise, which does not scale as 1/flux
         probe = np.empty(image.shape, np.float32)
         for a, b in _runs(flux):
-            part = image.like(image.array[a:b], **image.metadata)
+            part = _slab(image, a, b)
             probe[a:b] = _inserted_noise(part, 0.5, float(np.median(flux[a:b])), calibration, seed + 7919 + a)
         ratio = _fill_nearest(_per_slice_std(probe, rois) / (measured * calibration.noise_gain))
         flux = flux * ratio ** 2
@@ -223,7 +229,7 @@ def simulate_low_dose(image: Image, dose_fraction: float, kernel: str = "auto", 
     runs = _runs(flux)
     span = progress.span(0.4, 1.0)
     for n, (a, b) in enumerate(runs):
-        part = image.like(image.array[a:b], **image.metadata)
+        part = _slab(image, a, b)
         noise[a:b] = _inserted_noise(part, dose_fraction, float(np.median(flux[a:b])), calibration, seed + a)
         span.update((n + 1) / len(runs), f"inserting noise, slices {b}/{image.shape[0]}")
     meta = dict(image.metadata, dose_fraction=float(dose_fraction), kernel_group=calibration.group,
