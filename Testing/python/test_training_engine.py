@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lungai.cli.main import main as cli_main
-from lungai.errors import Cancelled
+from lungai.errors import Cancelled, LungAIError
 from lungai.models import get_model, load_network, load_registry, run_inference, sha256_of, weights_path
 from lungai.models.datasets import convert_phantom_cohort, read_nnunet_dataset
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
@@ -124,6 +124,8 @@ def test_seeded_runs_repeat_and_a_cancelled_run_resumes_to_the_same_result(tmp_p
     assert resumed.resumed_from_epoch == 2
     assert strip(resumed.history) == strip(first.history)
     assert resumed.best_metric == first.best_metric
+    with pytest.raises(LungAIError, match="other settings.*lr 0.05 -> 0.01"):
+        _fit(TrainConfig(**dict(base, lr=0.01), checkpoint_dir=tmp_path / "c"))
 
 
 def test_early_stopping_and_lower_is_better(tmp_path):

@@ -36,6 +36,7 @@ PathLike = Union[str, Path]
 LossFn = Callable[[Any, Any], torch.Tensor]
 MetricFn = Callable[[Any, Any], Any]
 PredictFn = Callable[[torch.nn.Module, Any], Any]
+RESUME_KEYS = ("seed", "lr", "batch_size", "weight_decay", "scheduler", "higher_is_better", "metric_name")
 
 
 def seed_everything(seed: int) -> None:
@@ -186,6 +187,12 @@ class Trainer:
         if not (self.config.resume and self.last_path and self.last_path.is_file()):
             return None
         state = torch.load(self.last_path, map_location="cpu", weights_only=False)
+        saved = state.get("config", {})
+        changed = [k for k in RESUME_KEYS if k in saved and saved[k] != getattr(self.config, k)]
+        if changed:
+            raise LungAIError(f"checkpoint {self.last_path} was made with other settings "
+                              f"({', '.join(f'{k} {saved[k]} -> {getattr(self.config, k)}' for k in changed)}); "
+                              "use another checkpoint folder or resume=False")
         try:
             self.network.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -328,8 +335,8 @@ def publish_model(entry_template: Dict[str, Any], network: torch.nn.Module, resu
     """Register the trained ``network`` as a new model version and return its entry.
 
     ``entry_template`` holds the registry fields except ``version``/``weights``/``card`` (an existing entry's
-    ``to_dict()`` works: those fields are replaced). Weights go to the user cache and, for a registry other than
-    the user's (e.g. ``Resources/Models/registry.json`` when shipping), also to ``weights/`` beside it. The
+    ``to_dict()`` works: those fields are replaced). Weights go to the user cache for the user registry (the
+    default), else to ``weights/`` beside the given registry (e.g. ``Resources/Models/`` when shipping). The
     version is the next minor one after every version of that name already known, unless given. ``url`` is
     where the weights file will be published for download (shipped models), if anywhere.
     ``data_description``: what the model was trained on (``name``, ``cases_train``, ``cases_val``, ``source``,
@@ -344,10 +351,9 @@ def publish_model(entry_template: Dict[str, Any], network: torch.nn.Module, resu
     new_version = version or next_version(name, known, bump)
     template["version"] = new_version
     file_name = f"{name}-{new_version}.pt"
-    cache_file = _save_weights(network, weights_cache_dir(), file_name)
-    digest, size = sha256_of(cache_file), cache_file.stat().st_size
-    if registry.resolve() != user_registry_path().resolve():
-        _save_weights(network, registry.parent / "weights", file_name)
+    is_user = registry.resolve() == user_registry_path().resolve()
+    saved = _save_weights(network, weights_cache_dir() if is_user else registry.parent / "weights", file_name)
+    digest, size = sha256_of(saved), saved.stat().st_size
     card_rel = f"cards/{name}-{new_version}.md"
     training = {"data": data_description, "metric": result.metric_name, "best_metric": round(result.best_metric, 4),
                 "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
@@ -359,7 +365,7 @@ def publish_model(entry_template: Dict[str, Any], network: torch.nn.Module, resu
                                       card=card_rel,
                                       created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                                       training=training),
-                                 registry.parent, "user" if registry == user_registry_path() else "bundled")
+                                 registry.parent, "user" if is_user else "bundled")
     card_path = registry.parent / card_rel
     card_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(card_path) as tmp:
