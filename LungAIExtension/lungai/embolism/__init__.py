@@ -1,0 +1,1 @@
+"""Pulmonary embolism detection on CT pulmonary angiograms (see docs/embolism.md)."""

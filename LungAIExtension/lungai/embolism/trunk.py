@@ -1,0 +1,134 @@
+"""Finding the contrast-enhanced pulmonary trunk, which also decides whether a scan is a CTPA at all.
+
+On a coarse (about 2 mm) copy of the scan the detector raises a blood threshold until no enhanced vessel
+system joins the vessels deep in the right lung to those deep in the left lung. In a CTPA the last system
+standing is the pulmonary artery (with the right heart): it is the brightest blood, and the pulmonary veins,
+left atrium and aorta are less enhanced or not joined to both lungs. The bifurcation is the point of that
+system outside the lungs midway on the shortest path from one lung to the other, where the trunk divides;
+its lumen density there decides the CTPA adequacy. A scan without such a system above ``BRIGHT_HU`` is not a CTPA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+from scipy import ndimage
+from skimage.graph import MCP_Geometric
+
+from lungai.embolism.volume import WorkVolume
+from lungai.errors import InputError
+
+COARSE_MM = 2.0
+BRIGHT_HU = 170.0          # enhanced blood; unenhanced blood is 30-60 HU
+CTPA_MIN_TRUNK_HU = 200.0  # the usual adequacy limit of a CTPA is 200-250 HU in the pulmonary trunk
+MIN_LUNG_VESSEL_ML = 0.15  # enhanced vessel volume the system must reach deep in each lung
+THRESHOLD_STEP_HU = 20.0
+
+
+@dataclass
+class Trunk:
+    """The pulmonary trunk found on the coarse grid, and the enhanced pulmonary artery system there."""
+
+    point: Tuple[int, int, int]         # canonical index (full grid) of the trunk at its bifurcation
+    radius_mm: float                    # lumen radius there
+    hu: float                           # median HU of the lumen there
+    system_threshold_hu: float          # highest blood threshold at which one system still feeds both lungs
+    system: np.ndarray                  # coarse boolean mask of that system
+    factors: Tuple[int, int, int]       # coarse grid step (voxels) per canonical axis
+
+    def to_dict(self, vol: WorkVolume) -> dict:
+        lps = vol.index_to_lps(np.asarray([self.point]))[0]
+        return {"trunk_bifurcation_lps": [round(float(c), 1) for c in lps], "trunk_hu": round(self.hu, 1),
+                "system_threshold_hu": self.system_threshold_hu}
+
+
+def coarse_factors(spacing) -> Tuple[int, int, int]:
+    return tuple(max(1, int(round(COARSE_MM / s))) for s in spacing)
+
+
+def _system_at(hu: np.ndarray, core_r: np.ndarray, core_l: np.ndarray, threshold: float, vml: float):
+    labels, n = ndimage.label(hu > threshold, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return None
+    in_r = np.bincount(labels[core_r], minlength=n + 1) * vml
+    in_l = np.bincount(labels[core_l], minlength=n + 1) * vml
+    both = np.minimum(in_r, in_l)
+    both[0] = 0
+    best = int(np.argmax(both))
+    return labels == best if both[best] >= MIN_LUNG_VESSEL_ML else None
+
+
+def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
+    """The enhanced pulmonary trunk; :class:`InputError` ``not a CTPA: ...`` when there is none."""
+    factors = coarse_factors(vol.spacing)
+    sl = tuple(slice(f // 2, None, f) for f in factors)
+    hu, lungs = vol.hu[sl], vol.lungs[sl]
+    spacing = tuple(s * f for s, f in zip(vol.spacing, factors))
+    vml = float(np.prod(spacing)) / 1000.0
+    if not (lungs == 1).any() or not (lungs == 2).any():
+        raise InputError(source, "not a CTPA: both lungs must be in the field of view to find the pulmonary "
+                                 "arteries, and " + ("only one lung was" if lungs.any() else "no lung was")
+                         + " found")
+    core_r = ndimage.binary_erosion(lungs == 1, iterations=2)
+    core_l = ndimage.binary_erosion(lungs == 2, iterations=2)
+    system, threshold = None, BRIGHT_HU
+    top = float(np.percentile(hu[(lungs == 0)], 99.9))
+    for t in np.arange(BRIGHT_HU, max(top, BRIGHT_HU) + THRESHOLD_STEP_HU, THRESHOLD_STEP_HU):
+        found = _system_at(hu, core_r, core_l, float(t), vml)
+        if found is None:
+            break
+        system, threshold = found, float(t)
+    if system is None:
+        raise _not_ctpa(hu, lungs, source, f"no enhanced vessel system (blood above {BRIGHT_HU:.0f} HU) joins "
+                                           "the vessels of the two lungs")
+    outside = system & (lungs == 0)
+    if not outside.any():
+        raise _not_ctpa(hu, lungs, source, "the enhanced vessels do not leave the lungs towards the heart")
+    bif, blood_hu = _bifurcation(system, outside, core_r, core_l, hu, spacing)
+    blood = (np.abs(hu - blood_hu) < 0.35 * blood_hu) | system  # not the vena cava's undiluted contrast
+    radius = float(ndimage.distance_transform_edt(blood, sampling=spacing)[bif])
+    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in hu.shape)]
+    ball = ((zz - bif[0]) * spacing[0]) ** 2 + ((yy - bif[1]) * spacing[1]) ** 2 + ((xx - bif[2]) * spacing[2]) ** 2
+    core_mask = blood & (ball <= max(radius, max(spacing)) ** 2)
+    trunk_hu = float(np.median(hu[core_mask]))
+    if trunk_hu < CTPA_MIN_TRUNK_HU:
+        raise _not_ctpa(hu, lungs, source, f"the pulmonary trunk measures only {trunk_hu:.0f} HU")
+
+    def full(p):
+        return tuple(int(c * f + f // 2) for c, f in zip(p, factors))
+
+    return Trunk(point=full(bif), radius_mm=radius, hu=trunk_hu,
+                 system_threshold_hu=threshold, system=system, factors=factors)
+
+
+def _bifurcation(system: np.ndarray, outside: np.ndarray, core_r: np.ndarray, core_l: np.ndarray,
+                 hu: np.ndarray, spacing) -> Tuple[Tuple[int, int, int], float]:
+    """The midpoint of the shortest path (within the system, outside the lungs) from right to left lung
+    vessels, and the median blood HU along that path."""
+    cost = np.where(system, 1.0, np.inf)
+    dist = []
+    for core in (core_r, core_l):
+        seeds = np.argwhere(system & core)
+        dist.append(MCP_Geometric(cost, sampling=spacing).find_costs(seeds)[0])
+    total = np.where(outside, dist[0] + dist[1], np.inf)
+    path = total <= total.min() + 2 * max(spacing)
+    with np.errstate(invalid="ignore"):
+        balance = np.where(path, np.abs(dist[0] - dist[1]), np.inf)
+    bif = tuple(int(c) for c in np.unravel_index(int(np.argmin(balance)), total.shape))
+    return bif, float(np.median(hu[path]))
+
+
+def _not_ctpa(hu: np.ndarray, lungs: np.ndarray, source: Optional[str], why: str) -> InputError:
+    """The 'not a CTPA' error, with the blood density measured between the lungs."""
+    between = np.zeros(lungs.shape, dtype=bool)
+    cols = np.nonzero(lungs.any(axis=(0, 1)))[0]
+    rows = np.nonzero(lungs.any(axis=(0, 2)))[0]
+    if len(cols) and len(rows):
+        between[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = True
+    soft = between & (lungs == 0) & (hu > 0) & (hu < 600)
+    blood = f"; soft tissue and blood between the lungs measure a median {np.median(hu[soft]):.0f} HU" \
+        if soft.any() else ""
+    return InputError(source, f"not a CTPA: {why}{blood}. A CT pulmonary angiogram shows the pulmonary trunk "
+                              f"enhanced above {CTPA_MIN_TRUNK_HU:.0f} HU; embolus detection needs one")
