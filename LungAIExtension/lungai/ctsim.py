@@ -242,7 +242,8 @@ def add_noise(clean_hu: Image, dose_fraction: float = 1.0, scanner: ScannerModel
               seed: int = 0, progress: Optional[Progress] = None) -> Image:
     """The noise-free image ``clean_hu`` as scanned at ``dose_fraction`` of the scanner's full dose.
 
-    Photon counts are Poisson at ``N0 * dose * exp(-p)`` plus Gaussian electronic noise; counts below
+    Photon counts are Poisson at ``N0 * dose * exp(-p)`` (its normal limit above 50 photons) plus Gaussian
+    electronic noise; counts below
     ``scanner.min_counts`` are clipped as a real scanner's log step does (photon starvation streaks).
     """
     if not 0 < dose_fraction <= 100:
@@ -250,9 +251,11 @@ def add_noise(clean_hu: Image, dose_fraction: float = 1.0, scanner: ScannerModel
 
     def poisson_noise(p: np.ndarray, n0: float, rng: np.random.Generator) -> np.ndarray:
         expected = (n0 * dose_fraction) * np.exp(-p, dtype=np.float64)
-        counts = rng.poisson(expected).astype(np.float64)
-        if scanner.electronic_noise > 0:
-            counts += rng.normal(0.0, scanner.electronic_noise, size=counts.shape)
+        # Poisson draws where counts are low; above 50 photons its normal limit is exact to well under 1 %
+        counts = expected + np.sqrt(expected + scanner.electronic_noise ** 2) * rng.standard_normal(p.shape)
+        low = expected < 50.0
+        if low.any():
+            counts[low] = rng.poisson(expected[low]) + rng.normal(0.0, scanner.electronic_noise, int(low.sum()))
         counts = np.maximum(counts, scanner.min_counts)
         return (np.log(expected) - np.log(counts)).astype(np.float32)
 

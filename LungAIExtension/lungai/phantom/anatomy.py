@@ -26,6 +26,14 @@ def _smoothstep(t):
     return t * t * (3.0 - 2.0 * t)
 
 
+def _superellipse(x, y, a, b, p: float):
+    """Approximate signed distance (mm) to the superellipse |x/a|^p + |y/b|^p = 1 (first-order, rho-1 / |grad|)."""
+    ux, uy = np.abs(x) / a + 1e-6, np.abs(y) / b + 1e-6
+    rho = (ux ** p + uy ** p) ** (1.0 / p)
+    grad = rho ** (1.0 - p) * np.sqrt((ux ** (p - 1) / a) ** 2 + (uy ** (p - 1) / b) ** 2)
+    return (rho - 1.0) / np.maximum(grad, 1.0 / np.maximum(a, b))
+
+
 def _smax(a, b, k: float = 4.0):
     """Smooth maximum (rounded intersection of two fields)."""
     return 0.5 * (a + b + np.sqrt((a - b) ** 2 + k * k))
@@ -64,19 +72,19 @@ class Patient:
     @classmethod
     def sample(cls, rng: np.random.Generator, fov_mm: Tuple[float, float, float], breathing: str) -> "Patient":
         u = rng.uniform
-        a_body, b_body = u(152, 178), u(106, 124)
+        a_body, b_body = u(150, 172), u(118, 136)
         # fit the body inside the in-plane field of view (small FOVs give a smaller patient)
         scale = float(min(1.0, 0.47 * fov_mm[0] / a_body, 0.47 * fov_mm[1] / (0.93 * b_body)))
         s = scale
         expiration = breathing == "expiration"
-        height = u(240, 272) * s * (0.80 if expiration else 1.0)
+        height = u(262, 298) * s * (0.80 if expiration else 1.0)
         p = cls(
             scale=s, breathing=breathing, a_body=a_body * s, b_body=b_body * s, p_body=u(2.2, 2.7),
-            t_fat=u(7, 24) * s, wall_lat=u(11, 16) * s, wall_ant=u(13, 20) * s, wall_post=u(30, 40) * s,
+            t_fat=u(8, 24) * s, wall_lat=u(6, 9) * s, wall_ant=u(10, 16) * s, wall_post=u(30, 40) * s,
             lung_height=height, dome_drop_left=u(8, 20) * s, heart_angle=np.deg2rad(u(25, 40)),
-            heart_radii=(u(56, 66) * s, u(42, 50) * s, u(48, 58) * s),
+            heart_radii=(u(62, 72) * s, u(47, 55) * s, u(55, 64) * s),
             fissure=dict(k_r=u(0.95, 1.3), k_l=u(1.05, 1.4), z_r=u(-38, -22) * s, z_l=u(-30, -14) * s,
-                         minor=u(-26, -12) * s, curve=u(0.0008, 0.003) / s, tilt=u(-0.12, 0.12)),
+                         minor=u(-26, -12) * s, curve=u(0.0008, 0.003) / s, tilt=u(0.3, 0.7)),
             rib_spacing=u(22, 26) * s * (0.9 if expiration else 1.0), rib_drop=u(60, 85) * s,
             vertebra_height=u(24, 28) * s,
             lung_hu=u(-870, -835) if not expiration else u(-730, -680),
@@ -102,7 +110,7 @@ class Patient:
         d["y_tr"] = d["y_v"] - d["r_v"] - 22 * s
         rx, ry, rz = self.heart_radii
         d["z_heart"] = d["z_dome_l"] + 0.85 * rz
-        d["x_heart"] = 0.13 * d["a_c"]
+        d["x_heart"] = 0.2 * d["a_c"]
         d["y_heart"] = d["y_c"] - d["b_c"] + 0.78 * ry + 8 * s
 
     # -- named points --------------------------------------------------------------------------------------
@@ -189,21 +197,18 @@ class Patient:
         # body outline: superellipse with a flat back and slight taper towards the neck
         taper = 1.0 - 0.10 * _smoothstep((z - d["z_apex"]) / (80 * s))
         a_b, b_b = self.a_body * taper, self.b_body * taper
-        rho = (np.abs(x) / a_b) ** self.p_body + (np.abs(y) / b_b) ** self.p_body
-        rho = rho ** (1.0 / self.p_body)
-        body = (rho - 1.0) * np.sqrt(a_b * b_b)
+        body = _superellipse(x, y, a_b, b_b, self.p_body)
         f["body"] = full + _smax(body, y - 0.85 * self.b_body, 10 * s)
         f["fat_inner"] = f["body"] + self.t_fat * (1.0 + 0.25 * np.clip(-y / self.b_body, 0, 1))
 
         # thoracic cavity (inside the ribs); narrows to the apices, lungs sit inside it
         top, bottom = d["z_cav_top"], d["z_recess"]
         t = (top - z) / (top - bottom)
-        g_a = np.sqrt(np.clip(t / 0.45, 0.02, 1.0))
-        g_b = np.sqrt(np.clip(t / 0.32, 0.02, 1.0))
+        g_a = np.clip(t / 0.55, 0.01, 1.0) ** 0.5
+        g_b = np.clip(t / 0.5, 0.01, 1.0) ** 0.5
         a_c, b_c = d["a_c"] * g_a, d["b_c"] * g_b
         y_c = d["y_c"] + 0.25 * d["b_c"] * (1.0 - g_b)
-        rho = ((np.abs(x) / a_c) ** 2.3 + (np.abs(y - y_c) / b_c) ** 2.3) ** (1 / 2.3)
-        cavity_inplane = (rho - 1.0) * np.minimum(a_c, b_c)
+        cavity_inplane = _superellipse(x, y - y_c, a_c, b_c, 2.3)
         f["cavity"] = full + np.maximum(cavity_inplane, z - top)
         phi = np.arctan2(np.abs(x), y - y_c)  # 0 posterior, pi anterior
 
@@ -232,7 +237,7 @@ class Patient:
 
         # mediastinal column between the lungs (trachea, oesophagus, great vessels), narrow in front
         y_front = d["y_c"] - d["b_c"]
-        w_col = 6 * s + 14 * s * _smoothstep((y - y_front - 20 * s) / (45 * s))
+        w_col = 5 * s + 12 * s * _smoothstep((y - y_front - 20 * s) / (45 * s))
         column = np.abs(x) - w_col
         f["mediastinum"] = np.minimum(column, f["heart"] - 4 * s)
         vessels = np.full(shape, 1e3, dtype=np.float32)
@@ -249,7 +254,7 @@ class Patient:
         f["canal"] = full + canal - 8 * s
         arch = np.abs(canal - 13 * s) - 4 * s
         arch = np.maximum(arch, yv + d["r_v"] - y)
-        spinous = np.maximum(np.abs(x) - 4 * s, np.maximum(y_canal + 10 * s - y, y - y_canal - 42 * s))
+        spinous = np.maximum(np.abs(x) - 4 * s, np.maximum(y_canal + 10 * s - y, y - y_canal - 30 * s))
         transverse = np.maximum(np.abs(y - y_canal + 2 * s) - 5 * s, np.maximum(8 * s - np.abs(x), np.abs(x) - 38 * s))
         f["posterior_arch"] = full + np.minimum(np.minimum(arch, spinous), transverse)
         f["mediastinum"] = np.minimum(f["mediastinum"], f["vertebra"] - 5 * s)
@@ -269,6 +274,13 @@ class Patient:
         f["cartilage"] = np.maximum(rib, np.maximum((bone_end - phi) * 60 * s,
                                                     (phi - cart_end) * 60 * s)).astype(np.float32)
 
+        # scapulae: curved plates on the posterolateral ribs in the upper chest
+        scap = np.abs(cavity_inplane - 16 * s) - 2.5 * s
+        scap = np.maximum(scap, np.maximum((0.35 - phi) * 80 * s, (phi - 1.05) * 80 * s))
+        z_scap_top = d["z_apex"] - 5 * s
+        scap = np.maximum(scap, np.maximum(z - z_scap_top, z_scap_top - 0.5 * self.lung_height - z))
+        f["scapula"] = scap.astype(np.float32)
+
         # sternum (manubrium to xiphoid) in front of the cavity
         ys = y_front - 9 * s
         st = ((np.abs(x) / (15 * s)) ** 4 + (np.abs(y - ys) / (6.5 * s)) ** 4) ** 0.25
@@ -285,7 +297,7 @@ class Patient:
         fi = self.fissure
         yh = d["y_tr"]
         for name, k, zr in (("major_r", fi["k_r"], fi["z_r"]), ("major_l", fi["k_l"], fi["z_l"])):
-            surf = zr + k * (y - yh) + fi["curve"] * (y - yh) ** 2 + fi["tilt"] * np.abs(x)
+            surf = zr + k * (y - yh) + fi["curve"] * (y - yh) ** 2 + k * fi["tilt"] * (np.abs(x) - 40 * s)
             f[name] = ((z - surf) / np.sqrt(1 + k * k)).astype(np.float32)
         f["minor_r"] = (z - (fi["minor"] + 0.08 * (y - yh) + 0.05 * np.abs(x))).astype(np.float32)
 
@@ -310,7 +322,7 @@ class Patient:
         f["tex_fine"] = smooth_noise(shape, 3.0 * s / step, rng)
         f["tex_coarse"] = smooth_noise(shape, 12.0 * s / step, rng)
         for key in list(f):
-            f[key] = np.ascontiguousarray(np.broadcast_to(f[key], shape), dtype=np.float32)
+            f[key] = np.array(np.broadcast_to(f[key], shape), dtype=np.float32)  # writable, C order
         return f
 
     def gravity(self, y: np.ndarray) -> np.ndarray:

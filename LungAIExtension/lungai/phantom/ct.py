@@ -20,6 +20,7 @@ from lungai.phantom.trees import build_trees, sample_lobe_points
 from lungai.progress import Progress, ensure
 
 TRUTH_NAMES = ("lungs", "lobes", "arteries", "vessels", "lesions", "lesion_class", "emboli")
+PHANTOM_RECON_PIXELS = 256  # noise grid cap: 300 slices of noise in seconds (see docs/phantom.md)
 DEFAULT_EMBOLI = ("main", "lobar", "segmental", "segmental", "subsegmental", "subsegmental")
 
 
@@ -44,8 +45,13 @@ def _render_grid(cfg: PhantomConfig, patient: Patient) -> tuple:
     nx, ny, nz = cfg.size
     sx, sy, sz = cfg.spacing
     d = patient.derived
-    z_mid = 0.5 * (d["z_apex"] + d["z_recess"]) + 5 * patient.scale
-    origin = (-(nx - 1) / 2 * sx, -(ny - 1) / 2 * sy + 0.04 * patient.b_body, z_mid - (nz - 1) / 2 * sz)
+    fov_z, height = nz * sz, patient.lung_height
+    if fov_z >= height:  # the whole lungs: apex a little below the top slice
+        z_top = d["z_apex"] + min(40.0 * patient.scale, 0.4 * (fov_z - height))
+        z_first = z_top - (nz - 1) * sz
+    else:  # a slab through the middle of the lungs
+        z_first = d["z_apex"] - 0.55 * height - (nz - 1) / 2 * sz
+    origin = (-(nx - 1) / 2 * sx, -(ny - 1) / 2 * sy + 0.04 * patient.b_body, z_first)
     out = Grid((nz, ny, nx), (sx, sy, sz), origin)
     m = 1
     if cfg.blur and cfg.thickness > 1.5 * max(sx, sy, 0.8):
@@ -64,17 +70,17 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
     rng = _streams(cfg.seed)
     patient = Patient.sample(rng["anatomy"], cfg.fov_mm, cfg.breathing)
     out_grid, grid, m = _render_grid(cfg, patient)
-    cgrid = grid.coarse(3.0 * patient.scale)
+    cgrid, factors = grid.coarse(3.0 * patient.scale)
     progress.update(0.01, "anatomy fields")
     fields = patient.fields(cgrid, rng["fields"])
     contrast = Contrast.for_phase(cfg.contrast, patient, rng["contrast"])
 
     vol = Volumes.empty(grid.shape)
-    render_tissues(vol, fields, cgrid, grid, patient, contrast, cfg.fov_mm, progress=progress.span(0.02, 0.35))
+    render_tissues(vol, fields, factors, grid, patient, contrast, cfg.fov_mm, progress=progress.span(0.02, 0.35))
 
     # trees: bronchi with companion arteries and veins, grown through the coarse lobes
     coarse_lobes = _coarse_lobes(fields)
-    r_min = max(0.8, 0.45 * min(cfg.spacing[0], cfg.spacing[1])) * min(1.0, patient.scale * 1.4)
+    r_min = max(1.0, 0.45 * min(cfg.spacing[0], cfg.spacing[1])) * min(1.0, patient.scale * 1.4)
     points = sample_lobe_points(coarse_lobes, cgrid, per_ml=1.6, rng=rng["trees"])
     landmarks = patient.landmarks()
     trees = build_trees(landmarks, points, patient.scale, r_min, rng["trees"])
@@ -124,7 +130,7 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
     truth["emboli"], emboli_records = _renumber(truth["emboli"], emboli_records)
     meta = dict(slice_thickness_mm=cfg.thickness, phantom_seed=cfg.seed, phantom_preset=cfg.preset)
     clean_ct = reference.like(clean, **meta)
-    scanner = ScannerModel(**{"kernel": cfg.kernel, **cfg.scanner})
+    scanner = ScannerModel(**{"kernel": cfg.kernel, "max_recon_pixels": PHANTOM_RECON_PIXELS, **cfg.scanner})
     if cfg.noise:
         ct = add_noise(clean_ct, cfg.dose, scanner, seed=int(rng["noise"].integers(2 ** 31)),
                        progress=progress.span(0.65, 0.97))
@@ -167,7 +173,9 @@ def _acquire(hu: np.ndarray, cfg: PhantomConfig, grid: Grid, m: int) -> np.ndarr
 def _renumber(labels: Image, records: List[Dict]) -> tuple:
     """Drop records whose label vanished (overpainted or off-grid) and number the rest 1..N."""
     arr = labels.array
-    counts = np.bincount(arr.ravel(), minlength=max([r["id"] for r in records], default=0) + 1)
+    where = np.flatnonzero(arr)
+    values = arr.ravel()[where]
+    counts = np.bincount(values, minlength=max([r["id"] for r in records], default=0) + 1)
     lut = np.zeros(len(counts), dtype=arr.dtype)
     kept = []
     for rec in records:
@@ -175,7 +183,9 @@ def _renumber(labels: Image, records: List[Dict]) -> tuple:
             new = len(kept) + 1
             lut[rec["id"]] = new
             kept.append(dict(rec, id=new))
-    return labels.like(lut[arr]), kept
+    out = np.zeros_like(arr)
+    out.ravel()[where] = lut[values]
+    return labels.like(out), kept
 
 
 def _info(cfg: PhantomConfig, patient: Patient, truth: Dict[str, Image], lesions: List[Dict], emboli: List[Dict],

@@ -56,18 +56,22 @@ class Grid:
         """Typical in-plane voxel size (used as the width of soft edges)."""
         return float(np.sqrt(self.spacing[0] * self.spacing[1]))
 
-    def coarse(self, step_mm: float) -> "Grid":
-        """A coarser grid over the same extent (at least ``step_mm`` and never finer than this grid)."""
-        shape, spacing, origin = [], [], []
+    def coarse(self, step_mm: float) -> Tuple["Grid", Tuple[int, int, int]]:
+        """A grid over the same extent whose voxels fall on every ``q``-th voxel of this one.
+
+        Returns the coarse grid and the integer factors ``q`` per array axis (k, j, i), chosen so that the step
+        is about ``step_mm`` (never finer than this grid). The alignment makes upsampling an exact, cheap
+        trilinear zoom (:func:`upsample_box`).
+        """
+        factors, shape, spacing = [], [], []
+        for axis in range(3):
+            xyz = 2 - axis
+            q = max(1, int(round(step_mm / self.spacing[xyz])))
+            factors.append(q)
+            shape.append(int(np.ceil((self.shape[axis] - 1) / q)) + 1)
         for xyz in range(3):
-            axis = 2 - xyz
-            extent = self.spacing[xyz] * (self.shape[axis] - 1)
-            step = max(step_mm, self.spacing[xyz])
-            n = int(np.ceil(extent / step)) + 3
-            spacing.append(extent / max(n - 3, 1) if extent > 0 else step)
-            origin.append(self.origin[xyz] - spacing[-1])
-            shape.append(n)
-        return Grid((shape[2], shape[1], shape[0]), tuple(spacing), tuple(origin))
+            spacing.append(self.spacing[xyz] * factors[2 - xyz])
+        return Grid(tuple(shape), tuple(spacing), self.origin), tuple(factors)
 
 
 def _resample_axis(arr: np.ndarray, axis: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -85,12 +89,28 @@ def _resample_axis(arr: np.ndarray, axis: int, src: np.ndarray, dst: np.ndarray)
 
 
 def resample(coarse: np.ndarray, cgrid: Grid, fgrid: Grid, box: Optional[Box] = None) -> np.ndarray:
-    """Linear interpolation of a coarse-grid field at the fine-grid voxels of ``box`` (separable, cheap)."""
+    """Linear interpolation of a coarse-grid field at the fine-grid voxels of ``box`` (separable, any grids)."""
     box = box or (slice(None),) * 3
     out = coarse
     for axis in (0, 1, 2):  # shrink the smallest dimension first
         out = _resample_axis(out, axis, cgrid.axis_coords(axis), fgrid.axis_coords(axis)[box[axis]])
     return out
+
+
+def upsample_box(coarse: np.ndarray, factors: Sequence[int], box: Box) -> np.ndarray:
+    """Trilinear upsampling of an aligned coarse field (see :meth:`Grid.coarse`) on the fine index ``box``."""
+    import torch
+    import torch.nn.functional as F
+
+    lo = [b.start // q for b, q in zip(box, factors)]
+    hi = [min(-(-(b.stop - 1) // q), n - 1) for b, q, n in zip(box, factors, coarse.shape)]
+    hi = [max(h, l) for h, l in zip(hi, lo)]
+    block = coarse[lo[0]: hi[0] + 1, lo[1]: hi[1] + 1, lo[2]: hi[2] + 1]
+    size = [(h - l) * q + 1 for l, h, q in zip(lo, hi, factors)]
+    t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))[None, None]
+    out = F.interpolate(t, size=size, mode="trilinear", align_corners=True)[0, 0].numpy()
+    crop = tuple(slice(b.start - l * q, b.stop - l * q) for b, l, q in zip(box, lo, factors))
+    return np.ascontiguousarray(out[crop])
 
 
 def smooth_noise(shape: Sequence[int], sigma_vox: float, rng: np.random.Generator) -> np.ndarray:
@@ -102,7 +122,7 @@ def smooth_noise(shape: Sequence[int], sigma_vox: float, rng: np.random.Generato
 
 def occupancy(field: np.ndarray, width_mm: float) -> np.ndarray:
     """Partial-volume fraction 0..1 of a structure from its signed field (soft edge ``width_mm`` wide)."""
-    return np.clip(0.5 - field / width_mm, 0.0, 1.0).astype(np.float32)
+    return np.clip(0.5 - field / np.float32(width_mm), 0.0, 1.0).astype(np.float32, copy=False)
 
 
 @dataclass

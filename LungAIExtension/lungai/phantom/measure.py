@@ -13,11 +13,11 @@ SIDES = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
 
 
 def _per_label(labels: np.ndarray, n: int) -> Dict[str, np.ndarray]:
-    """Voxel counts and index centroids (k, j, i) of labels 0..n."""
-    flat = labels.ravel().astype(np.int64)
-    counts = np.bincount(flat, minlength=n + 1)
-    k, j, i = np.indices(labels.shape, sparse=True)
-    sums = [np.bincount(flat, weights=np.broadcast_to(c, labels.shape).ravel(), minlength=n + 1) for c in (k, j, i)]
+    """Voxel counts and index centroids (k, j, i) of labels 0..n (only labelled voxels are visited)."""
+    nz = np.nonzero(labels)
+    values = labels[nz].astype(np.int64)
+    counts = np.bincount(values, minlength=n + 1)
+    sums = [np.bincount(values, weights=c, minlength=n + 1) for c in nz]
     with np.errstate(invalid="ignore", divide="ignore"):
         centroid = np.stack(sums, -1) / counts[:, None]
     return {"counts": counts, "centroid_kji": centroid}

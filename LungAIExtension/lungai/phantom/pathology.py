@@ -114,17 +114,23 @@ def _ellipsoid_field(spec: LesionSpec, z, y, x, noise: np.ndarray, radii: Option
     return (rho - 1.0 + spec.irregularity * noise) * float(r.min())
 
 
-def _septal_lines(z, y, x, cell_mm: float, rng: np.random.Generator) -> np.ndarray:
-    """Distance (mm) to the nearest wall of a random polygonal (Voronoi) network: interlobular septa."""
-    shape = np.broadcast_shapes(z.shape, y.shape, x.shape)
+def _septal_lines(z, y, x, where: np.ndarray, cell_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """Distance (mm) to the nearest wall of a random polygonal (Voronoi) network: interlobular septa.
+
+    Evaluated only ``where`` (elsewhere a large distance).
+    """
+    shape = where.shape
     lo = np.asarray([x.min(), y.min(), z.min()]) - cell_mm
     hi = np.asarray([x.max(), y.max(), z.max()]) + cell_mm
     n = int(np.prod((hi - lo) / cell_mm)) + 4
     seeds = rng.uniform(lo, hi, size=(n, 3))
-    pts = np.stack([np.broadcast_to(x, shape).ravel(), np.broadcast_to(y, shape).ravel(),
-                    np.broadcast_to(z, shape).ravel()], -1)
-    dist, _ = cKDTree(seeds).query(pts, k=2)
-    return (0.5 * (dist[:, 1] - dist[:, 0])).reshape(shape).astype(np.float32)
+    out = np.full(shape, 1e3, dtype=np.float32)
+    pts = np.stack([np.broadcast_to(x, shape)[where], np.broadcast_to(y, shape)[where],
+                    np.broadcast_to(z, shape)[where]], -1)
+    if len(pts):
+        dist, _ = cKDTree(seeds).query(pts, k=2)
+        out[where] = 0.5 * (dist[:, 1] - dist[:, 0])
+    return out
 
 
 def paint_lesions(vol: Volumes, grid: Grid, specs: List[LesionSpec], rng: np.random.Generator,
@@ -149,11 +155,12 @@ def paint_lesions(vol: Volumes, grid: Grid, specs: List[LesionSpec], rng: np.ran
         z, y, x = grid.mesh(box)
         shape = vol.hu[box].shape
         noise_rng = np.random.default_rng(spec.extra["noise_seed"]) if "noise_seed" in spec.extra else rng
-        noise = smooth_noise(shape, max(1.0, 6.0 / h), noise_rng)
+        step = np.asarray(grid.spacing[::-1])
+        noise = smooth_noise(shape, np.maximum(1.0, 6.0 / step), noise_rng)
         lungs = vol.lungs[box]
         in_lung = (lungs == RIGHT_LUNG) | (lungs == LEFT_LUNG)
         parenchyma = in_lung & (vol.vessels[box] == 0) & (vol.airway_tree[box] == 0)
-        tex = smooth_noise(shape, max(0.7, 2.0 / h), rng)
+        tex = smooth_noise(shape, np.maximum(0.7, 2.0 / step), rng)
         hu = vol.hu[box]
         cls_core = None
         if spec.lobe:
@@ -169,7 +176,7 @@ def paint_lesions(vol: Volumes, grid: Grid, specs: List[LesionSpec], rng: np.ran
             fld = halo
         _blend(hu, a, value, parenchyma)
         if spec.kind == "crazy_paving":
-            lines = _septal_lines(z, y, x, spec.extra["cell_mm"], rng)
+            lines = _septal_lines(z, y, x, (a > 0) & parenchyma, spec.extra["cell_mm"], rng)
             _blend(hu, occupancy(lines - 0.4, max(h, 0.8)) * a, value + spec.extra["septal_hu"], parenchyma)
         inside = (fld < 0) & in_lung
         if not inside.any():

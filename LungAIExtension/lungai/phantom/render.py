@@ -9,7 +9,7 @@ import numpy as np
 
 from lungai.labels import AIRWAYS, LEFT_LUNG, LLL, LUL, RIGHT_LUNG, RLL, RML, RUL
 from lungai.phantom.anatomy import Patient
-from lungai.phantom.grid import Box, Capsule, Grid, occupancy, resample
+from lungai.phantom.grid import Box, Capsule, Grid, occupancy, upsample_box
 from lungai.phantom.trees import Branch
 
 CORTICAL_HU, MARROW_HU, CARTILAGE_HU, DISC_HU, CSF_HU = 850.0, 230.0, 120.0, 85.0, 15.0
@@ -60,91 +60,154 @@ def _blend(hu: np.ndarray, a: np.ndarray, value, mask: Optional[np.ndarray] = No
     hu += a * (value - hu)
 
 
-def render_tissues(vol: Volumes, fields: Dict[str, np.ndarray], cgrid: Grid, grid: Grid, patient: Patient,
-                   contrast: Contrast, fov_xy: tuple, slab: int = 12, progress=None) -> None:
+class _Slab:
+    """One slab of the rendering grid: coarse fields upsampled only inside the boxes where they matter."""
+
+    WHOLE_SLAB = ("tex_fine", "tex_coarse")
+
+    def __init__(self, fields: Dict[str, np.ndarray], factors, grid: Grid, k0: int, k1: int, margin: float):
+        self.fields, self.factors, self.grid, self.margin = fields, factors, grid, margin
+        self.k0, self.k1 = k0, k1
+        self._cache: Dict[tuple, np.ndarray] = {}
+
+    def box(self, name: str, offset: float = 0.0) -> Optional[Box]:
+        """Slab-relative box of the voxels within ``margin`` of the structure (field + offset < margin)."""
+        f, (qz, qy, qx) = self.fields[name], self.factors
+        c0, c1 = self.k0 // qz, min(-(-(self.k1 - 1) // qz), f.shape[0] - 1)
+        near = (f[c0: c1 + 1] + offset) < self.margin
+        if not near.any():
+            return None
+        rows = np.nonzero(near.any(axis=(0, 2)))[0]
+        cols = np.nonzero(near.any(axis=(0, 1)))[0]
+        ny, nx = self.grid.shape[1], self.grid.shape[2]
+        return (slice(0, self.k1 - self.k0), slice(max(0, (rows[0] - 1) * qy), min(ny, (rows[-1] + 1) * qy + 1)),
+                slice(max(0, (cols[0] - 1) * qx), min(nx, (cols[-1] + 1) * qx + 1)))
+
+    def get(self, name: str, box: Box) -> np.ndarray:
+        if name in self.WHOLE_SLAB:  # textures: upsample the slab once, then cut boxes out of it
+            key = (name,)
+            if key not in self._cache:
+                ny, nx = self.grid.shape[1], self.grid.shape[2]
+                self._cache[key] = upsample_box(self.fields[name], self.factors,
+                                                (slice(self.k0, self.k1), slice(0, ny), slice(0, nx)))
+            return self._cache[key][:, box[1], box[2]]
+        key = (name, box[1].start, box[1].stop, box[2].start, box[2].stop)
+        if key not in self._cache:
+            absolute = (slice(self.k0, self.k1), box[1], box[2])
+            self._cache[key] = upsample_box(self.fields[name], self.factors, absolute)
+        return self._cache[key]
+
+    def mesh(self, box: Box):
+        return self.grid.mesh((slice(self.k0, self.k1), box[1], box[2]))
+
+
+def _paint(hu: np.ndarray, slab: _Slab, name: str, value, width: float, offset: float = 0.0,
+           weight=None, box: Optional[Box] = None) -> Optional[Box]:
+    """Blend ``value`` (number or callable(box) -> array) into ``hu`` by the partial volume of field ``name``."""
+    box = box or slab.box(name, offset)
+    if box is None:
+        return None
+    a = occupancy(slab.get(name, box) + offset, width)
+    if weight is not None:
+        a *= weight(box)
+    v = value(box) if callable(value) else value
+    view = hu[box]
+    view += a * (v - view)
+    return box
+
+
+def render_tissues(vol: Volumes, fields: Dict[str, np.ndarray], factors, grid: Grid, patient: Patient,
+                   contrast: Contrast, fov_xy: tuple, slab_size: int = 16, progress=None) -> None:
     """Body, chest wall, bones, mediastinum, heart, abdomen and lungs (with lobes and fissures), slab by slab."""
     d, s = patient.derived, patient.scale
     h = grid.voxel_mm
     nz = grid.shape[0]
-    for k0 in range(0, nz, slab):
-        box: Box = (slice(k0, min(nz, k0 + slab)), slice(None), slice(None))
-        F = _LazyFields(fields, cgrid, grid, box)
-        z, y, x = grid.mesh(box)
-        hu = vol.hu[box]
+    for k0 in range(0, nz, slab_size):
+        k1 = min(nz, k0 + slab_size)
+        sl = _Slab(fields, factors, grid, k0, k1, margin=h + 2.0 * max(grid.spacing) + 1.0)
+        hu = vol.hu[k0:k1]
         hu[...] = -1000.0
+        whole = (slice(0, k1 - k0), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+        z, y, x = sl.mesh(whole)
         # CT table below the patient (not part of the anatomy truth)
         y_table = 0.85 * patient.b_body + 10 * s
         table = np.maximum(np.abs(y - y_table - 7 * s) - 7 * s, np.abs(x) - min(0.46 * fov_xy[0], 230.0))
-        _blend(hu, occupancy(np.broadcast_to(table, hu.shape), h), 200.0)
-        _blend(hu, occupancy(np.broadcast_to(table + 1.5, hu.shape), h), -750.0)
-        # soft tissues
-        tex = F["tex_fine"]
-        _blend(hu, occupancy(F["body"], h), patient.fat_hu + 6 * tex)
-        _blend(hu, occupancy(F["fat_inner"], h), patient.muscle_hu + 4 * tex)
-        below = F["below_diaphragm"] < 0
-        _blend(hu, occupancy(F["abdomen"], h), -45 + 35 * F["tex_coarse"])
-        _blend(hu, occupancy(F["liver"], h), patient.liver_hu + 3 * tex)
-        _blend(hu, occupancy(F["spleen"], h), patient.liver_hu - 8 + 3 * tex)
-        stomach = occupancy(F["stomach"], h)
-        gas = occupancy(F["stomach_gas_level"], h)
-        _blend(hu, stomach, 15 + 5 * tex)
-        _blend(hu, occupancy(F["stomach"] + 3 * s, h) * gas, -1000.0)
-        thorax = occupancy(F["cavity"], h) * ~below
-        _blend(hu, thorax, patient.fat_hu + 15 + 8 * tex)
-        # heart: pericardial fat, myocardium, chambers (right anterior, left posterior)
-        heart = F["heart"]
-        _blend(hu, occupancy(heart, h), contrast.myocardium)
-        septum = F["septum"]
-        right = occupancy(septum + 5 * s, h)  # 1 on the right (anterior) side of the septum
-        chamber = occupancy(F["heart_cavity"], h)
-        _blend(hu, chamber * right, contrast.right_heart)
-        _blend(hu, chamber * occupancy(5 * s - septum, h), contrast.left_heart)
-        # skeleton
-        for name in ("vertebra", "posterior_arch", "rib", "sternum"):
-            fld = F[name]
-            _blend(hu, occupancy(fld, h), CORTICAL_HU)
-            _blend(hu, occupancy(fld + 1.6 * s, h), MARROW_HU + 40 * tex)
-        disc_phase = np.mod(z - d["z_apex"], patient.vertebra_height)
-        disc = np.abs(disc_phase - 0.5 * patient.vertebra_height) > 0.5 * patient.vertebra_height - 3.0 * s
-        _blend(hu, occupancy(F["vertebra"] + 0.5, h) * disc, DISC_HU)
-        _blend(hu, occupancy(F["canal"], h), CSF_HU)
-        _blend(hu, occupancy(F["cartilage"], h), CARTILAGE_HU + 10 * tex)
-        # lungs
-        lung_hu = patient.lung_hu + patient.gravity(y) + 12 * tex + 10 * F["tex_coarse"]
-        fr, fl = F["right_lung"], F["left_lung"]
-        _blend(hu, occupancy(fr, h), lung_hu)
-        _blend(hu, occupancy(fl, h), lung_hu)
-        lungs = vol.lungs[box]
+        table = np.broadcast_to(table, hu.shape)
+        hu += occupancy(table, h) * (200.0 - hu)
+        hu += occupancy(table + 1.5, h) * (-750.0 - hu)
+
+        def tex(box, name="tex_fine"):
+            return sl.get(name, box)
+
+        # soft tissues: subcutaneous fat, muscle with thin fat planes, abdomen and its organs, mediastinal fat
+        _paint(hu, sl, "body", lambda b: patient.fat_hu + 6 * tex(b), h)
+        _paint(hu, sl, "fat_inner", lambda b: patient.muscle_hu + 4 * tex(b), h)
+        b = sl.box("fat_inner")
+        if b is not None:
+            fi = sl.get("fat_inner", b) + 3 * s * tex(b, "tex_coarse")
+            plane = np.minimum(np.abs(fi + 7 * s), np.abs(fi + 15 * s)) - 0.9 * s
+            a = occupancy(plane, h) * (sl.get("cavity", b) > 2 * s)
+            hu[b] += a * (patient.fat_hu + 10 - hu[b])
+        _paint(hu, sl, "abdomen", lambda b: -45 + 35 * tex(b, "tex_coarse"), h)
+        _paint(hu, sl, "liver", lambda b: patient.liver_hu + 3 * tex(b), h)
+        _paint(hu, sl, "spleen", lambda b: patient.liver_hu - 8 + 3 * tex(b), h)
+        b = _paint(hu, sl, "stomach", lambda b: 15 + 5 * tex(b), h)
+        if b is not None:
+            _paint(hu, sl, "stomach", -1000.0, h, offset=3 * s, box=b,
+                   weight=lambda b: occupancy(sl.get("stomach_gas_level", b), h))
+        _paint(hu, sl, "cavity", lambda b: patient.fat_hu + 15 + 8 * tex(b), h,
+               weight=lambda b: sl.get("below_diaphragm", b) >= 0)
+        # heart: myocardium, chambers (right anterior, left posterior of the septum)
+        b = _paint(hu, sl, "heart", contrast.myocardium, h)
+        if b is not None and sl.box("heart_cavity") is not None:
+            septum = sl.get("septum", b)
+            _paint(hu, sl, "heart_cavity", contrast.right_heart, h, box=b,
+                   weight=lambda _: occupancy(septum + 5 * s, h))
+            _paint(hu, sl, "heart_cavity", contrast.left_heart, h, box=b,
+                   weight=lambda _: occupancy(5 * s - septum, h))
+        # skeleton: cortical shell and marrow, intervertebral discs, spinal canal, costal cartilage
+        for name in ("vertebra", "posterior_arch", "rib", "sternum", "scapula"):
+            b = _paint(hu, sl, name, CORTICAL_HU, h)
+            if b is not None:
+                _paint(hu, sl, name, lambda b: MARROW_HU + 40 * tex(b), h, offset=1.6 * s, box=b)
+        b = sl.box("vertebra", 0.5)
+        if b is not None:
+            zb = sl.mesh(b)[0]
+            phase = np.mod(zb - d["z_apex"], patient.vertebra_height)
+            disc = (np.abs(phase - 0.5 * patient.vertebra_height) > 0.5 * patient.vertebra_height - 3.0 * s)
+            _paint(hu, sl, "vertebra", DISC_HU, h, offset=0.5, box=b, weight=lambda _: disc)
+        _paint(hu, sl, "canal", CSF_HU, h)
+        _paint(hu, sl, "cartilage", lambda b: CARTILAGE_HU + 10 * tex(b), h)
+        # lungs with dependent density gradient and texture; lobes and fissures
+        lungs = vol.lungs[k0:k1]
+        lobes = vol.lobes[k0:k1]
         lungs[...] = 0
-        lungs[fr < 0] = RIGHT_LUNG
-        lungs[fl < 0] = LEFT_LUNG
-        # lobes and fissures (thin, slightly denser surfaces between lobes)
-        major_r, minor_r, major_l = F["major_r"], F["minor_r"], F["major_l"]
-        lobes = vol.lobes[box]
         lobes[...] = 0
-        right_mask, left_mask = lungs == RIGHT_LUNG, lungs == LEFT_LUNG
-        lobes[right_mask & (major_r < 0)] = RLL
-        lobes[right_mask & (major_r >= 0) & (minor_r >= 0)] = RUL
-        lobes[right_mask & (major_r >= 0) & (minor_r < 0)] = RML
-        lobes[left_mask & (major_l >= 0)] = LUL
-        lobes[left_mask & (major_l < 0)] = LLL
-        fissure_r = np.minimum(np.abs(major_r), np.where(major_r > 0, np.abs(minor_r), 1e3))
-        for fis, mask in ((fissure_r, right_mask), (np.abs(major_l), left_mask)):
-            _blend(hu, occupancy(fis - 0.35, max(h, 0.6)) * mask, -350.0)
+        for name, label, major in (("right_lung", RIGHT_LUNG, "major_r"), ("left_lung", LEFT_LUNG, "major_l")):
+            b = sl.box(name)
+            if b is None:
+                continue
+            yb = sl.mesh(b)[1]
+            _paint(hu, sl, name, lambda b: patient.lung_hu + patient.gravity(yb) + 12 * tex(b)
+                   + 10 * tex(b, "tex_coarse"), h, box=b)
+            inside = sl.get(name, b) < 0
+            lungs[b][inside] = label
+            mj = sl.get(major, b)
+            lob = lobes[b]
+            if label == RIGHT_LUNG:
+                mn = sl.get("minor_r", b)
+                lob[inside & (mj < 0)] = RLL
+                lob[inside & (mj >= 0) & (mn >= 0)] = RUL
+                lob[inside & (mj >= 0) & (mn < 0)] = RML
+                fissure = np.minimum(np.abs(mj), np.where(mj > 0, np.abs(mn), 1e3))
+            else:
+                lob[inside & (mj >= 0)] = LUL
+                lob[inside & (mj < 0)] = LLL
+                fissure = np.abs(mj)
+            a = occupancy(fissure - 0.3, max(h, 0.6)) * inside
+            hu[b] += a * (-550.0 - hu[b])
         if progress is not None:
-            progress.update(min(1.0, (k0 + slab) / nz), "anatomy")
-
-
-class _LazyFields:
-    """Fine-grid values of coarse fields for one slab, resampled on first use."""
-
-    def __init__(self, fields, cgrid, grid, box):
-        self._fields, self._cgrid, self._grid, self._box, self._cache = fields, cgrid, grid, box, {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._cache:
-            self._cache[name] = resample(self._fields[name], self._cgrid, self._grid, self._box)
-        return self._cache[name]
+            progress.update(k1 / nz, "anatomy")
 
 
 def draw_tubes(vol: Volumes, grid: Grid, tubes: Iterable[Capsule], value: float, *, within_lungs: bool = False,
