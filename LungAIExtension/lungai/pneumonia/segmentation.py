@@ -3,15 +3,17 @@
 ``classic`` needs no weights. Inside the (hole-filled) lung mask it keeps the voxels whose lightly smoothed
 density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
 
-* thin bright structures (small vessels, bronchial walls, fissures) and the partial-volume rims of every vessel,
-  by a morphological opening of the candidate mask with an axial disc of ``opening_mm`` radius, and of sheets
-  parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal line
-  opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
-* vessels too thick for that opening, by Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
+* vessels: structures denser than ``vessel_core_hu`` that a ball of ``dense_opening_mm`` does not fit in (thin
+  vessels, bronchial walls) are suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims;
+  thicker tubes are found by centre-line Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
+* remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius, and
+  sheets parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal
+  line opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
 * airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
 
-Each remaining voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up; lesion voxels
-within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are consolidation too.
+Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Each lesion voxel is ground glass
+below ``consolidation_hu[0]`` and consolidation from there up; voxels within ``consolidation_rim_mm`` of
+consolidation (its partial-volume rim) are consolidation too.
 ``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
 lungs; the model's label values must be those of :data:`lungai.labels.LESION_LABELS`.
 """
@@ -41,6 +43,7 @@ class ClassicParams:
     smoothing_mm: float = 0.7
     opening_mm: float = 2.0
     opening_z_mm: float = 1.0
+    vessel_core_hu: float = -500.0
     dense_opening_mm: float = 2.0
     vessel_margin_mm: float = 1.5
     enclosed_vessel_mm: float = 3.0
@@ -112,7 +115,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.2, "density ranges")
     lo, hi = p.ground_glass_hu[0], p.consolidation_hu[1]
     candidates = region & (smooth >= lo) & (smooth <= hi)
-    dense = candidates & (smooth >= p.consolidation_hu[0])
+    dense = candidates & (smooth >= p.vessel_core_hu)
     progress.update(0.3, "thin dense structures")
     thick = morphology(ndi.binary_opening, dense, p.dense_opening_mm, spacing)
     progress.update(0.45, "vessel suppression")

@@ -1,0 +1,218 @@
+"""Pneumonia benchmark: prints the figures of issue 6's "done when" list.
+
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py phantom   # cohort accuracy + call
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py followup  # new / resolved lesions
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py covid2d   # real slices, 5-fold CV
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py speed     # 512x512x300 end to end
+
+Phantom cohort: presets covid-mild/moderate/severe, bacterial and healthy, several seeds. Lungs come from
+``lungai.lung.segment_lungs`` (the whole pipeline is measured, not the lesion step alone). Lesion-wise detection
+counts truth lesions of at least 5 mm equivalent diameter (found when a predicted lesion overlaps them) and
+predicted lesions (precision: the fraction overlapping a truth lesion). Involvement truth is the lesion share of
+the truth lungs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+PRESETS = ("covid-mild", "covid-moderate", "covid-severe", "bacterial", "healthy")
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = np.count_nonzero(a) + np.count_nonzero(b)
+    return 2.0 * np.count_nonzero(a & b) / total if total else 1.0
+
+
+def _truth_lesion_ids(truth: np.ndarray, voxel_ml: float, min_mm: float) -> List[int]:
+    ids, counts = np.unique(truth[truth > 0], return_counts=True)
+    diam = (6.0 * counts * voxel_ml * 1000.0 / np.pi) ** (1.0 / 3.0)
+    return [int(i) for i, d in zip(ids, diam) if d >= min_mm]
+
+
+def evaluate_case(case, result, min_mm: float = 5.0) -> Dict[str, float]:
+    truth = case.truth["lesions"].array
+    lungs_truth = np.isin(case.truth["lungs"].array, (1, 2))
+    pred = result.labels > 0
+    ids = _truth_lesion_ids(truth, case.ct.voxel_volume_ml, min_mm)
+    found = sum(bool(pred[truth == i].any()) for i in ids)
+    hits = sum(bool((truth[result.instances == les.id] > 0).any()) for les in result.lesions)
+    inv_truth = 100.0 * np.count_nonzero((truth > 0) & lungs_truth) / np.count_nonzero(lungs_truth)
+    return {"dice": _dice(pred, truth > 0) if (pred.any() or (truth > 0).any()) else float("nan"),
+            "truth_lesions": len(ids), "found": found, "predicted": len(result.lesions), "true_predicted": hits,
+            "involvement": result.involvement.percent_opacity, "involvement_truth": inv_truth,
+            "call": result.call.positive, "positive": bool(ids)}
+
+
+def phantom(args) -> None:
+    from lungai.phantom import PhantomConfig, make_phantom
+    from lungai.pneumonia import analyze
+
+    rows = []
+    for preset in args.presets:
+        for seed in range(args.seeds):
+            cfg = PhantomConfig(seed=100 + seed, preset=preset, size=tuple(args.size), spacing=tuple(args.spacing))
+            case = make_phantom(cfg)
+            started = time.perf_counter()
+            result = analyze(case.ct, min_size_mm=5.0)
+            row = evaluate_case(case, result)
+            row.update(preset=preset, seed=cfg.seed, seconds=time.perf_counter() - started)
+            rows.append(row)
+            print(f"{preset:15s} seed {cfg.seed}: Dice {row['dice']:.3f}  lesions found {row['found']}/"
+                  f"{row['truth_lesions']}  predicted true {row['true_predicted']}/{row['predicted']}  involvement "
+                  f"{row['involvement']:.2f} vs {row['involvement_truth']:.2f} %  call "
+                  f"{'pos' if row['call'] else 'neg'} (truth {'pos' if row['positive'] else 'neg'})  "
+                  f"{row['seconds']:.1f} s", flush=True)
+    diseased = [r for r in rows if r["positive"]]
+    recall = sum(r["found"] for r in rows) / max(1, sum(r["truth_lesions"] for r in rows))
+    precision = sum(r["true_predicted"] for r in rows) / max(1, sum(r["predicted"] for r in rows))
+    inv_err = [abs(r["involvement"] - r["involvement_truth"]) for r in rows]
+    print("\nphantom cohort:", len(rows), "cases", f"size {tuple(args.size)} spacing {tuple(args.spacing)} mm")
+    print(f"  lesion Dice (diseased cases): mean {np.nanmean([r['dice'] for r in diseased]):.3f}, "
+          f"min {np.nanmin([r['dice'] for r in diseased]):.3f}   target >= 0.85")
+    print(f"  lesion-wise recall (>= 5 mm): {recall:.3f}   target >= 0.97")
+    print(f"  lesion-wise precision: {precision:.3f}   target >= 0.92")
+    print(f"  involvement error: mean {np.mean(inv_err):.2f}, max {np.max(inv_err):.2f} points   target <= 2")
+    print(f"  per-patient call correct: {sum(r['call'] == r['positive'] for r in rows)}/{len(rows)}   target all")
+
+
+def followup_bench(args) -> None:
+    """Earlier and later scans of one phantom patient: the later one has extra lesions (new) or fewer (resolved)."""
+    from lungai.image import Image
+    from lungai.phantom import PhantomConfig, make_phantom
+    from lungai.pneumonia.followup import followup
+
+    for seed in range(args.seeds):
+        base = PhantomConfig(seed=200 + seed, preset="covid-moderate", size=tuple(args.size),
+                             spacing=tuple(args.spacing))
+        small = make_phantom(base)
+        n = len(small.info["lesions"])
+        big = make_phantom(PhantomConfig(**{**base.to_dict(), "lesion_count": n + 2}))
+        for name, earlier, later, expect in (("new", small, big, {"new": 2}), ("resolved", big, small,
+                                                                                {"resolved": 2})):
+            moved = np.roll(later.ct.array, (1, 3, -2), axis=(0, 1, 2))  # the patient lies a little differently
+            later_ct = Image(moved, later.ct.spacing, later.ct.origin, later.ct.direction, {"source": "later"})
+            started = time.perf_counter()
+            result = followup(earlier.ct, later_ct)
+            counts = result.counts()
+            ok = all(counts[k] >= v for k, v in expect.items())
+            print(f"seed {base.seed} {name:8s}: expected {expect}, found {counts}; lung Dice after registration "
+                  f"{result.registration.lung_dice_after:.3f} (before {result.registration.lung_dice_before:.3f}) "
+                  f"{'OK' if ok else 'MISSED'}  {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _covid2d_cases(root: Path):
+    from PIL import Image as PILImage
+
+    images = sorted((root / "MultiClassInfection-Train" / "Imgs").glob("*.jpg"), key=lambda p: int(p.stem))
+    for path in images:
+        gray = np.asarray(PILImage.open(path).convert("L"), dtype=np.float32)
+        mask = np.asarray(PILImage.open(root / "LungInfection-Train" / "Doctor-label" / "GT" / f"{path.stem}.png"))
+        if mask.shape != gray.shape:
+            mask = np.asarray(PILImage.open(root / "LungInfection-Train" / "Doctor-label" / "GT" /
+                                            f"{path.stem}.png").resize(gray.shape[::-1], 0))
+        yield path.stem, gray, mask > 127
+
+
+def _slice_volume(gray: np.ndarray):
+    """A windowed 8-bit slice (cropped to the lungs) as a 3-slice HU volume with a lung mask.
+
+    Two-point calibration: the soft-tissue peak (grey 150..245) is 40 HU and the 2nd percentile of the dark
+    (lung) pixels is -950 HU. Lungs: dark pixels (below -450 HU), the two largest regions, closed and filled.
+    """
+    from scipy import ndimage as ndi
+
+    from lungai.image import Image
+
+    bright = gray[(gray > 150) & (gray < 245)]
+    soft = float(np.bincount(bright.astype(int)).argmax()) if bright.size else 200.0
+    dark_grey = gray[gray < 0.5 * (soft + np.percentile(gray, 1))]
+    low = float(np.percentile(dark_grey, 2)) if dark_grey.size else float(np.percentile(gray, 1))
+    hu = -950.0 + (gray - low) / max(soft - low, 1.0) * 990.0
+    dark = ndi.binary_opening(hu < -450, iterations=2)
+    lab, n = ndi.label(dark)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    keep = np.isin(lab, [i for i in np.argsort(sizes)[::-1][:2] if sizes[i] > 0.01 * gray.size])
+    disk = np.hypot(*np.mgrid[-12:13, -12:13]) <= 12
+    lung = ndi.binary_fill_holes(ndi.binary_closing(np.pad(keep, 12), structure=disk))[12:-12, 12:-12]
+    vol = np.repeat(hu[None], 3, axis=0).astype(np.float32)
+    lungs = np.repeat(lung[None], 3, axis=0).astype(np.uint8)
+    return Image.from_array(vol, spacing=(0.8, 0.8, 5.0)), lungs
+
+
+def covid2d(args) -> None:
+    """Weight-free method on the real COVID slices: 5-fold CV choosing the ground-glass threshold on 4 folds."""
+    from lungai.pneumonia import ClassicParams, regions_from_labels, segment_lesions
+
+    root = Path(args.data) / "covid2d" / "train"
+    cases = list(_covid2d_cases(root))
+    thresholds = (-750.0, -700.0, -650.0, -600.0)
+    dice = {}
+    for t in thresholds:
+        params = ClassicParams(ground_glass_hu=(t, -300.0))
+        for name, gray, truth in cases:
+            image, lungs = _slice_volume(gray)
+            regions = regions_from_labels(image, lungs, zones=lungs.copy(), fill=False)
+            pred = segment_lesions(image, regions, params=params).labels[1] > 0
+            dice[(t, name)] = _dice(pred, truth)
+    names = [c[0] for c in cases]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(names))
+    folds = np.array_split(order, 5)
+    per_case = []
+    for k, test in enumerate(folds):
+        train = [names[i] for i in order if i not in set(test)]
+        best = max(thresholds, key=lambda t: np.mean([dice[(t, n)] for n in train]))
+        scores = [dice[(best, names[i])] for i in test]
+        per_case += scores
+        print(f"fold {k}: ground-glass threshold {best:.0f} HU (chosen on the other folds), Dice {np.mean(scores):.3f}")
+    print(f"covid2d weight-free method, 5-fold CV: mean Dice {np.mean(per_case):.3f} "
+          f"(median {np.median(per_case):.3f}) over {len(per_case)} slices   aim >= 0.75")
+
+
+def speed(args) -> None:
+    """Lungs + lesions + quantification + report for a 512x512x300 phantom, with peak memory."""
+    import tempfile
+
+    from lungai.phantom import PhantomConfig, make_phantom
+    from lungai.pneumonia import run_analysis
+
+    case = make_phantom(PhantomConfig(seed=7, preset="covid-moderate", size=(512, 512, 300),
+                                      spacing=(0.7, 0.7, 1.0)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        result = run_analysis(case.ct, out)
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"512x512x300 end to end (lungs, lesions, quantification, HTML+PDF report): {seconds:.1f} s "
+          f"(target < 30 s on 2 cores); process peak RSS {peak:.0f} MB (after making the phantom {before:.0f} MB; "
+          f"target < 4096 MB); {len(result.lesions)} lesions")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["phantom", "followup", "covid2d", "speed"])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--size", type=int, nargs=3, default=(192, 192, 96), help="phantom size (i j k)")
+    parser.add_argument("--spacing", type=float, nargs=3, default=(1.8, 1.8, 3.5), help="phantom spacing (mm)")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    {"phantom": phantom, "followup": followup_bench, "covid2d": covid2d, "speed": speed}[args.what](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
