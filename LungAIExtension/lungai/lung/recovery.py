@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.morphology import bbox
 
 N_RAYS = 120
 MAX_GAP_MM = 80.0           # deepest dense layer recovered between aerated lung and rib
@@ -25,6 +26,8 @@ RIB_TOLERANCE_MM = 10.0     # a rib hit this far from the interpolated cage is a
 BRIDGE_RAYS = 8             # rays between ribs are used this close (24 degrees) to a rib-confirmed dense ray
 BRIDGE_DEPTH_FACTOR = 1.5   # ... and to at most this times its depth (plus BRIDGE_DEPTH_SLACK_MM)
 BRIDGE_DEPTH_SLACK_MM = 4.0
+ENCLOSED_REACH_MM = 25.0    # dense tissue with this lung within this distance on both sides ...
+ENCLOSED_MIN_AXES = 7       # ... along this many of the 13 axes is lung
 MAX_FAT_FRACTION = 0.15     # a gap with more fat-dark samples than this is chest wall, not dense lung
 ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, towards the front
 POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the paravertebral gutter: aorta, azygos)
@@ -146,6 +149,54 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     return out
 
 
+def _axes() -> np.ndarray:
+    """The 13 axes through a voxel and its 26 neighbours (one direction of each opposite pair)."""
+    steps = [np.array(d) for d in np.ndindex(3, 3, 3)]
+    steps = [d - 1 for d in steps if (d - 1).any()]
+    return np.array([d for d in steps if tuple(-d) > tuple(d)])
+
+
+def _shifted(mask: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """``mask`` moved by ``step`` voxels (out[p] = mask[p + step]), False where it comes from outside."""
+    out = np.zeros_like(mask)
+    src = tuple(slice(max(0, s), n + min(0, s)) for s, n in zip(step, mask.shape))
+    dst = tuple(slice(max(0, -s), n + min(0, -s)) for s, n in zip(step, mask.shape))
+    out[dst] = mask[src]
+    return out
+
+
+def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
+                   spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Dense voxels that this lung surrounds: aerated lung within ENCLOSED_REACH_MM on both sides along at
+    least ENCLOSED_MIN_AXES of the 13 axes (consolidation next to the heart or spine, which the chest-wall rays
+    do not see). Organs beside the lung (heart, liver under the dome) have lung on one side only along most axes.
+    """
+    if not lung.any():
+        return np.zeros_like(lung)
+    reach_vox = [max(1, int(round(ENCLOSED_REACH_MM / s))) for s in spacing]
+    box = bbox(lung, margin=max(reach_vox))
+    sub = lung[box]
+    candidates = (~occupied[box]) & body[box] & (hu[box] >= -1000) & (hu[box] < BONE_HU)
+    candidates &= ndimage.binary_dilation(sub, iterations=2)
+    if not candidates.any():
+        return np.zeros_like(lung)
+    score = np.zeros(sub.shape, dtype=np.uint8)
+    for axis in _axes():
+        length = float(np.linalg.norm(axis * np.asarray(spacing)))
+        n = max(1, int(ENCLOSED_REACH_MM // length))
+        both = np.ones_like(sub)
+        for sign in (1, -1):
+            hit = np.zeros_like(sub)
+            for t in range(1, n + 1):
+                hit |= _shifted(sub, sign * t * axis)
+            both &= hit
+        score += both
+    region = candidates & (score >= ENCLOSED_MIN_AXES)
+    out = np.zeros_like(lung)
+    out[box] = region
+    return out
+
+
 def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
                        air_hu: float, progress=None) -> np.ndarray:
     """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
@@ -161,6 +212,9 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             occupied = out[z] > 0
             add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], air_hu)
             out[z][add] = side
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing)
+        out[enclosed] = side
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
     for side in (RIGHT_LUNG, LEFT_LUNG):
