@@ -48,7 +48,7 @@ class ScannerModel:
     """
 
     incident_flux: float = 4.0e6
-    electronic_noise: float = 8.0
+    electronic_noise: float = 3.0
     views: int = 180
     kernel: str = "standard"
     max_recon_pixels: int = 512

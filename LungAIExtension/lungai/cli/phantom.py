@@ -18,7 +18,7 @@ def _acquisition_options(func):
     options = [
         click.option("--size", nargs=3, type=click.IntRange(4, 2048), default=(128, 128, 64), show_default=True,
                      metavar="I J K", help="Voxels along x (patient left), y (posterior) and z (superior)."),
-        click.option("--spacing", nargs=3, type=click.FloatRange(0.2, 10.0), default=(2.5, 2.5, 5.0),
+        click.option("--spacing", nargs=3, type=click.FloatRange(0.2, 20.0), default=(2.5, 2.5, 5.0),
                      show_default=True, metavar="SX SY SZ", help="Voxel spacing in mm."),
         click.option("--slice-thickness", type=click.FloatRange(0.3, 10.0), default=None,
                      help="Reconstructed slice thickness in mm (default: the slice spacing)."),

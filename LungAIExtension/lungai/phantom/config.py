@@ -65,8 +65,8 @@ class PhantomConfig:
             raise ValueError("size and spacing need three values each (i, j, k)")
         if min(self.size) < 4 or max(self.size) > 2048:
             raise ValueError(f"size {self.size} must be between 4 and 2048 voxels per axis")
-        if min(self.spacing) < 0.2 or max(self.spacing) > 10:
-            raise ValueError(f"spacing {self.spacing} must be between 0.2 and 10 mm per axis")
+        if min(self.spacing) < 0.2 or max(self.spacing) > 20:
+            raise ValueError(f"spacing {self.spacing} must be between 0.2 and 20 mm per axis")
         if self.preset not in PRESETS and self.preset not in XRAY_PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(set(PRESETS) | set(XRAY_PRESETS))}")
         if self.contrast not in CONTRASTS:

@@ -113,7 +113,8 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
         levels = cfg.emboli_levels or DEFAULT_EMBOLI
         if cfg.emboli_levels is None and rng["emboli"].uniform() < 0.4:
             levels = levels[1:]
-        emboli_records = plan_and_paint_emboli(vol, grid, trees.arteries, {"rpa": great["rpa"], "lpa": great["lpa"]},
+        emboli_records = plan_and_paint_emboli(vol, grid, trees.hilar_arteries + trees.arteries,
+                                               {"rpa": great["rpa"], "lpa": great["lpa"]},
                                                tuple(levels), cfg.occlusive_fraction, rng["emboli"], emboli,
                                                patient.scale)
     progress.update(0.62, "partial volume and slice profile")

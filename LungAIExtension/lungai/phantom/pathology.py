@@ -232,7 +232,7 @@ def plan_and_paint_emboli(vol: Volumes, grid: Grid, arteries: List[Branch], main
         for c in caps[1:] if len(caps) > 1 else caps:
             candidates["main"].append((c, -1 if name == "rpa" else 1))
     for b in arteries:
-        if b.level in candidates and b.radius >= 0.7 * h and _length(b.capsule) > 3 * b.radius:
+        if b.level in candidates and b.radius >= 0.7 * h and _length(b.capsule) > 2 * b.radius:
             candidates[b.level].append((b.capsule, LOBE_SIDE[b.lobe]))
     records = []
     for level in levels:
