@@ -44,7 +44,7 @@ class ClassicParams:
     opening_mm: float = 2.0
     opening_z_mm: float = 1.0
     vessel_core_hu: float = -500.0
-    dense_opening_mm: float = 2.0
+    dense_opening_mm: float = 3.0
     vessel_margin_mm: float = 1.5
     enclosed_vessel_mm: float = 3.0
     vessel_grid_mm: float = 2.0
