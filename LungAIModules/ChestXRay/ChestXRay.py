@@ -22,7 +22,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import commands, dependencies
+from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, ijkToRasArray, tableNodeFromRows, volumeNodeFromImage
@@ -296,19 +296,6 @@ class ChestXRayTest(ScriptedLoadableModuleTest):
         np.testing.assert_allclose(np.diag(matrix)[:3], [-2.0, -2.0, 1.0], atol=1e-6)
 
     @staticmethod
-    def syntheticRadiograph(folder: Path) -> Path:
-        from PIL import Image as PILImage
-
-        rows, columns = np.mgrid[:256, :256].astype(np.float32)
-        image = np.full((256, 256), 0.8, np.float32)
-        for centre in (80, 176):
-            image[((columns - centre) / 48) ** 2 + ((rows - 130) / 90) ** 2 <= 1] = 0.2
-        image[((columns - 176) / 30) ** 2 + ((rows - 170) / 30) ** 2 <= 1] = 0.6  # right-lower opacity
-        path = folder / "synthetic_cxr.png"
-        PILImage.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
-        return path
-
-    @staticmethod
     def classifierInstalled() -> bool:
         try:
             from lungai.models import verify_weights
@@ -320,7 +307,7 @@ class ChestXRayTest(ScriptedLoadableModuleTest):
 
     def test_SyntheticRadiograph(self):
         self.delayDisplay("Classify a synthetic radiograph")
-        path = self.syntheticRadiograph(newWorkDirectory("xray-test"))
+        path = synthetic.radiograph_png(newWorkDirectory("xray-test"))
         logic = ChestXRayLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = logic.loadRadiograph(path)

@@ -21,7 +21,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import commands, dependencies
+from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
@@ -305,28 +305,11 @@ class EmbolismDetectionTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_SyntheticFillingDefect()
 
-    @staticmethod
-    def syntheticCtpa():
-        shape = (48, 96, 96)
-        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
-        ct = np.full(shape, -1000.0, np.float32)
-        ct[((i - 48) / 44) ** 2 + ((j - 48) / 38) ** 2 <= 1] = 40.0
-        ct[((i - 28) / 14) ** 2 + ((j - 50) / 24) ** 2 <= 1] = -850.0
-        ct[((i - 68) / 14) ** 2 + ((j - 50) / 24) ** 2 <= 1] = -850.0
-        trunk = ((i - 48) / 4) ** 2 + ((j - 40) / 4) ** 2 <= 1
-        rightArtery = (((j - 40) / 3) ** 2 + ((k - 24) / 3) ** 2 <= 1) & (i >= 20) & (i <= 48)
-        leftArtery = (((j - 40) / 3) ** 2 + ((k - 24) / 3) ** 2 <= 1) & (i >= 48) & (i <= 76)
-        ct[trunk | rightArtery | leftArtery] = 350.0
-        defect = ((i - 30) ** 2 + (j - 40) ** 2 + (k - 24) ** 2) <= 2.5 ** 2
-        ct[defect] = 40.0
-        ct += np.random.default_rng(4).normal(0, 10, shape).astype(np.float32)
-        return ct.astype(np.int16), (30.0, 40.0, 24.0)
-
     def test_SyntheticFillingDefect(self):
         self.delayDisplay("Embolism candidates on a synthetic CTPA")
-        ct, defectIjk = self.syntheticCtpa()
-        ijkToRas = np.diag([-0.8, -0.8, 1.0, 1.0])
-        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=ijkToRas, name="ctpa")
+        ctpa = synthetic.ctpa()
+        ijkToRas, defectIjk = ctpa["ijk_to_ras"], ctpa["defect_ijk"]
+        volume = slicer.util.addVolumeFromArray(ctpa["ct"], ijkToRAS=ijkToRas, name="ctpa")
         logic = EmbolismDetectionLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = volume

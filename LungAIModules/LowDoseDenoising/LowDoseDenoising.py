@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode
@@ -21,7 +20,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import commands, dependencies
+from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, volumeNodeFromImage, writeVolumeNode
@@ -263,27 +262,11 @@ class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_DenoiseAndSimulate()
 
-    @staticmethod
-    def noisyPhantom(noise: float):
-        """Body with large flat soft-tissue areas (where the CLI measures noise) and two lungs."""
-        shape = (16, 128, 128)
-        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
-        clean = np.full(shape, -1000.0, np.float32)
-        clean[((i - 64) / 60) ** 2 + ((j - 64) / 52) ** 2 <= 1] = 40.0
-        clean[((i - 36) / 14) ** 2 + ((j - 70) / 24) ** 2 <= 1] = -850.0
-        clean[((i - 92) / 14) ** 2 + ((j - 70) / 24) ** 2 <= 1] = -850.0
-        noisy = clean + np.random.default_rng(2).normal(0, noise, shape).astype(np.float32)
-        return clean, noisy.astype(np.int16)
-
-    @staticmethod
-    def tissueNoise(array, clean):
-        region = clean == 40.0
-        return float(np.std(array[region].astype(np.float64)))
-
     def test_DenoiseAndSimulate(self):
         self.delayDisplay("Denoise a noisy phantom")
-        clean, noisy = self.noisyPhantom(60.0)
-        volume = slicer.util.addVolumeFromArray(noisy, ijkToRAS=np.diag([-0.8, -0.8, 2.0, 1.0]), name="noisy")
+        phantom = synthetic.noisy_phantom(60.0)
+        noisy, tissue = phantom["ct"], phantom["tissue"]
+        volume = slicer.util.addVolumeFromArray(noisy, ijkToRAS=phantom["ijk_to_ras"], name="noisy")
         logic = LowDoseDenoisingLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = volume
@@ -294,7 +277,7 @@ class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
         self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
         denoised = imageFromVolumeNode(parameters.outputVolume)
         self.assertEqual(denoised.shape, noisy.shape)
-        self.assertLess(self.tissueNoise(denoised.array, clean), 0.6 * self.tissueNoise(noisy, clean))
+        self.assertLess(synthetic.tissue_noise(denoised.array, tissue), 0.6 * synthetic.tissue_noise(noisy, tissue))
 
         self.delayDisplay("Simulate a quarter dose and write the pair")
         parameters.sourceVolume = volume
@@ -303,7 +286,7 @@ class LowDoseDenoisingTest(ScriptedLoadableModuleTest):
         logic.simulateDose(parameters, runner, pairsFolder=pairs)
         self.assertEqual(runner.waitForCompletion(600), JobState.SUCCEEDED, runner.job.error)
         simulated = imageFromVolumeNode(parameters.simulatedVolume)
-        self.assertGreater(self.tissueNoise(simulated.array, clean), self.tissueNoise(noisy, clean))
+        self.assertGreater(synthetic.tissue_noise(simulated.array, tissue), synthetic.tissue_noise(noisy, tissue))
         self.assertTrue((pairs / "pairs.csv").is_file())
         logging.info("pairs: %s", (pairs / "pairs.csv").read_text())
         self.delayDisplay("Test passed")

@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
@@ -20,7 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import commands, dependencies
+from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import loadSegmentationFile, tableNodeFromRows, writeVolumeNode
@@ -208,29 +207,11 @@ class LungSegmentationTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_SyntheticThorax()
 
-    @staticmethod
-    def syntheticThorax():
-        """A 2 mm CT: air outside, soft-tissue body, two lungs (-850 HU) and a trachea; returns truth volumes."""
-        shape = (60, 96, 128)  # k (S), j (A-P rows), i (R-L columns)
-        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
-        rng = np.random.default_rng(0)
-        ct = np.full(shape, -1000.0, np.float32)
-        body = ((i - 64) / 58) ** 2 + ((j - 48) / 40) ** 2 <= 1
-        ct[body] = 40.0
-        right = ((i - 38) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1  # image left = patient R
-        left = ((i - 90) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1
-        ct[right | left] = -850.0
-        trachea = (((i - 64) / 5) ** 2 + ((j - 40) / 5) ** 2 <= 1) & (k >= 40)
-        ct[trachea] = -1000.0
-        ct += rng.normal(0, 15, shape).astype(np.float32)
-        voxelMl = 2.0 * 2.0 * 2.0 / 1000.0
-        return ct.astype(np.int16), float(right.sum() * voxelMl), float(left.sum() * voxelMl)
-
     def test_SyntheticThorax(self):
         self.delayDisplay("Synthetic thorax")
-        ct, rightMl, leftMl = self.syntheticThorax()
-        ijkToRas = np.diag([-2.0, -2.0, 2.0, 1.0])  # LPS-aligned axial CT, as read from DICOM
-        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=ijkToRas, name="thorax")
+        thorax = synthetic.thorax()
+        rightMl, leftMl = thorax["right_ml"], thorax["left_ml"]
+        volume = slicer.util.addVolumeFromArray(thorax["ct"], ijkToRAS=thorax["ijk_to_ras"], name="thorax")
         logic = LungSegmentationLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = volume

@@ -21,7 +21,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from LungAICommonLib import commands, dependencies
+from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import (applyStandardColors, imageFromVolumeNode, loadSegmentationFile,
@@ -366,27 +366,10 @@ class PneumoniaAnalysisTest(ScriptedLoadableModuleTest):
         with self.assertRaises(RuntimeError):
             _output(outputs, "histogram", ".csv")
 
-    @staticmethod
-    def syntheticChest():
-        """2 mm CT with two lungs, a ground-glass ball (-550 HU) in the right lung and a consolidation
-        (+20 HU) in the left; returns the array and the lesion volumes in ml."""
-        shape = (60, 96, 128)
-        k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
-        ct = np.full(shape, -1000.0, np.float32)
-        ct[((i - 64) / 58) ** 2 + ((j - 48) / 40) ** 2 <= 1] = 40.0
-        for centre in (38, 90):
-            ct[((i - centre) / 18) ** 2 + ((j - 46) / 26) ** 2 + ((k - 32) / 24) ** 2 <= 1] = -860.0
-        ggo = ((i - 36) ** 2 + (j - 50) ** 2 + (k - 30) ** 2) <= 6 ** 2
-        consolidation = ((i - 92) ** 2 + (j - 56) ** 2 + (k - 28) ** 2) <= 5 ** 2
-        ct[ggo] = -550.0
-        ct[consolidation] = 20.0
-        ct += np.random.default_rng(1).normal(0, 12, shape).astype(np.float32)
-        return ct.astype(np.int16), float(ggo.sum() * 0.008), float(consolidation.sum() * 0.008)
-
     def test_SyntheticLesions(self):
         self.delayDisplay("Pneumonia analysis of a synthetic chest")
-        ct, ggoMl, consolidationMl = self.syntheticChest()
-        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=np.diag([-2.0, -2.0, 2.0, 1.0]), name="chest")
+        chest = synthetic.pneumonia_chest()
+        volume = slicer.util.addVolumeFromArray(chest["ct"], ijkToRAS=chest["ijk_to_ras"], name="chest")
         logic = PneumoniaAnalysisLogic()
         parameters = logic.getParameterNode()
         parameters.inputVolume = volume
@@ -398,7 +381,7 @@ class PneumoniaAnalysisTest(ScriptedLoadableModuleTest):
         for index in range(lesions.GetSegmentation().GetNumberOfSegments()):
             segmentId = lesions.GetSegmentation().GetNthSegmentID(index)
             total += float(slicer.util.arrayFromSegmentBinaryLabelmap(lesions, segmentId, volume).sum()) * 0.008
-        truth = ggoMl + consolidationMl
+        truth = chest["ground_glass_ml"] + chest["consolidation_ml"]
         self.assertAlmostEqual(total, truth, delta=0.5 * truth)
         self.assertGreaterEqual(parameters.lesionTable.GetNumberOfRows(), 1)
         self.assertTrue(parameters.summary)

@@ -4,6 +4,7 @@ helpers of LungAICommonLib (background CLI runner, result parsing, dependency ch
 from __future__ import annotations
 
 import ast
+import csv
 import json
 import os
 import re
@@ -685,3 +686,73 @@ def test_failing_result_callback_is_reported_not_raised(fake_slicer):
     runner.start(["lungs"], broken, label="Lungs")
     _poll_until_done(runner)
     assert shown["errors"] == ["Lungs: loading the results failed. lungs.seg.nrrd"]
+
+
+# -- the self-tests' synthetic data through the real CLI, as the modules run it ------------------------------------
+from LungAICommonLib import synthetic  # noqa: E402
+
+
+def _run_cli(arguments, seconds=300.0):
+    job = CliJob(cli_runner.build_command(arguments, python=sys.executable, device="cpu"),
+                 env=cli_runner.process_environment()).start()
+    _wait(job, seconds)
+    return job
+
+
+def _write_ct(data, path):
+    from lungai.image import Image
+    from lungai.io import write_image
+
+    return write_image(Image.from_ijk_to_ras(data["ct"], data["ijk_to_ras"]), path)
+
+
+def _require(name):
+    import click
+
+    from lungai.cli.main import cli
+
+    if cli.get_command(click.Context(cli), name) is None:
+        pytest.skip(f"`lungai {name}` is not in this checkout yet")
+
+
+def test_lung_segmentation_self_test_data_gives_the_true_volumes(tmp_path):
+    _require("lungs")
+    thorax = synthetic.thorax()
+    job = _run_cli(commands.lungs(_write_ct(thorax, tmp_path / "thorax.nrrd"), tmp_path / "out", "classic"))
+    assert job.state is JobState.SUCCEEDED, job.error
+    rows = {r["structure"]: r for r in results.figures_rows(json.loads(job.outputs["figures"].read_text()))}
+    assert rows["right lung"]["volume_ml"] == pytest.approx(thorax["right_ml"], rel=0.15)
+    assert rows["left lung"]["volume_ml"] == pytest.approx(thorax["left_ml"], rel=0.15)
+    assert {"lungs_seg", "zones_seg", "figures"} <= set(job.outputs)
+
+
+@pytest.mark.slow  # 10-30 s on 2 busy cores; run with -m slow
+def test_pneumonia_self_test_data_finds_both_lesions(tmp_path):
+    _require("pneumonia")
+    chest = synthetic.pneumonia_chest()
+    job = _run_cli(commands.pneumonia_analyze(_write_ct(chest, tmp_path / "chest.nrrd"), tmp_path / "out",
+                                              pdf=False))
+    assert job.state is JobState.SUCCEEDED, job.error
+    lesions = list(csv.DictReader(open(tmp_path / "out" / "lesions.csv", encoding="utf-8")))
+    total = sum(float(row["volume_ml"]) for row in lesions)
+    assert total == pytest.approx(chest["ground_glass_ml"] + chest["consolidation_ml"], rel=0.5)
+    assert {row["type"] for row in lesions} == {"ground_glass", "consolidation"}
+    first = results.centroid_ras(lesions[0])  # the row a click jumps to lies inside the image
+    assert first is not None and -256 < first[0] <= 0 and -192 < first[1] <= 0 and 0 <= first[2] < 120
+    lines = results.pneumonia_summary_lines(json.loads((tmp_path / "out" / "results.json").read_text()))
+    assert lines[0] == "Per-patient call: positive"
+    assert (tmp_path / "out" / "histogram.csv").is_file() and (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.slow  # 10-30 s on 2 busy cores; run with -m slow
+def test_denoising_self_test_data_loses_most_of_its_noise(tmp_path):
+    _require("denoise")
+    from lungai.io import read_image
+
+    phantom = synthetic.noisy_phantom(60.0)
+    job = _run_cli(commands.denoise(_write_ct(phantom, tmp_path / "noisy.nrrd"), tmp_path / "d.nrrd", "nlm", 1.0))
+    assert job.state is JobState.SUCCEEDED, job.error
+    denoised = read_image(tmp_path / "d.nrrd", check="none").array
+    before = synthetic.tissue_noise(phantom["ct"], phantom["tissue"])
+    assert synthetic.tissue_noise(denoised, phantom["tissue"]) < 0.6 * before
+    assert results.noise_summary_lines(job.result)[0] == "Method: nlm, strength 1"

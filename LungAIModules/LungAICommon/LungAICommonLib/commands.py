@@ -24,11 +24,13 @@ def lungs(input_path: PathLike, output_folder: PathLike, method: str = "auto", m
 
 
 def pneumonia_analyze(input_path: PathLike, output_folder: PathLike, method: str = "classic",
-                      lungs_path: Optional[PathLike] = None) -> List[str]:
+                      lungs_path: Optional[PathLike] = None, pdf: bool = True) -> List[str]:
+    """Lesions, involvement, histogram and report (``report.pdf`` too unless ``pdf`` is False)."""
     if method not in LESION_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {LESION_METHODS}")
     arguments = ["pneumonia", "analyze", str(input_path), "-o", str(output_folder), "--method", method]
-    return arguments + (["--lungs", str(lungs_path)] if lungs_path else [])
+    arguments += ["--lungs", str(lungs_path)] if lungs_path else []
+    return arguments + ([] if pdf else ["--no-pdf"])
 
 
 def pneumonia_followup(earlier: PathLike, later: PathLike, output_folder: PathLike, method: str = "classic",
