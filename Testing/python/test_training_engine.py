@@ -4,6 +4,7 @@ seeded runs are reproducible; a cancelled run resumes to the same result; early 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +53,8 @@ def test_cohort_converts_to_an_nnunet_folder_that_reads_back(tmp_path):
 
 def test_cli_trains_two_epochs_and_publishes_a_loadable_version(home, tmp_path, capsys):
     cohort = write_toy_cohort(tmp_path / "cohort", n=4)
-    folder = convert_phantom_cohort(cohort, tmp_path / "data", "lungs")
+    assert cli_main(["--json", "models", "cohort-to-dataset", str(cohort), "-o", str(tmp_path / "data")]) == 0
+    folder = Path(json.loads(capsys.readouterr().out)["dataset"])
     template = tmp_path / "toy.json"
     template.write_text(json.dumps(dict(TOY_TEMPLATE, labels={"0": "background", "1": "right_lung",
                                                              "2": "left_lung", "3": "airways"})))

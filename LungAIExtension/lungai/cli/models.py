@@ -241,3 +241,20 @@ def train(name: str, data: Tuple[Path, ...], template: Optional[Path], from_scra
                       "checkpoint_dir": str(Path(ckpt).resolve())}},
          f"published {published.id}: best val {result.metric_name} {result.best_metric:.4f} at epoch "
          f"{result.best_epoch} ({result.seconds:.0f} s); card {published.card_path}")
+
+
+@models.command("cohort-to-dataset")
+@click.argument("cohort", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder in which Dataset<ID>_<Name>/ is written.")
+@click.option("--target", type=click.Choice(["lungs", "lesion_class"]), default="lungs", show_default=True)
+@click.option("--id", "dataset_id", default=900, show_default=True, help="nnU-Net data set number.")
+@click.option("--folds", default=5, show_default=True, help="Folds written to splits_final.json.")
+def cohort_to_dataset(cohort: Path, out_dir: Path, target: str, dataset_id: int, folds: int) -> None:
+    """Turn a phantom COHORT (`lungai phantom` output) into an nnU-Net data set for `lungai models train`."""
+    from lungai.models.datasets import convert_phantom_cohort, read_nnunet_dataset
+
+    folder = convert_phantom_cohort(cohort, out_dir, target, dataset_id=dataset_id, folds=folds)
+    n = len(read_nnunet_dataset(folder).cases)
+    emit({"dataset": str(folder.resolve()), "cases": n, "outputs": {"dataset": str(folder.resolve())}},
+         f"wrote {folder} ({n} cases, target {target})")
