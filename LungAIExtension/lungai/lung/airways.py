@@ -16,6 +16,7 @@ TRACHEA_SEARCH_FRACTION = 0.5      # search the upper half of the slices that ho
 GROW_START_HU, GROW_STEP_HU, GROW_STOP_HU = -975.0, 40.0, -700.0
 LEAK_RATIO = 1.8                   # volume jump between threshold steps that means leakage into lung ...
 LEAK_MIN_ML = 100.0                # ... once the tree is larger than a trachea and main bronchi can be
+INTRAPULMONARY_MAX_AREA_MM2 = 20.0  # bronchi inside the lung up to this cross-section count as lung
 
 
 def find_trachea(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
@@ -89,10 +90,11 @@ def grow_airways(hu: np.ndarray, seed: np.ndarray, air: np.ndarray, voxel_ml: fl
     return out
 
 
-def remove_intrapulmonary(airways: np.ndarray, lungs: np.ndarray) -> np.ndarray:
-    """Airway voxels that are not wrapped by lung in their axial slice (trachea, main and hilar bronchi).
+def remove_intrapulmonary(airways: np.ndarray, lungs: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    """Airway voxels without the small bronchi wrapped by lung in their axial slice.
 
-    Bronchi surrounded by parenchyma belong to the lung mask, as radiologists and reference masks count them.
+    Trachea, main and lobar bronchi stay airways; segmental and smaller bronchi surrounded by parenchyma belong
+    to the lung mask, as radiologists and reference masks count them.
     """
     if not airways.any():
         return airways
@@ -102,7 +104,7 @@ def remove_intrapulmonary(airways: np.ndarray, lungs: np.ndarray) -> np.ndarray:
     labels, n = label(sub_airways, planar=True)
     inside = np.bincount(labels[sub_airways], weights=wrapped[sub_airways], minlength=n + 1)
     total = np.bincount(labels[sub_airways], minlength=n + 1)
-    keep = inside < 0.5 * np.maximum(total, 1)
+    keep = (inside < 0.5 * np.maximum(total, 1)) | (total * pixel_mm2 > INTRAPULMONARY_MAX_AREA_MM2)
     keep[0] = False
     out = np.zeros_like(airways)
     out[box] = keep[labels]

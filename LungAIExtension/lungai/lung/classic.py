@@ -187,11 +187,11 @@ def segment_working(hu: np.ndarray, spacing: Tuple[float, float, float], planar:
     labels = _fill_lung(labels, spacing, planar)
     progress.update(0.5, "recovering dense lung at the chest wall")
     before = np.count_nonzero(labels)
-    labels = recover_dense_lung(labels, hu, body, spacing, AIR_HU, progress.span(0.5, 0.9))
+    labels = recover_dense_lung(labels, hu, body, spacing, AIR_HU, progress.span(0.5, 0.9), planar)
     labels = _fill_lung(labels, spacing, planar)
     details.recovered_ml = float((np.count_nonzero(labels) - before) * voxel)
     if airways.any():
-        airways = remove_intrapulmonary(airways, (labels > 0) & ~airways)
+        airways = remove_intrapulmonary(airways, (labels > 0) & ~airways, spacing[1] * spacing[2])
         labels[airways] = AIRWAYS
     progress.update(1.0, "lungs labelled")
     return labels, details

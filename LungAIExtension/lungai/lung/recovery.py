@@ -159,6 +159,8 @@ def _axes() -> np.ndarray:
 def _shifted(mask: np.ndarray, step: np.ndarray) -> np.ndarray:
     """``mask`` moved by ``step`` voxels (out[p] = mask[p + step]), False where it comes from outside."""
     out = np.zeros_like(mask)
+    if any(abs(s) >= n for s, n in zip(step, mask.shape)):
+        return out
     src = tuple(slice(max(0, s), n + min(0, s)) for s, n in zip(step, mask.shape))
     dst = tuple(slice(max(0, -s), n + min(0, -s)) for s, n in zip(step, mask.shape))
     out[dst] = mask[src]
@@ -166,10 +168,11 @@ def _shifted(mask: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
-                   spacing: Tuple[float, float, float]) -> np.ndarray:
+                   spacing: Tuple[float, float, float], planar: bool = False) -> np.ndarray:
     """Dense voxels that this lung surrounds: aerated lung within ENCLOSED_REACH_MM on both sides along at
     least ENCLOSED_MIN_AXES of the 13 axes (consolidation next to the heart or spine, which the chest-wall rays
     do not see). Organs beside the lung (heart, liver under the dome) have lung on one side only along most axes.
+    A thin slab (``planar``) uses the 4 in-plane axes and the same share of them.
     """
     if not lung.any():
         return np.zeros_like(lung)
@@ -180,8 +183,10 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
     candidates &= ndimage.binary_dilation(sub, iterations=2)
     if not candidates.any():
         return np.zeros_like(lung)
+    axes = [a for a in _axes() if not (planar and a[0])]
+    needed = int(np.ceil(ENCLOSED_MIN_AXES * len(axes) / 13.0))
     score = np.zeros(sub.shape, dtype=np.uint8)
-    for axis in _axes():
+    for axis in axes:
         length = float(np.linalg.norm(axis * np.asarray(spacing)))
         n = max(1, int(ENCLOSED_REACH_MM // length))
         both = np.ones_like(sub)
@@ -191,14 +196,14 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
                 hit |= _shifted(sub, sign * t * axis)
             both &= hit
         score += both
-    region = candidates & (score >= ENCLOSED_MIN_AXES)
+    region = candidates & (score >= needed)
     out = np.zeros_like(lung)
     out[box] = region
     return out
 
 
 def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
-                       air_hu: float, progress=None) -> np.ndarray:
+                       air_hu: float, progress=None, planar: bool = False) -> np.ndarray:
     """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
     out = labels.copy()
     nz = labels.shape[0]
@@ -213,11 +218,11 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], air_hu)
             out[z][add] = side
     for side in (RIGHT_LUNG, LEFT_LUNG):
-        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing)
+        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar)
         out[enclosed] = side
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
-    for side in (RIGHT_LUNG, LEFT_LUNG):
+    for side in () if planar else (RIGHT_LUNG, LEFT_LUNG):
         lung = out == side
         between = np.zeros_like(lung)
         between[1:-1] = lung[:-2] & lung[2:] & (out[1:-1] == 0) & body[1:-1] & (hu[1:-1] < BONE_HU)
