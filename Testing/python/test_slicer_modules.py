@@ -756,3 +756,21 @@ def test_denoising_self_test_data_loses_most_of_its_noise(tmp_path):
     before = synthetic.tissue_noise(phantom["ct"], phantom["tissue"])
     assert synthetic.tissue_noise(denoised, phantom["tissue"]) < 0.6 * before
     assert results.noise_summary_lines(job.result)[0] == "Method: nlm, strength 1"
+
+
+@pytest.mark.slow  # about 10 s on 2 busy cores; run with -m slow
+def test_dose_simulation_self_test_data_gets_noisier_and_makes_a_pair(tmp_path):
+    _require("simulate-dose")
+    from lungai.io import read_image
+
+    phantom = synthetic.noisy_phantom(60.0)
+    full = _write_ct(phantom, tmp_path / "case_full.nrrd")
+    low = tmp_path / "case_dose0.25.nrrd"
+    job = _run_cli(commands.simulate_dose(full, low, 0.25))
+    assert job.state is JobState.SUCCEEDED, job.error
+    before = synthetic.tissue_noise(phantom["ct"], phantom["tissue"])
+    after = synthetic.tissue_noise(read_image(low, check="none").array, phantom["tissue"])
+    assert after > 1.5 * before  # quarter dose: about twice the quantum noise
+    results.append_pair_row(tmp_path / "pairs.csv", "case", full, low, 0.25)
+    assert (tmp_path / "pairs.csv").read_text().splitlines()[1] == "case,case_full.nrrd,case_dose0.25.nrrd,0.25"
+    assert results.noise_summary_lines(job.result)[0].startswith("Simulated 0.25 x dose")
