@@ -207,13 +207,14 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
         applyStandardColors(emboli)
         parameters.emboliSegmentation = emboli
         rows = candidate_rows(json.loads((folder / "candidates.json").read_text(encoding="utf-8")))
-        statuses = load_statuses(folder / "embolism-review.json") or {}
+        statuses = load_statuses(self.caseFolder(parameters) / "embolism-review.json") or {}  # resume a review
         tableRows = []
         for index, row in enumerate(rows):
             cid = candidate_id(row, index)
             tableRows.append({ID_COLUMN: cid, STATUS_COLUMN: statuses.get(cid, "pending"),
                               **{k: v for k, v in row.items() if k not in (ID_COLUMN, STATUS_COLUMN)}})
-        parameters.candidatesTable = tableNodeFromRows(tableRows, f"{name} embolism candidates")
+        parameters.candidatesTable = tableNodeFromRows(tableRows, f"{name} embolism candidates",
+                                                       textColumns=[ID_COLUMN, STATUS_COLUMN])
         parameters.candidatesMarkups = self.candidatesMarkups(tableRows, f"{name} PE candidates")
         if volume is not None:
             showVolume(volume)

@@ -131,8 +131,10 @@ def _isNumber(value: Any) -> bool:
 
 
 def tableNodeFromRows(rows: Sequence[Mapping[str, Any]], name: str, columns: Optional[Sequence[str]] = None,
-                      node: Optional[slicer.vtkMRMLTableNode] = None) -> slicer.vtkMRMLTableNode:
-    """A table node with one row per mapping; all-numeric columns become numbers (sortable), others text."""
+                      node: Optional[slicer.vtkMRMLTableNode] = None,
+                      textColumns: Sequence[str] = ()) -> slicer.vtkMRMLTableNode:
+    """A table node with one row per mapping; all-numeric columns become numbers (sortable), others and
+    ``textColumns`` (identifiers) text."""
     if columns is None:
         columns = list(dict.fromkeys(key for row in rows for key in row))
     tableNode = node if node is not None else slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode")
@@ -142,7 +144,7 @@ def tableNodeFromRows(rows: Sequence[Mapping[str, Any]], name: str, columns: Opt
     table.Initialize()
     for column in columns:
         values = [row.get(column, "") for row in rows]
-        numeric = bool(values) and all(_isNumber(v) for v in values)
+        numeric = column not in textColumns and bool(values) and all(_isNumber(v) for v in values)
         array = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
         array.SetName(str(column))
         for value in values:
