@@ -117,10 +117,16 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     candidates = region & (smooth >= lo) & (smooth <= hi)
     dense = candidates & (smooth >= p.vessel_core_hu)
     progress.update(0.3, "thin dense structures")
-    thick = morphology(ndi.binary_opening, dense, p.dense_opening_mm, spacing)
+    # the ball test runs on the coarse vessel grid (fast for large balls); dense voxels next to a thick
+    # structure belong to it (its rounded corners), the rest are thin structures
+    factors = shrink_factors(spacing, p.vessel_grid_mm)
+    coarse_spacing = [s * f for s, f in zip(spacing, factors)]
+    coarse_thick = morphology(ndi.binary_opening, bin_average(dense, factors) >= 0.5, p.dense_opening_mm,
+                              coarse_spacing)
+    thick = expand_blocks(coarse_thick, factors, dense.shape) & dense
     progress.update(0.45, "vessel suppression")
-    # dense voxels next to a thick structure belong to it (its rounded corners), the rest are thin structures
-    thick_zone = morphology(ndi.binary_dilation, thick, p.vessel_margin_mm, spacing)
+    thick_zone = expand_blocks(morphology(ndi.binary_dilation, coarse_thick, p.vessel_margin_mm, coarse_spacing),
+                               factors, dense.shape)
     vessels = morphology(ndi.binary_dilation, dense & ~thick_zone, p.vessel_margin_mm, spacing) & ~thick_zone
     vessels |= _thick_vessels(smooth, thick, spacing, p)
     vessels &= candidates
@@ -129,7 +135,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     lesions = morphology(ndi.binary_opening, candidates & ~vessels, p.opening_mm, spacing, axial)
     lesions &= _line_opening(lesions, axial, int(p.opening_z_mm // spacing[axial]))
     progress.update(0.75, "vessels inside lesions")
-    lesions |= vessels & morphology(ndi.binary_closing, lesions, p.enclosed_vessel_mm, spacing)
+    closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
+                        coarse_spacing)
+    lesions |= vessels & expand_blocks(closed, factors, lesions.shape)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo

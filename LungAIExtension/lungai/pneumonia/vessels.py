@@ -24,7 +24,7 @@ def shrink_factors(spacing_kji: Sequence[float], target_mm: float) -> Tuple[int,
 def bin_average(array: np.ndarray, factors: Sequence[int]) -> np.ndarray:
     """Mean over non-overlapping blocks of ``factors`` voxels (edges padded by replication)."""
     pads = [(0, (-n) % f) for n, f in zip(array.shape, factors)]
-    a = np.pad(array.astype(np.float32, copy=False), pads, mode="edge")
+    a = np.pad(array, pads, mode="edge") if any(p for _, p in pads) else array
     shape = []
     for n, f in zip(a.shape, factors):
         shape += [n // f, f]
