@@ -175,6 +175,8 @@ def test_missing_optional_backends_say_what_is_missing(healthy, monkeypatch):
         segment_lungs(ct, method="totalsegmentator")
     with pytest.raises(ValueError, match="unknown lung segmentation method"):
         segment_lungs(ct, method="magic")
+    with pytest.raises(LungAIError, match="no-such-model"):
+        segment_lungs(ct, method="model", model_name="no-such-model")
 
 
 def test_cancel_stops_the_run(healthy):
@@ -225,6 +227,9 @@ def test_breathing_phase_from_density_and_volume():
     out = breathing_phase(-720.0, 2600.0)
     assert out["phase"] == "expiration" and out["confidence"] > 0.8
     assert breathing_phase(None, 0.0)["phase"] == "unknown"
+    partial = breathing_phase(-870.0, 300.0)  # a slab: density alone, with less confidence
+    assert partial["phase"] == "inspiration" and partial["confidence"] < deep["confidence"]
+    assert partial["basis"].startswith("density only")
 
 
 def test_phantom_is_inspiration(healthy):

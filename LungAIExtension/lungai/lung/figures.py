@@ -17,6 +17,7 @@ HU_MIN, HU_MAX = -1024, 3071
 PHASE_DENSITY_CENTRE_HU, PHASE_DENSITY_SCALE_HU = -805.0, 35.0
 PHASE_VOLUME_CENTRE_ML, PHASE_VOLUME_SCALE_ML = 3800.0, 900.0
 PHASE_DENSITY_WEIGHT = 0.7
+WHOLE_LUNGS_MIN_ML = 1500.0  # less lung than this in view: a partial field of view, volume is not used
 
 
 def _histogram(values: np.ndarray) -> np.ndarray:
@@ -38,15 +39,25 @@ def _stats(hist: np.ndarray, voxel_ml: float) -> Dict[str, object]:
 
 
 def breathing_phase(median_aerated_hu: Optional[float], total_ml: float) -> Dict[str, object]:
-    """Inspiration or expiration with a confidence 0..1, from aerated-lung density (mainly) and volume."""
+    """Inspiration or expiration with a confidence 0..1, from aerated-lung density (mainly) and volume.
+
+    When the field of view holds only part of the lungs (less than :data:`WHOLE_LUNGS_MIN_ML`) the volume says
+    nothing: density alone decides, at half the confidence.
+    """
     if median_aerated_hu is None or total_ml <= 0:
         return {"phase": "unknown", "confidence": 0.0}
     density_score = (PHASE_DENSITY_CENTRE_HU - median_aerated_hu) / PHASE_DENSITY_SCALE_HU
-    volume_score = (total_ml - PHASE_VOLUME_CENTRE_ML) / PHASE_VOLUME_SCALE_ML
-    score = PHASE_DENSITY_WEIGHT * density_score + (1 - PHASE_DENSITY_WEIGHT) * volume_score
+    whole = total_ml >= WHOLE_LUNGS_MIN_ML
+    if whole:
+        volume_score = (total_ml - PHASE_VOLUME_CENTRE_ML) / PHASE_VOLUME_SCALE_ML
+        score = PHASE_DENSITY_WEIGHT * density_score + (1 - PHASE_DENSITY_WEIGHT) * volume_score
+    else:
+        score = density_score
     p_inspiration = 1.0 / (1.0 + math.exp(-1.5 * score))
     phase = "inspiration" if p_inspiration >= 0.5 else "expiration"
-    return {"phase": phase, "confidence": round(abs(2 * p_inspiration - 1), 3),
+    confidence = abs(2 * p_inspiration - 1) * (1.0 if whole else 0.5)
+    return {"phase": phase, "confidence": round(confidence, 3), "basis": "density and volume" if whole else
+            "density only (lungs not wholly in the field of view)",
             "median_aerated_hu": round(float(median_aerated_hu), 1), "total_volume_ml": round(total_ml, 1)}
 
 
