@@ -139,3 +139,23 @@ def test_cli_rejects_a_lung_mask_with_foreign_labels(tmp_path, synthetic):
     code = main(["--progress", "none", "pneumonia", "analyze", str(tmp_path / "ct.nii.gz"), "-o",
                  str(tmp_path / "out"), "--lungs", str(tmp_path / "bad.nii.gz")])
     assert code == 2 and not (tmp_path / "out" / "results.json").exists()
+
+
+def test_cli_followup_writes_every_output(tmp_path):
+    from lungai.cli.main import main
+
+    e_img, e_lungs, _, _ = make_ct([((24, 30, 16), 5.0, -550.0)], seed=3)
+    l_img, l_lungs, _, _ = make_ct([((24, 30, 16), 5.0, -550.0), ((34, 20, 58), 5.0, -500.0)], seed=4)
+    for name, image in (("e", e_img), ("l", l_img)):
+        write_image(image, tmp_path / f"{name}.nii.gz")
+    write_image(e_img.like(e_lungs), tmp_path / "el.nii.gz")
+    write_image(l_img.like(l_lungs), tmp_path / "ll.nii.gz")
+    out = tmp_path / "fu"
+    code = main(["--json", "--progress", "none", "pneumonia", "followup", str(tmp_path / "e.nii.gz"),
+                 str(tmp_path / "l.nii.gz"), "-o", str(out), "--earlier-lungs", str(tmp_path / "el.nii.gz"),
+                 "--later-lungs", str(tmp_path / "ll.nii.gz"), "--no-pdf"])
+    assert code == 0
+    for name in ("followup.json", "changes.csv", "change.seg.nrrd", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "followup.json").read_text())
+    assert data["summary"]["lesion_changes"]["new"] == 1 and data["summary"]["lesion_changes"]["stable"] == 1

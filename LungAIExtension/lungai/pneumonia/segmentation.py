@@ -4,7 +4,7 @@
 density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
 
 * vessels: structures denser than ``vessel_core_hu`` that a ball of ``dense_opening_mm`` does not fit in (thin
-  vessels, bronchial walls) are suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims;
+  vessels, bronchial walls; at least ``vessel_min_mm3``, so noise specks in ground glass are not) are suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims;
   thicker tubes are found by centre-line Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
 * remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius, and
   sheets parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal
@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Tuple
 
+import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -46,6 +47,7 @@ class ClassicParams:
     vessel_core_hu: float = -500.0
     dense_opening_mm: float = 3.0
     vessel_margin_mm: float = 1.5
+    vessel_min_mm3: float = 30.0
     enclosed_vessel_mm: float = 3.0
     vessel_grid_mm: float = 2.0
     vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0)
@@ -127,7 +129,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.45, "vessel suppression")
     thick_zone = expand_blocks(morphology(ndi.binary_dilation, coarse_thick, p.vessel_margin_mm, coarse_spacing),
                                factors, dense.shape)
-    vessels = morphology(ndi.binary_dilation, dense & ~thick_zone, p.vessel_margin_mm, spacing) & ~thick_zone
+    # thin structures big enough to be vessels (noise specks inside ground glass are not)
+    thin = cc3d.dust(dense & ~thick_zone, threshold=max(1, int(p.vessel_min_mm3 / float(np.prod(spacing)))),
+                     connectivity=26)
+    vessels = morphology(ndi.binary_dilation, thin, p.vessel_margin_mm, spacing) & ~thick_zone
     vessels |= _thick_vessels(smooth, thick, spacing, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
