@@ -159,3 +159,42 @@ def test_cli_followup_writes_every_output(tmp_path):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "followup.json").read_text())
     assert data["summary"]["lesion_changes"]["new"] == 1 and data["summary"]["lesion_changes"]["stable"] == 1
+
+
+def test_model_branch_keeps_model_labels_inside_the_lungs(monkeypatch, synthetic):
+    """The model method uses the newest 'lesions' model of the registry and clips its output to the lungs."""
+    from lungai import models
+    from lungai.models.inference import InferenceResult
+    from lungai.provenance import Provenance
+
+    image, lungs, _, _ = synthetic
+
+    class Entry:
+        name, version, task, created, output = "lesions-test", "1.2.0", "lesions", "2026-01-01", "softmax"
+
+    def fake_inference(img, entry, device="cpu", progress=None):
+        assert entry.name == "lesions-test" and device == "cpu"
+        labels = np.zeros(img.shape, dtype=np.uint8)
+        labels[:, :, :] = 1  # ground glass everywhere, also outside the lungs
+        labels[20:30] = 2
+        return InferenceResult(Provenance(method="model lesions-test", model_name="lesions-test",
+                                          model_version="1.2.0"), labels=img.like(labels))
+
+    monkeypatch.setattr(models, "load_registry", lambda: [Entry()])
+    monkeypatch.setattr(models, "get_model", lambda name: Entry())
+    monkeypatch.setattr(models, "run_inference", fake_inference)
+    regions = regions_from_labels(image, lungs, fill=False)
+    seg = segment_lesions(image, regions, method="model")
+    assert np.array_equal(seg.labels > 0, lungs > 0)
+    assert set(np.unique(seg.labels[20:30][lungs[20:30] > 0]).tolist()) == {2}
+    assert seg.provenance.model_name == "lesions-test"
+
+
+def test_model_branch_without_a_model_says_what_to_do(monkeypatch, synthetic):
+    from lungai import models
+    from lungai.errors import LungAIError
+
+    image, lungs, _, _ = synthetic
+    monkeypatch.setattr(models, "load_registry", lambda: [])
+    with pytest.raises(LungAIError, match="no lesion model is registered"):
+        segment_lesions(image, regions_from_labels(image, lungs, fill=False), method="model")
