@@ -137,3 +137,15 @@ def test_flipped_axes_give_the_same_answers(case):
     assert sorted(r.quadrant for r in call.deciding_runs) == ["left anterior", "right anterior"]
     inv = measure_involvement(kept, reg2, flipped.voxel_volume_ml)
     assert inv.severity_total == 6
+
+
+def test_patient_call_ignores_slices_where_a_lesion_only_grazes(case):
+    """A (1 mm x 1 mm pixels): 16 mm^2 per slice; at least 16 mm^2 counts, 17 mm^2 does not."""
+    image, labels, regions = case
+    _, _, kept = find_lesions(image, labels, regions, min_size_mm=2.0)
+    axes = PatientAxes.of(image)
+    spacing = tuple(reversed(image.spacing))
+    assert patient_call(kept, regions, axes, 3, min_area_mm2=16.0, spacing_kji=spacing).involved[
+        "right anterior"] == [2, 3, 4, 5]
+    assert patient_call(kept, regions, axes, 3, min_area_mm2=17.0, spacing_kji=spacing).involved[
+        "right anterior"] == []

@@ -106,7 +106,8 @@ def analyze(image: Image, lungs: Optional[Image] = None, method: str = "classic"
     progress.update(0.9, "involvement and densities")
     involvement = measure_involvement(labels, regions, image.voxel_volume_ml)
     histogram = lung_histograms(image.array, regions, image.voxel_volume_ml)
-    call = patient_call(labels, regions, PatientAxes.of(image), consecutive)
+    call = patient_call(labels, regions, PatientAxes.of(image), consecutive,
+                        min_area_mm2=float(np.pi * (min_size_mm / 2.0) ** 2), spacing_kji=tuple(reversed(image.spacing)))
     provenance = seg.provenance
     provenance.parameters.update(min_size_mm=min_size_mm, consecutive=consecutive)
     progress.update(1.0, "analysis done")

@@ -1,8 +1,10 @@
 """Per-slice findings by quadrant and the per-patient call.
 
 Each axial slice is split into four quadrants: right/left lung, each divided into anterior and posterior halves
-at the antero-posterior midpoint of that lung on that slice. A quadrant of a slice is *involved* when it holds
-at least ``min_voxels`` lesion voxels (of lesions that passed the minimum size). The patient is called positive
+at the antero-posterior midpoint of that lung on that slice. A quadrant of a slice is *involved* when its lesion
+area on that slice (lesions that passed the minimum size) is at least ``min_area_mm2``; the analysis uses the
+cross-section of the minimum lesion size (a disc of ``min_size_mm``), so a lesion only grazing a slice does not
+count. The patient is called positive
 when one quadrant is involved on at least ``consecutive`` adjacent slices; the runs that decided it are reported
 as slice index ranges (array index along the cranio-caudal axis, inclusive).
 """
@@ -10,7 +12,7 @@ as slice index ranges (array index along the cranio-caudal axis, inclusive).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -86,10 +88,14 @@ def quadrant_map(regions: LungRegions, axes: PatientAxes) -> np.ndarray:
 
 
 def patient_call(labels: np.ndarray, regions: LungRegions, axes: PatientAxes, consecutive: int = 3,
-                 min_voxels: int = 1) -> PatientCall:
+                 min_area_mm2: float = 0.0, spacing_kji: Optional[Tuple[float, float, float]] = None) -> PatientCall:
     """Quadrant involvement per slice and the consecutive-slice rule (see module docstring)."""
     if consecutive < 1:
         raise ValueError("consecutive must be at least 1")
+    pixel_mm2 = 1.0
+    if spacing_kji is not None:
+        pixel_mm2 = float(np.prod([s for axis, s in enumerate(spacing_kji) if axis != axes.axial]))
+    min_voxels = max(1, int(np.ceil(min_area_mm2 / pixel_mm2 - 1e-9)))
     quadrants = quadrant_map(regions, axes)
     lesion = np.asarray(labels) > 0
     involved: Dict[str, List[int]] = {}
