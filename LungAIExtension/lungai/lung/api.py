@@ -83,7 +83,7 @@ def segment_lungs(image: Image, method: str = "auto", progress: Optional[Progres
             out = backends.run_totalsegmentator(volume, device, work)
         labels_array, lobes, provenance = out.labels, out.lobes, out.provenance
     labels = volume.like(labels_array.astype(np.uint8))
-    if not np.isin(labels.array, (1, 2)).any():
+    if not ((labels.array == 1) | (labels.array == 2)).any():
         raise InputError(source, "no lungs in the field of view (the segmentation found no lung)")
     progress.update(0.88, "zones")
     zones = compute_zones(labels, planar=bool(details.get("planar", False)))

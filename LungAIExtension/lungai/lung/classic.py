@@ -113,7 +113,9 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
         keep[tree] = True
         # other big lung-dark regions count when they lie within the box of the airway-connected lungs (a lung
         # part cut off at the working resolution), not below or beside it (table, pads, bowel)
-        box = bbox(np.isin(labels, tree), margin=2)
+        in_tree = np.zeros(n + 1, dtype=bool)
+        in_tree[tree] = True
+        box = bbox(in_tree[labels], margin=2)
         within = np.bincount(labels[box][candidates[box]], minlength=n + 1) / np.maximum(counts, 1)
         keep |= (lung_like & ~side & (pure < MAX_PURE_AIR_FRACTION) & (within > 0.9)
                  & (counts * voxel_ml >= max(20.0, 0.03 * main_ml)))

@@ -59,14 +59,20 @@ class WorkGrid:
 
     def expand(self, coarse: np.ndarray) -> np.ndarray:
         """Block replication of a working-grid array onto the full canonical grid (edges repeated)."""
-        (fz, fy, fx) = self.factors
+        fz, fy, fx = self.factors
         nz, ny, nx = coarse.shape
-        out = np.broadcast_to(coarse[:, None, :, None, :, None], (nz, fz, ny, fy, nx, fx))
-        out = out.reshape(nz * fz, ny * fy, nx * fx)
-        pad = [(0, n - m) for n, m in zip(self.fine_shape, out.shape)]
-        if any(p[1] for p in pad):
-            out = np.pad(out, pad, mode="edge")
-        return np.ascontiguousarray(out)
+        out = np.empty(self.fine_shape, dtype=coarse.dtype)
+        for a in range(fz):  # strided writes: one pass over the output, no temporary copies
+            for b in range(fy):
+                for c in range(fx):
+                    out[a: nz * fz: fz, b: ny * fy: fy, c: nx * fx: fx] = coarse
+        if self.fine_shape[0] > nz * fz:
+            out[nz * fz:] = out[nz * fz - 1]
+        if self.fine_shape[1] > ny * fy:
+            out[:, ny * fy:] = out[:, ny * fy - 1: ny * fy]
+        if self.fine_shape[2] > nx * fx:
+            out[:, :, nx * fx:] = out[:, :, nx * fx - 1: nx * fx]
+        return out
 
 
 def upsample_labels(grid: WorkGrid, coarse_labels: np.ndarray, coarse_hu: np.ndarray, fine_hu: np.ndarray,

@@ -156,15 +156,13 @@ def _axes() -> np.ndarray:
     return np.array([d for d in steps if tuple(-d) > tuple(d)])
 
 
-def _shifted(mask: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """``mask`` moved by ``step`` voxels (out[p] = mask[p + step]), False where it comes from outside."""
-    out = np.zeros_like(mask)
+def _or_shifted(target: np.ndarray, mask: np.ndarray, step: np.ndarray) -> None:
+    """``target[p] |= mask[p + step]`` wherever ``p + step`` lies inside the array."""
     if any(abs(s) >= n for s, n in zip(step, mask.shape)):
-        return out
+        return
     src = tuple(slice(max(0, s), n + min(0, s)) for s, n in zip(step, mask.shape))
     dst = tuple(slice(max(0, -s), n + min(0, -s)) for s, n in zip(step, mask.shape))
-    out[dst] = mask[src]
-    return out
+    target[dst] |= mask[src]
 
 
 def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
@@ -189,13 +187,11 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
     for axis in axes:
         length = float(np.linalg.norm(axis * np.asarray(spacing)))
         n = max(1, int(ENCLOSED_REACH_MM // length))
-        both = np.ones_like(sub)
-        for sign in (1, -1):
-            hit = np.zeros_like(sub)
-            for t in range(1, n + 1):
-                hit |= _shifted(sub, sign * t * axis)
-            both &= hit
-        score += both
+        forward, backward = np.zeros_like(sub), np.zeros_like(sub)
+        for t in range(1, n + 1):
+            _or_shifted(forward, sub, t * axis)
+            _or_shifted(backward, sub, -t * axis)
+        score += forward & backward
     region = candidates & (score >= needed)
     out = np.zeros_like(lung)
     out[box] = region
