@@ -1,0 +1,154 @@
+"""Candidate filling defects and their features.
+
+Inside an enhanced artery a clot is a region darker than the contrast that surrounds it. The expected lumen
+density at every voxel is the grey-level closing of the smoothed CT with a cube of about ``CLOSING_MM``: it
+fills dark holes and short gaps enclosed by contrast (clots, short occlusions) but not the lung beside a
+vessel's convex wall. A candidate is a connected region whose density lies ``defect`` HU below that
+expectation, inside the closed tree envelope and darker than the tree's low threshold, or an occluded artery:
+a clot-dense (``CLOT_HU``) tube in the lungs, at least two voxels thick, that leaves the enhanced tree. Features describe
+density, contrast to the lumen, size, thickness, what surrounds the region, vessel size and level, and the
+spatial prior of the level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, _bbox
+from lungai.embolism.trunk import Trunk
+from lungai.embolism.volume import WorkVolume
+
+CLOSING_MM = 5.0          # half-size of the closing cube: fills defects up to about 10 mm across
+DEFECT_FRACTION = 0.3     # minimum darkening below the expected lumen, as a fraction of the trunk's HU
+MIN_HU = -100.0           # darker than this is lung or fat, not clot (clot is about -50..120 HU)
+MIN_VOXELS = 2
+CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
+
+FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", "lumen_hu", "contact_contrast",
+            "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
+            "clot_fraction", "relative_defect", "log_level_prior")
+
+# Spatial prior: emboli per ml of artery lumen at each level, relative to segmental arteries. Clots lodge
+# where the lumen narrows, so per ml of lumen they are more frequent in small arteries; the shipped model's
+# card records the values estimated on its training cohort.
+DEFAULT_LEVEL_PRIOR = {"main": 0.15, "lobar": 0.5, "segmental": 1.0, "subsegmental": 1.0}
+
+
+@dataclass
+class Candidates:
+    """Candidate label map (working grid, 1..n), per-candidate features (n, F) and facts."""
+
+    labels: np.ndarray
+    features: np.ndarray
+    centroid: np.ndarray      # (n, 3) canonical index
+    volume_mm3: np.ndarray
+    extent_mm: np.ndarray     # (n,) longest bounding-box side
+    level: List[str]
+    side: List[str]
+    occlusive: np.ndarray     # (n,) bool: the clot fills the lumen (little contrast around it)
+
+    @property
+    def count(self) -> int:
+        return len(self.volume_mm3)
+
+
+def _cube(spacing, half_mm: float):
+    return tuple(2 * max(1, int(round(half_mm / s))) + 1 for s in spacing)
+
+
+def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
+                    level_prior: Optional[Dict[str, float]] = None) -> Candidates:
+    prior = level_prior or DEFAULT_LEVEL_PRIOR
+    size = _cube(vol.spacing, CLOSING_MM)
+    box = _bbox(tree.mask, margin=max(size))
+    labels = np.zeros(vol.hu.shape, dtype=np.int32)
+    if box is None:
+        return _empty(labels)
+    hu = vol.hu[box]
+    tmask = tree.mask[box]
+    envelope = ndimage.minimum_filter(ndimage.maximum_filter(tmask, size=size), size=size)
+    expected = ndimage.minimum_filter(ndimage.maximum_filter(np.where(envelope, hu, MIN_HU), size=size), size=size)
+    defect = expected - hu
+    t = trunk.hu
+    dmask = envelope & ~tmask & (defect > DEFECT_FRACTION * t) & (hu > MIN_HU) & (hu < tree.low_hu) \
+        & (expected > tree.low_hu)
+    # occluded arteries: clot-dense tubes at least two voxels thick, leaving the enhanced tree inside the lungs
+    cross = ndimage.generate_binary_structure(3, 1)
+    clot = (hu > CLOT_HU[0]) & (hu < min(CLOT_HU[1], tree.low_hu)) & ~tmask & (vol.lungs[box] > 0)
+    dmask |= ndimage.binary_opening(clot, structure=cross)
+    lab, n = ndimage.label(dmask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return _empty(labels)
+    counts = np.bincount(lab.ravel(), minlength=n + 1)
+    touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
+    keep = (counts >= MIN_VOXELS) & touching
+    keep[0] = False
+    remap = np.zeros(n + 1, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    lab = remap[lab]
+    n = int(keep.sum())
+    if n == 0:
+        return _empty(labels)
+    labels[box] = lab
+    idx = np.arange(n + 1)
+
+    def mean(values, where=None):
+        sel = lab > 0 if where is None else (lab > 0) & where
+        s = np.bincount(lab[sel], weights=values[sel], minlength=n + 1)
+        c = np.bincount(lab[sel], minlength=n + 1)
+        return (s / np.maximum(c, 1))[1:], c[1:]
+
+    vox = float(np.prod(vol.spacing))
+    volume = np.bincount(lab.ravel(), minlength=n + 1)[1:] * vox
+    mean_def, _ = mean(defect)
+    max_def = ndimage.maximum(defect, lab, idx[1:])
+    mean_hu, _ = mean(hu)
+    min_hu = ndimage.minimum(hu, lab, idx[1:])
+    lumen, _ = mean(expected)
+    # the one-voxel shell around each candidate: how much of it is contrast, how much lung
+    grown = ndimage.maximum_filter(lab, size=3)
+    shell = (lab == 0) & (grown > 0)
+    shell_lab = np.where(shell, grown, 0)
+    shell_n = np.bincount(shell_lab.ravel(), minlength=n + 1)[1:]
+    bright = np.bincount(shell_lab[shell & tmask], minlength=n + 1)[1:]
+    air = np.bincount(shell_lab[shell & (hu < -400)], minlength=n + 1)[1:]
+    contact_contrast = bright / np.maximum(shell_n, 1)
+    contact_lung = air / np.maximum(shell_n, 1)
+    enclosed = ndimage.minimum_filter((lab > 0) | tmask, size=3) & (lab > 0)  # no lung or wall in reach
+    enclosed_fraction = np.bincount(lab[enclosed], minlength=n + 1)[1:] / np.maximum(volume / vox, 1)
+    clot_fraction, _ = mean(((hu > -50) & (hu < 150)).astype(np.float32))
+    relative, _ = mean(defect / np.maximum(expected + 100.0, 1.0))
+    # vessel diameter and level from the tree voxels touching the candidate
+    diam = ndimage.maximum(tree.diameter[box], shell_lab, idx[1:])
+    code = ndimage.maximum(tree.level[box], shell_lab, idx[1:]).astype(int)
+    code = np.where(code == 0, LEVEL_CODE["subsegmental"], code)
+    names = {v: k for k, v in LEVEL_CODE.items()}
+    level = [names[int(c)] for c in code]
+    lungs = vol.lungs[box]
+    in_lung, _ = mean((lungs > 0).astype(np.float32))
+    side_votes = [np.bincount(shell_lab[shell & (lungs == s)], minlength=n + 1)[1:] for s in (1, 2)]
+    coms = np.asarray(ndimage.center_of_mass(np.ones(lab.shape, np.float32), lab, idx[1:]), dtype=float)
+    centroid = coms + np.asarray([b.start for b in box], dtype=float)
+    objects = ndimage.find_objects(lab)
+    extent = np.asarray([max((sl.stop - sl.start) * s for sl, s in zip(o, vol.spacing)) for o in objects])
+    mid_axis = vol.hu.shape[2] / 2.0
+    side = [("right" if r > l else "left") if r != l else ("right" if c[2] < mid_axis else "left")
+            for r, l, c in zip(side_votes[0], side_votes[1], centroid)]
+    prior_log = np.log([max(prior.get(name, 1e-3), 1e-3) for name in level])
+    features = np.stack([np.log(volume), mean_def / t, max_def / t, mean_hu / t, min_hu / t, lumen / t,
+                         contact_contrast, contact_lung, enclosed_fraction, np.log(np.maximum(diam, 0.5)),
+                         code.astype(float), in_lung, clot_fraction, relative, prior_log], axis=1).astype(np.float32)
+    occlusive = contact_contrast < 0.35
+    return Candidates(labels=labels, features=features, centroid=centroid, volume_mm3=volume, extent_mm=extent,
+                      level=level, side=side, occlusive=occlusive)
+
+
+def _empty(labels: np.ndarray) -> Candidates:
+    return Candidates(labels=labels, features=np.zeros((0, len(FEATURES)), np.float32), centroid=np.zeros((0, 3)),
+                      volume_mm3=np.zeros(0), extent_mm=np.zeros(0), level=[], side=[],
+                      occlusive=np.zeros(0, bool))
+

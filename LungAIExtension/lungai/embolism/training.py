@@ -1,0 +1,169 @@
+"""Training the candidate scorer on a phantom CTPA cohort with the project's training engine.
+
+    python -m lungai.embolism.training --cohort /tmp/pe-cohort --publish
+
+Cases are split by patient (seed): the first positive cases and half the negatives fit the network, the rest
+pick the best epoch and fit the Platt calibration; the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
+The level prior is the number of phantom emboli per ml of detected artery lumen at each level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from lungai.embolism.arteries import LEVEL_CODE, LEVELS
+from lungai.embolism.candidates import FEATURES
+from lungai.embolism.cohort import CohortCase, cohort
+from lungai.embolism.detect import features_for_training
+from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP
+from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
+from lungai.resources import resource_path
+
+PRIOR_COLUMN = FEATURES.index("log_level_prior")
+
+
+def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
+    """Candidate features, hit labels and tree level volumes of one case (cached as ``.npz``)."""
+    path = cache / f"{case.name}.features.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    vol, trunk, tree, cands = features_for_training(case.ct)
+    emboli = vol.reorientation.to_canonical(case.emboli)
+    from lungai.embolism.evaluation import case_table
+
+    table = case_table(case.name, cands.labels, np.zeros(cands.count), emboli, case.records)
+    level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
+                           for name in LEVELS])
+    out = {"features": cands.features, "hit": table.hit, "level_ml": level_ml,
+           "levels": np.asarray(cands.level, dtype="U16"),
+           "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16")}
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return out
+
+
+def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:
+    """Emboli per ml of artery lumen per level, relative to the densest level (add-one smoothed)."""
+    counts = {name: 1.0 for name in LEVELS}
+    volume = {name: 1.0 for name in LEVELS}
+    for t in tables:
+        for name in t["truth_levels"]:
+            counts[str(name)] += 1
+        for name, ml in zip(LEVELS, t["level_ml"]):
+            volume[name] += float(ml)
+    density = {name: counts[name] / volume[name] for name in LEVELS}
+    top = max(density.values())
+    return {name: round(density[name] / top, 4) for name in LEVELS}
+
+
+def _arrays(tables: Sequence[Dict[str, np.ndarray]], prior: Dict[str, float]) -> Tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for t in tables:
+        x = np.array(t["features"], dtype=np.float32)
+        if len(x):
+            x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in t["levels"]])
+        xs.append(x)
+        ys.append((t["hit"] > 0).astype(np.float32))
+    return torch.as_tensor(np.concatenate(xs)), torch.as_tensor(np.concatenate(ys))
+
+
+def _average_precision(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    order = torch.argsort(logits, descending=True)
+    y = targets[order]
+    if y.sum() == 0:
+        return 0.0
+    hits = torch.cumsum(y, 0)
+    precision = hits / torch.arange(1, len(y) + 1)
+    return float((precision * y).sum() / y.sum())
+
+
+def _calibrate(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Platt scaling: a, b minimising the log-loss of sigmoid(a * logit + b)."""
+    ab = torch.tensor([1.0, 0.0], requires_grad=True)
+    opt = torch.optim.LBFGS([ab], max_iter=200)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(ab[0] * logits + ab[1], targets) + 1e-3 * (ab[0] - 1) ** 2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return ab.detach()
+
+
+def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, np.ndarray]], seed: int = 0,
+          epochs: int = 150, checkpoint_dir=None):
+    """Fit the scorer; returns (network, TrainResult, facts)."""
+    prior = level_prior(train_tables)
+    x_tr, y_tr = _arrays(train_tables, prior)
+    x_va, y_va = _arrays(val_tables, prior)
+    seed_everything(seed)
+    net = EmbolusMLP(len(FEATURES))
+    net.mean.copy_(x_tr.mean(0))
+    net.std.copy_(x_tr.std(0).clamp_min(1e-3))
+    net.level_prior.copy_(torch.tensor([prior[name] for name in LEVELS]))
+    pos_weight = torch.tensor(float((y_tr == 0).sum() / max(float(y_tr.sum()), 1.0)))
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    gen = torch.Generator().manual_seed(seed)
+    train_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_tr, y_tr), batch_size=256,
+                                               shuffle=True, generator=gen)
+    val_loader = [(x_va, y_va)]
+    config = TrainConfig(max_epochs=epochs, batch_size=256, lr=3e-3, seed=seed, patience=40, weight_decay=1e-3,
+                         metric_name="average_precision", checkpoint_dir=checkpoint_dir, resume=False)
+    trainer = Trainer(net, lambda out, y: bce(out, y), _average_precision, config)
+    result = trainer.fit(train_loader, val_loader)
+    net.eval()
+    with torch.no_grad():
+        val_logits = net(x_va)
+    net.calibration.copy_(_calibrate(val_logits, y_va))
+    facts = {"level_prior": prior, "train_candidates": int(len(y_tr)), "train_positive": int(y_tr.sum()),
+             "val_candidates": int(len(y_va)), "val_positive": int(y_va.sum()),
+             "calibration": [round(float(v), 4) for v in net.calibration]}
+    return net, result, facts
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cohort", required=True, type=Path, help="folder of cached phantom cases")
+    parser.add_argument("--train", type=int, default=6, help="positive training cases")
+    parser.add_argument("--val", type=int, default=3, help="positive validation cases")
+    parser.add_argument("--negatives", type=int, default=3, help="negative cases, shared between the two")
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    cache = args.cohort / "features"
+    cases = list(cohort(args.cohort, "train", args.train + args.val, args.negatives))
+    positives = [extract(c, cache) for c in cases if c.positive]
+    negatives = [extract(c, cache) for c in cases if not c.positive]
+    half = (len(negatives) + 1) // 2
+    tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
+    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs)
+    print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
+    if args.publish:
+        template = {"name": MODEL_NAME, "task": "embolism",
+                    "description": "Scores candidate filling defects of the CTPA pulmonary artery tree "
+                                   "(MLP over density, contrast, size, shape, vessel level and level prior).",
+                    "architecture": {"name": "EmbolusMLP", "params": {"hidden": 16}}, "spatial_dims": 3,
+                    "in_channels": len(FEATURES), "out_channels": 1, "normalization": {"type": "none"},
+                    "output": "classification", "labels": {"0": "embolus"}, "license": "Apache-2.0"}
+        data = {"name": "lungai.phantom CTPA cohort (preset pe and healthy, contrast ctpa)",
+                "cases_train": len(tables["train"]), "cases_val": len(tables["val"]),
+                "source": "synthetic, generated by lungai.phantom (seeds 1000+ positive, 1500+ negative)",
+                "licence": "Apache-2.0 (synthetic)",
+                "description": f"candidate features {', '.join(FEATURES)}; {json.dumps(facts)}"}
+        entry = publish_model(template, net, result, data, resource_path("Models", "registry.json"))
+        print(f"published {entry.id}: {entry.weights_file} sha256 {entry.sha256}")
+
+
+if __name__ == "__main__":
+    main()
