@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -73,12 +71,6 @@ def test_severe_disease_at_the_chest_wall_is_recovered(severe):
     found = np.isin(result.labels.array, (RIGHT_LUNG, LEFT_LUNG))
     # consolidation filling whole basal slices cannot be told from the organs below the diaphragm; most is found
     assert np.count_nonzero(dense_truth & found) > 0.55 * dense_truth.sum()
-
-
-def _same_physical_image(image: Image, array: np.ndarray, index_map) -> Image:
-    """The same voxels stored in another array layout; ``index_map`` gives (spacing, origin, direction)."""
-    spacing, origin, direction = index_map
-    return Image(np.ascontiguousarray(array), spacing, origin, direction)
 
 
 def test_flipped_and_permuted_axes_give_the_same_mask(healthy):

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from lungai.checks import check_finite, check_geometry, check_ct_intensities
-from lungai.errors import InputError, LungAIError
+from lungai.errors import InputError
 from lungai.image import Image
 from lungai.lung import backends
 from lungai.lung.classic import AIR_HU, TARGET_MM, segment_classic

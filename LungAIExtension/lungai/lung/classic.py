@@ -7,8 +7,8 @@ Works on any orientation (canonical [S, P, L] view), spacing and field of view. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -46,7 +46,6 @@ class ClassicDetails:
     working_spacing_mm: Tuple[float, float, float]
     trachea_found: bool = False
     recovered_ml: float = 0.0
-    notes: Dict[str, object] = field(default_factory=dict)
 
 
 def _lung_like(labels: np.ndarray, n: int, hu: np.ndarray, mask: np.ndarray,
@@ -189,7 +188,7 @@ def segment_working(hu: np.ndarray, spacing: Tuple[float, float, float], planar:
     labels = _fill_lung(labels, spacing, planar)
     progress.update(0.5, "recovering dense lung at the chest wall")
     before = np.count_nonzero(labels)
-    labels = recover_dense_lung(labels, hu, body, spacing, AIR_HU, progress.span(0.5, 0.9), planar)
+    labels = recover_dense_lung(labels, hu, body, spacing, progress.span(0.5, 0.9), planar)
     labels = _fill_lung(labels, spacing, planar)
     details.recovered_ml = float((np.count_nonzero(labels) - before) * voxel)
     if airways.any():

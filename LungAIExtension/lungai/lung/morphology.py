@@ -46,12 +46,3 @@ def bbox(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
         hit = np.flatnonzero(mask.any(axis=other))
         out.append(slice(max(0, hit[0] - margin), min(mask.shape[axis], hit[-1] + 1 + margin)))
     return tuple(out)
-
-
-def keep_largest(mask: np.ndarray, planar: bool = False) -> np.ndarray:
-    labels, n = label(mask, planar)
-    if n <= 1:
-        return mask.copy()
-    counts = np.bincount(labels.ravel())
-    counts[0] = 0
-    return labels == int(np.argmax(counts))

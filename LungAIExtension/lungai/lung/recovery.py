@@ -1,11 +1,16 @@
-"""Recovery of dense lung (consolidation, dense ground-glass, effusion) lying against the chest wall.
+"""Recovery of dense lung (consolidation, dense ground-glass, effusion) that a threshold mask loses.
 
-Aerated lung ends where consolidation begins, so a threshold mask loses diseased lung at the pleura. In each axial
-slice, rays from the centre of each lung find the outer edge of the aerated lung and the first rib beyond it. In
-healthy directions the gap is only pleura and the thin inner chest wall, a margin measured on the same slice; where
-the gap is wider the tissue in between (not bone, not fat-dark, not air) is lung that lost its air. Rays towards
-the mediastinum are not used, so heart, great vessels and hilum are never taken in; the rib reference keeps the
-fill inside the rib cage, away from chest-wall muscle, breast and the abdomen.
+Aerated lung ends where consolidation begins, so diseased lung at the pleura and around the hilum drops out of an
+air mask. Three steps put it back:
+
+* chest-wall rays: in each axial slice, rays from the centre of each lung find the outer edge of the aerated lung
+  and the first rib beyond it. In healthy directions the gap is only pleura and the thin inner chest wall, a margin
+  measured on the same slice; where the gap is wider and fat-free, the tissue in between is lung that lost its air.
+  Rays towards the mediastinum are not used, and bones off the interpolated rib cage (clavicle, scapula) are
+  ignored, which keeps heart, great vessels, chest-wall muscle, breast and abdomen out;
+* enclosure: dense tissue with this lung on both sides along most axes through it (consolidation against the heart
+  or spine, which the rays do not see);
+* slice completion: a voxel that is lung in the slices above and below.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
 
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
-                   spacing: Tuple[float, float], air_hu: float) -> np.ndarray:
+                   spacing: Tuple[float, float]) -> np.ndarray:
     sy, sx = spacing
     if lung.sum() * sy * sx < MIN_LUNG_AREA_MM2:
         return np.zeros_like(lung)
@@ -199,7 +204,7 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
 
 
 def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
-                       air_hu: float, progress=None, planar: bool = False) -> np.ndarray:
+                       progress=None, planar: bool = False) -> np.ndarray:
     """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
     out = labels.copy()
     nz = labels.shape[0]
@@ -211,7 +216,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             if not lung.any():
                 continue
             occupied = out[z] > 0
-            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], air_hu)
+            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:])
             out[z][add] = side
     for side in (RIGHT_LUNG, LEFT_LUNG):
         enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar)
