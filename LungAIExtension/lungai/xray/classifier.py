@@ -22,7 +22,7 @@ from lungai.xray.network import XrayNet
 from lungai.xray.preprocess import model_input, standardize, window_to_unit
 from lungai.xray.weights import MODEL_NAME, file_digest, load_weights_file, registry_network
 
-METHOD = "chest radiograph classification (normal / bacterial / viral pneumonia) with Grad-CAM"
+METHOD = "chest radiograph classification (normal / bacterial / viral pneumonia) with a Grad-CAM heat map"
 
 
 def load_chest_radiograph(path: Union[str, Path]) -> Image:
@@ -93,7 +93,7 @@ class XrayClassifier:
         return layout if float(np.abs(layout).sum()) > 0 else None
 
     def classify(self, image: Image, *, heatmap: bool = True, progress: Optional[Progress] = None) -> XrayResult:
-        """Check the radiograph, then predict calibrated class probabilities and the predicted class's Grad-CAM."""
+        """Check the radiograph, then predict calibrated class probabilities and the predicted class's heat map."""
         progress = ensure(progress)
         started = time.perf_counter()
         source = image.metadata.get("source")

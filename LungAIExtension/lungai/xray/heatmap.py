@@ -1,7 +1,14 @@
-"""Grad-CAM class activation maps (Selvaraju et al. 2017) over the radiograph, and their overlay picture."""
+"""Grad-CAM heat maps (Selvaraju et al. 2017) over the radiograph, and their overlay picture.
+
+The gradients of the class logit with respect to the last convolutional stage weight its feature maps; the
+positive part of the weighted sum, upsampled to the input and scaled to 0..1, shows where the network saw
+that class. On this architecture (4 x 4 maps at 128 px) the map is coarse: it points at a region, not a lesion
+outline.
+"""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +18,23 @@ from monai.visualize import GradCAM
 from lungai.io.atomic import atomic_output
 from lungai.xray.network import XrayNet
 
+# one GradCAM per network: each instance hooks the target layer for good, so it is made once and reused
+_EXPLAINERS: "weakref.WeakKeyDictionary[XrayNet, GradCAM]" = weakref.WeakKeyDictionary()
+
+
+def _explainer(network: XrayNet) -> GradCAM:
+    if network not in _EXPLAINERS:
+        _EXPLAINERS[network] = GradCAM(nn_module=network, target_layers=XrayNet.cam_layer,
+                                       postprocessing=torch.relu)
+    return _EXPLAINERS[network]
+
 
 def grad_cam(network: XrayNet, x: torch.Tensor, class_index: int) -> np.ndarray:
-    """Grad-CAM of ``class_index`` for one standardised input ``(1, 1, S, S)``: ``(S, S)`` in 0..1.
-
-    Gradients of the class logit with respect to the last convolutional stage weight its feature maps; the
-    positive part of the weighted sum is upsampled to the input and scaled to 0..1 (all zero when no region
-    speaks for the class).
-    """
+    """Grad-CAM of ``class_index`` for one standardised input ``(1, 1, S, S)``: ``(S, S)`` in 0..1 (all zero
+    when no region speaks for the class). MONAI's default post-processing is not used: it inverts the map."""
     network.eval()
-    cam = GradCAM(nn_module=network, target_layers=XrayNet.cam_layer,
-                  postprocessing=lambda m: torch.relu(m))
     with torch.enable_grad():
-        raw = cam(x=x.detach().clone().requires_grad_(True), class_idx=int(class_index))
+        raw = _explainer(network)(x=x.detach().clone().requires_grad_(True), class_idx=int(class_index))
     heat = raw[0, 0].detach().cpu().numpy().astype(np.float32)
     peak = float(heat.max())
     return heat / peak if peak > 0 else np.zeros_like(heat)

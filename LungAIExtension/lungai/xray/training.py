@@ -32,10 +32,10 @@ from lungai.xray.weights import load_initial_weights
 class TrainSettings:
     """Hyper-parameters of one training run (recorded in the model card)."""
 
-    epochs: int = 50
-    patience: int = 20
+    epochs: int = 40
+    patience: int = 40
     batch_size: int = 32
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 1e-3
     label_smoothing: float = 0.05
     seed: int = 0
