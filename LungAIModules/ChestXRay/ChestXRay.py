@@ -295,16 +295,6 @@ class ChestXRayTest(ScriptedLoadableModuleTest):
         np.testing.assert_allclose(matrix @ [0, 0, 0, 1], [-0.75, -0.75, 0, 1], atol=1e-6)
         np.testing.assert_allclose(np.diag(matrix)[:3], [-2.0, -2.0, 1.0], atol=1e-6)
 
-    @staticmethod
-    def classifierInstalled() -> bool:
-        try:
-            from lungai.models import verify_weights
-            from lungai.models.registry import get_model
-
-            return verify_weights(get_model(CLASSIFIER)).state == "ok"
-        except Exception:  # no registry entry or no weights: the classifier cannot run here
-            return False
-
     def test_SyntheticRadiograph(self):
         self.delayDisplay("Classify a synthetic radiograph")
         path = synthetic.radiograph_png(newWorkDirectory("xray-test"))
@@ -312,7 +302,7 @@ class ChestXRayTest(ScriptedLoadableModuleTest):
         parameters = logic.getParameterNode()
         parameters.inputVolume = logic.loadRadiograph(path)
         self.assertEqual(parameters.inputVolume.GetImageData().GetDimensions(), (256, 256, 1))
-        if not self.classifierInstalled():
+        if not dependencies.model_installed(CLASSIFIER):
             self.delayDisplay("The xray-pneumonia model weights are not installed (lungai models download "
                               "xray-pneumonia); classification step not run")
             return

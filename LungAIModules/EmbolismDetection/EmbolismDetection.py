@@ -8,7 +8,7 @@ are saved as a label map next to the case for the review and training loop.
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import slicer
@@ -16,7 +16,7 @@ import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
@@ -25,7 +25,8 @@ from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
-from LungAICommonLib.nodes import applyStandardColors, loadSegmentationFile, tableNodeFromRows, writeVolumeNode
+from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, tableNodeFromRows, writeLungLabelMap,
+                                   writeVolumeNode)
 from LungAICommonLib.results import candidate_rows, centroid_ras, confidence, format_value
 from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, showVolume, tableViewRow
 
@@ -51,6 +52,8 @@ class EmbolismDetection(ScriptedLoadableModule):
 @parameterNodeWrapper
 class EmbolismDetectionParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
+    lungSegmentation: vtkMRMLSegmentationNode
+    threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     candidatesMarkups: vtkMRMLMarkupsFiducialNode
     emboliSegmentation: vtkMRMLSegmentationNode
     arteriesSegmentation: vtkMRMLSegmentationNode
@@ -166,7 +169,11 @@ class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onSaveButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to save the accepted emboli."), waitCursor=True):
             written = self.logic.saveAccepted(self._parameterNode)
-            self.ui.savedLabel.text = _("Saved {files}").format(files=", ".join(str(p) for p in written.values()))
+            text = _("Saved {files}").format(files=", ".join(str(written[k]) for k in ("accepted_emboli", "review")))
+            if written["without_mask"]:
+                text += "\n" + _("Accepted below the threshold, so without a mask (recorded in the review file): "
+                                  "{ids}").format(ids=", ".join(written["without_mask"]))
+            self.ui.savedLabel.text = text
 
 
 class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
@@ -183,14 +190,18 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("Select a CT pulmonary angiogram."))
         workFolder = newWorkDirectory("embolism")
         inputPath = writeVolumeNode(parameters.inputVolume, workFolder / "input.nrrd")
+        lungsPath = None
+        if parameters.lungSegmentation is not None:
+            lungsPath = writeLungLabelMap(parameters.lungSegmentation, parameters.inputVolume,
+                                          workFolder / "lungs.nii.gz")
 
         def loaded(result, outputs):
             self.loadResults(parameters, workFolder / "output", outputs)
             if onDone is not None:
                 onDone()
 
-        return runner.start(commands.embolism(inputPath, workFolder / "output"), loaded,
-                            label=_("Embolism detection"))
+        arguments = commands.embolism(inputPath, workFolder / "output", parameters.threshold, lungsPath)
+        return runner.start(arguments, loaded, label=_("Embolism detection"))
 
     def loadResults(self, parameters: EmbolismDetectionParameterNode, outputFolder: Path, outputs: dict) -> None:
         volume = parameters.inputVolume
@@ -308,6 +319,10 @@ class EmbolismDetectionTest(ScriptedLoadableModuleTest):
 
     def test_SyntheticFillingDefect(self):
         self.delayDisplay("Embolism candidates on a synthetic CTPA")
+        if not dependencies.model_installed("embolism-candidates"):
+            self.delayDisplay("The embolism-candidates scorer is not installed (lungai models download "
+                              "embolism-candidates); detection step not run")
+            return
         ctpa = synthetic.ctpa()
         ijkToRas, defectIjk = ctpa["ijk_to_ras"], ctpa["defect_ijk"]
         volume = slicer.util.addVolumeFromArray(ctpa["ct"], ijkToRAS=ijkToRas, name="ctpa")

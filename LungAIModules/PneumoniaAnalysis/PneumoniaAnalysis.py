@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
@@ -24,13 +23,11 @@ from slicer.util import VTKObservationMixin
 from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
-from LungAICommonLib.nodes import (applyStandardColors, imageFromVolumeNode, loadSegmentationFile,
-                                   plotChartFromTable, readCsvRows, tableNodeFromRows, writeVolumeNode)
+from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, plotChartFromTable, readCsvRows,
+                                   tableNodeFromRows, writeLungLabelMap, writeVolumeNode)
 from LungAICommonLib.results import centroid_ras, followup_summary_lines, pneumonia_summary_lines
-from LungAICommonLib.review_labels import label_for_segment
 from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, openFile, saveCopyAs, showVolume, tableViewRow
 
-LUNG_LABELS = {1: "right_lung", 2: "left_lung", 3: "airways"}
 
 
 class PneumoniaAnalysis(ScriptedLoadableModule):
@@ -220,7 +217,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         inputPath = writeVolumeNode(parameters.inputVolume, workFolder / "input.nrrd")
         lungsPath = None
         if parameters.lungSegmentation is not None:
-            lungsPath = self.writeLungLabels(parameters.lungSegmentation, parameters.inputVolume,
+            lungsPath = writeLungLabelMap(parameters.lungSegmentation, parameters.inputVolume,
                                              workFolder / "lungs.nii.gz")
 
         def loaded(result, outputs):
@@ -264,7 +261,7 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         for key, segmentation, volume in (("earlier", parameters.earlierLungs, parameters.earlierVolume),
                                           ("later", parameters.laterLungs, parameters.laterVolume)):
             if segmentation is not None:
-                lungs[key] = self.writeLungLabels(segmentation, volume, workFolder / f"{key}-lungs.nii.gz")
+                lungs[key] = writeLungLabelMap(segmentation, volume, workFolder / f"{key}-lungs.nii.gz")
 
         def loaded(result, outputs):
             self.loadFollowup(parameters, result, outputs)
@@ -292,27 +289,6 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         parameters.followupReportPath = str(report) if report else ""
         if earlier is not None:
             showVolume(earlier)
-
-    @staticmethod
-    def writeLungLabels(segmentation: vtkMRMLSegmentationNode, volume: vtkMRMLScalarVolumeNode, path: Path) -> Path:
-        """A (corrected) lung segmentation as the lungs label map the CLI takes (1 right, 2 left, 3 airways)."""
-        from lungai.io import write_image
-
-        reference = imageFromVolumeNode(volume)
-        labels = np.zeros(reference.shape, np.uint8)
-        names = []
-        for index in range(segmentation.GetSegmentation().GetNumberOfSegments()):
-            segment = segmentation.GetSegmentation().GetNthSegment(index)
-            value = label_for_segment(segment.GetName(), LUNG_LABELS)
-            if value is None:
-                continue
-            segmentId = segmentation.GetSegmentation().GetNthSegmentID(index)
-            labels[slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume) > 0] = value
-            names.append(segment.GetName())
-        if not {1, 2} <= set(np.unique(labels).tolist()):
-            raise ValueError(_("'{name}' needs non-empty 'right lung' and 'left lung' segments (found: {found}).")
-                             .format(name=segmentation.GetName(), found=", ".join(names) or _("none")))
-        return write_image(reference.like(labels), path)
 
     @staticmethod
     def showHistogram(histogramTable: vtkMRMLTableNode):

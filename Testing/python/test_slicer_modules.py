@@ -314,6 +314,19 @@ def test_centroid_from_lps_or_ras_columns():
     assert results.centroid_ras({"volume_ml": 3}) is None
 
 
+def test_candidates_in_the_embolism_cli_format_give_their_ras_position():
+    candidates = {"pe_score": 0.9, "candidates": [
+        {"id": 1, "position_lps": [10.0, -20.0, 30.5], "position_ras": [-10.0, 20.0, 30.5], "confidence": 0.35,
+         "level": "segmental", "side": "left", "occlusive": False},
+        {"id": 2, "position_lps": [-4.0, 5.0, 6.0], "position_ras": [4.0, -5.0, 6.0], "confidence": 0.91,
+         "level": "lobar", "side": "right", "occlusive": True}]}
+    rows = results.candidate_rows(candidates)
+    assert [r["id"] for r in rows] == [2, 1]
+    assert results.centroid_ras(rows[0]) == [4.0, -5.0, 6.0]
+    as_text = {k: str(v) for k, v in rows[1].items()}  # what the Slicer table gives back
+    assert results.centroid_ras(as_text) == [-10.0, 20.0, 30.5] and results.confidence(as_text) == 0.35
+
+
 def test_candidates_sorted_by_confidence_most_confident_first():
     rows = results.candidate_rows({"candidates": [{"id": 1, "confidence": 0.2}, {"id": 2},
                                                   {"id": 3, "confidence": 0.9}, {"id": 4, "score": 0.5}]})
@@ -424,8 +437,9 @@ def test_global_options_parse_with_the_real_cli(ct_file):
     lambda ct, out: commands.denoise(ct, out / "d.nrrd", "nlm", 1.5),
     lambda ct, out: commands.simulate_dose(ct, out / "s.nrrd", 0.25),
     lambda ct, out: commands.embolism(ct, out),
+    lambda ct, out: commands.embolism(ct, out, 0.3, ct),
 ], ids=["lungs", "lungs-model", "pneumonia-analyze", "pneumonia-followup", "denoise", "simulate-dose",
-        "embolism"])
+        "embolism", "embolism-threshold-lungs"])
 def test_analysis_command_lines_are_accepted_by_the_cli(build, ct_file, tmp_path):
     params = _parse(build(ct_file, tmp_path / "out"))
     assert params  # parsed into the command's parameters without a usage error
@@ -548,6 +562,7 @@ def test_accepted_emboli_keep_only_accepted_components(tmp_path):
     assert segments[0].name == "pulmonary embolus"
     review = json.loads(written["review"].read_text())
     assert review["accepted"] == 2 and abs(review["accepted_volume_ml"] - 64 * 0.64 / 1000) < 1e-9
+    assert written["without_mask"] == ["C"] and review["accepted_without_mask"] == ["C"]
     assert [c["status"] for c in review["candidates"]] == ["rejected", "accepted", "accepted"]
     assert embolism_review.load_statuses(written["review"]) == {"A": "rejected", "B": "accepted", "C": "accepted"}
     with pytest.raises(ValueError):

@@ -60,8 +60,13 @@ def simulate_dose(input_path: PathLike, output_path: PathLike, dose_fraction: fl
     return ["simulate-dose", str(input_path), "-o", str(output_path), "--dose", f"{dose_fraction:g}"]
 
 
-def embolism(input_path: PathLike, output_folder: PathLike) -> List[str]:
-    return ["embolism", str(input_path), "-o", str(output_folder)]
+def embolism(input_path: PathLike, output_folder: PathLike, threshold: float = 0.5,
+             lungs_path: Optional[PathLike] = None) -> List[str]:
+    """Candidates above ``threshold`` (calibrated probability) are reported as emboli."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    arguments = ["embolism", str(input_path), "-o", str(output_folder), "--threshold", f"{threshold:g}"]
+    return arguments + (["--lungs", str(lungs_path)] if lungs_path else [])
 
 
 def xray(image_path: PathLike, output_folder: PathLike, model_version: str = "") -> List[str]:

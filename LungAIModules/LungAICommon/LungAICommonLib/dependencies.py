@@ -46,6 +46,17 @@ def missing_requirements(find_spec: Callable[[str], Optional[object]] = importli
     return missing
 
 
+def model_installed(name: str) -> bool:
+    """True when the registry lists model ``name`` (``name@version``) and its weights verify."""
+    try:
+        from lungai.models import verify_weights
+        from lungai.models.registry import get_model
+
+        return verify_weights(get_model(name)).state == "ok"
+    except Exception:  # not registered, no weights, or lungai's model packages missing
+        return False
+
+
 def install_message(requirements: List[str]) -> str:
     return ("LungAI needs these Python packages, which are not installed in Slicer yet:\n\n  "
             + "\n  ".join(requirements)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,10 +32,12 @@ def _components(mask: np.ndarray) -> np.ndarray:
 
 
 def accepted_mask(emboli, rows: Sequence[Mapping[str, Any]], accepted: Sequence[str],
-                  max_distance_mm: float = 5.0) -> np.ndarray:
-    """Boolean mask (on the emboli grid) of the components belonging to the accepted candidates."""
+                  max_distance_mm: float = 5.0) -> Tuple[np.ndarray, List[str]]:
+    """Boolean mask (on the emboli grid) of the components belonging to the accepted candidates, and the ids
+    of accepted candidates that have no component (scored below the CLI's threshold, so never segmented)."""
     components = _components(np.asarray(emboli.array) > 0)
     keep = np.zeros(components.shape, bool)
+    without: List[str] = []
     wanted = set(accepted)
     for index, row in enumerate(rows):
         if candidate_id(row, index) not in wanted:
@@ -52,7 +54,9 @@ def accepted_mask(emboli, rows: Sequence[Mapping[str, Any]], accepted: Sequence[
             component = _nearest_component(emboli, components, lps, max_distance_mm)
         if component:
             keep |= components == component
-    return keep
+        else:
+            without.append(candidate_id(row, index))
+    return keep, without
 
 
 def _nearest_component(emboli, components: np.ndarray, lps: Sequence[float], max_distance_mm: float) -> int:
@@ -69,8 +73,9 @@ def _nearest_component(emboli, components: np.ndarray, lps: Sequence[float], max
 
 
 def save_accepted(emboli_path: Path, rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str],
-                  folder: Path, reviewer: str = "", max_distance_mm: float = 5.0) -> Dict[str, Path]:
-    """Write ``accepted-emboli.seg.nrrd`` and ``embolism-review.json`` into ``folder``; returns their paths."""
+                  folder: Path, reviewer: str = "", max_distance_mm: float = 5.0) -> Dict[str, Any]:
+    """Write ``accepted-emboli.seg.nrrd`` and ``embolism-review.json`` into ``folder``; returns their paths
+    (``accepted_emboli``, ``review``) and the accepted ids without a mask (``without_mask``)."""
     from lungai.io import Segment, read_segmentation, write_json, write_segmentation
 
     unknown = {s for s in statuses.values() if s not in STATUSES}
@@ -78,7 +83,7 @@ def save_accepted(emboli_path: Path, rows: Sequence[Mapping[str, Any]], statuses
         raise ValueError(f"unknown review status {sorted(unknown)}; use {STATUSES}")
     emboli, _ = read_segmentation(emboli_path)
     accepted = [cid for cid, status in statuses.items() if status == "accepted"]
-    mask = accepted_mask(emboli, rows, accepted, max_distance_mm)
+    mask, without = accepted_mask(emboli, rows, accepted, max_distance_mm)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     labels = emboli.like(mask.astype(np.uint8))
@@ -90,9 +95,10 @@ def save_accepted(emboli_path: Path, rows: Sequence[Mapping[str, Any]], statuses
         decisions.append({"id": cid, "status": statuses.get(cid, "pending"),
                           "confidence": None if np.isnan(value) else value, "centroid_ras": centroid_ras(row)})
     review = {"source": str(emboli_path), "reviewer": reviewer, "accepted": len(accepted),
-              "accepted_volume_ml": float(mask.sum() * emboli.voxel_volume_ml), "candidates": decisions}
+              "accepted_volume_ml": float(mask.sum() * emboli.voxel_volume_ml), "accepted_without_mask": without,
+              "candidates": decisions}
     json_path = write_json(review, folder / "embolism-review.json")
-    return {"accepted_emboli": seg_path, "review": json_path}
+    return {"accepted_emboli": seg_path, "review": json_path, "without_mask": without}
 
 
 def load_statuses(review_json: Path) -> Optional[Dict[str, str]]:

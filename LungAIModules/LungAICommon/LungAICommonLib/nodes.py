@@ -212,3 +212,29 @@ def applyStandardColors(segmentationNode: slicer.vtkMRMLSegmentationNode) -> Non
         color = colors.get(segment.GetName().lower().replace("_", " "))
         if color is not None:
             segment.SetColor(*color)
+
+
+def writeLungLabelMap(segmentation: slicer.vtkMRMLSegmentationNode, volume: slicer.vtkMRMLScalarVolumeNode,
+                      path: Path) -> Path:
+    """A (corrected) lung segmentation as the lungs label map the CLI takes (1 right, 2 left, 3 airways), on the
+    volume's grid; segments are matched by name ("right lung", "left_lung", ...)."""
+    from lungai.io import write_image
+    from lungai.labels import LUNG_LABELS
+
+    from LungAICommonLib.review_labels import label_for_segment
+
+    reference = imageFromVolumeNode(volume)
+    labels = np.zeros(reference.shape, np.uint8)
+    names = []
+    for index in range(segmentation.GetSegmentation().GetNumberOfSegments()):
+        segment = segmentation.GetSegmentation().GetNthSegment(index)
+        value = label_for_segment(segment.GetName(), LUNG_LABELS)
+        if value is None:
+            continue
+        segmentId = segmentation.GetSegmentation().GetNthSegmentID(index)
+        labels[slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume) > 0] = value
+        names.append(segment.GetName())
+    if not {1, 2} <= set(np.unique(labels).tolist()):
+        raise ValueError(f"'{segmentation.GetName()}' needs non-empty 'right lung' and 'left lung' segments "
+                         f"(found: {', '.join(names) or 'none'})")
+    return write_image(reference.like(labels), path)
