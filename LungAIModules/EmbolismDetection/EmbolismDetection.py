@@ -27,7 +27,8 @@ from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
 from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, tableNodeFromRows, writeLungLabelMap,
                                    writeVolumeNode)
-from LungAICommonLib.results import candidate_rows, centroid_ras, confidence, format_value
+from LungAICommonLib.results import (candidate_rows, centroid_ras, confidence, embolism_summary_lines,
+                                     format_value)
 from LungAICommonLib.views import jumpSlicesToRas, newWorkDirectory, showVolume, tableViewRow
 
 STATUS_COLUMN = "status"
@@ -60,6 +61,7 @@ class EmbolismDetectionParameterNode:
     candidatesTable: vtkMRMLTableNode
     outputFolder: str = ""
     reviewer: str = ""
+    summary: str = ""
 
 
 class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -141,6 +143,7 @@ class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         self.ui.applyButton.enabled = bool(p.inputVolume) and not self.runner.running
         self.ui.candidatesTableView.setMRMLTableNode(p.candidatesTable)
+        self.ui.summaryLabel.text = p.summary
         decided = self.currentCandidate is not None and bool(p.candidatesTable)
         for button in (self.ui.acceptButton, self.ui.rejectButton, self.ui.resetButton):
             button.enabled = decided
@@ -197,6 +200,7 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
 
         def loaded(result, outputs):
             self.loadResults(parameters, workFolder / "output", outputs)
+            parameters.summary = "\n".join(embolism_summary_lines(result))
             if onDone is not None:
                 onDone()
 

@@ -327,6 +327,13 @@ def test_candidates_in_the_embolism_cli_format_give_their_ras_position():
     assert results.centroid_ras(as_text) == [-10.0, 20.0, 30.5] and results.confidence(as_text) == 0.35
 
 
+def test_embolism_summary_reads_the_cli_result():
+    result = {"pe_score": 0.87, "pe_present": True, "threshold": 0.5, "emboli_count": 2,
+              "qanadli": {"index_percent": 17.5, "score": 7, "max_score": 40}}
+    assert results.embolism_summary_lines(result) == ["PE probability: 0.87 (PE reported)", "Emboli above 0.5: 2",
+                                                      "Qanadli obstruction index: 17.5 % (7/40)"]
+
+
 def test_candidates_sorted_by_confidence_most_confident_first():
     rows = results.candidate_rows({"candidates": [{"id": 1, "confidence": 0.2}, {"id": 2},
                                                   {"id": 3, "confidence": 0.9}, {"id": 4, "score": 0.5}]})

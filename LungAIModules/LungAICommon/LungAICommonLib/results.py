@@ -141,6 +141,22 @@ def noise_summary_lines(result: Mapping[str, Any]) -> List[str]:
     return lines
 
 
+def embolism_summary_lines(result: Mapping[str, Any]) -> List[str]:
+    """Patient-level PE probability, emboli reported above the threshold, and the Qanadli obstruction index."""
+    lines = []
+    if result.get("pe_score") is not None:
+        present = " (PE reported)" if result.get("pe_present") else ""
+        lines.append(f"PE probability: {format_value(result['pe_score'])}{present}")
+    if result.get("emboli_count") is not None:
+        threshold = f" above {format_value(result['threshold'])}" if result.get("threshold") is not None else ""
+        lines.append(f"Emboli{threshold}: {result['emboli_count']}")
+    qanadli = result.get("qanadli")
+    if isinstance(qanadli, Mapping) and qanadli.get("index_percent") is not None:
+        lines.append(f"Qanadli obstruction index: {format_value(qanadli['index_percent'])} % "
+                     f"({qanadli.get('score')}/{qanadli.get('max_score', 40)})")
+    return lines
+
+
 def _number(value: Any) -> Optional[float]:
     try:
         number = float(value)
