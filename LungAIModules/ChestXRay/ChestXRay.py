@@ -26,7 +26,7 @@ from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
 from LungAICommonLib.nodes import imageFromVolumeNode, ijkToRasArray, tableNodeFromRows, volumeNodeFromImage
-from LungAICommonLib.results import format_value, probability_rows
+from LungAICommonLib.results import format_value, probability_rows, xray_summary_lines
 from LungAICommonLib.views import newWorkDirectory, showOverlay, showVolume
 
 SOURCE_ATTRIBUTE = "LungAI.SourcePath"
@@ -242,9 +242,7 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
                 slicer.mrmlScene.RemoveNode(node)
         name = parameters.inputVolume.GetName()
         parameters.probabilityTable = tableNodeFromRows(rows, f"{name} class probabilities")
-        top = rows[0]
-        parameters.prediction = _("Most likely: {label} ({probability})").format(
-            label=str(top["class"]).replace("_", " "), probability=f"{100 * top['probability']:.0f}%")
+        parameters.prediction = "\n".join(xray_summary_lines(result))
         heatmapPath = Path(outputs.get("heatmap", outputFolder / "heatmap.nrrd"))
         if heatmapPath.is_file():
             heatmap = volumeNodeFromImage(read_image(heatmapPath, check="none"), f"{name} heat map")

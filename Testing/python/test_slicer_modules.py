@@ -334,6 +334,15 @@ def test_embolism_summary_reads_the_cli_result():
                                                       "Qanadli obstruction index: 17.5 % (7/40)"]
 
 
+def test_xray_summary_reads_result_json():
+    result = {"predicted_class": "bacterial", "predicted_title": "bacterial pneumonia",
+              "probabilities": {"normal": 0.1, "bacterial": 0.7, "viral": 0.2}, "pneumonia_probability": 0.9,
+              "checks": {"warnings": ["the image looks lateral"]}, "disclaimer": "Research use only."}
+    assert results.xray_summary_lines(result) == ["Most likely: bacterial pneumonia (70 %)",
+                                                  "Pneumonia (bacterial or viral): 90 %",
+                                                  "Warning: the image looks lateral", "Research use only."]
+
+
 def test_candidates_sorted_by_confidence_most_confident_first():
     rows = results.candidate_rows({"candidates": [{"id": 1, "confidence": 0.2}, {"id": 2},
                                                   {"id": 3, "confidence": 0.9}, {"id": 4, "score": 0.5}]})

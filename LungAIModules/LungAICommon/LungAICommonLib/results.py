@@ -253,6 +253,22 @@ def brief(results: Mapping[str, Any], keys: Sequence[str], limit: int = 8) -> Li
     return [f"{k.replace('_', ' ').capitalize()}: {format_value(v)}" for k, v in flat[:limit]]
 
 
+def xray_summary_lines(result: Mapping[str, Any]) -> List[str]:
+    """Most likely class, pneumonia probability, plausibility warnings and the disclaimer of ``result.json``."""
+    rows = probability_rows(result)
+    lines = []
+    if rows:
+        title = result.get("predicted_title") or str(rows[0]["class"]).replace("_", " ")
+        lines.append(f"Most likely: {title} ({100 * rows[0]['probability']:.0f} %)")
+    if result.get("pneumonia_probability") is not None:
+        lines.append(f"Pneumonia (bacterial or viral): {100 * float(result['pneumonia_probability']):.0f} %")
+    checks = result.get("checks") or {}
+    lines += [f"Warning: {w}" for w in (checks.get("warnings") or []) if isinstance(checks, Mapping)]
+    if result.get("disclaimer"):
+        lines.append(str(result["disclaimer"]))
+    return lines
+
+
 def probability_rows(result: Mapping[str, Any]) -> List[Row]:
     """``[{"class": name, "probability": p}, ...]`` from a classifier result, most probable first."""
     probabilities = result.get("probabilities") or result.get("probs") or {}
