@@ -262,8 +262,9 @@ def xray_summary_lines(result: Mapping[str, Any]) -> List[str]:
         lines.append(f"Most likely: {title} ({100 * rows[0]['probability']:.0f} %)")
     if result.get("pneumonia_probability") is not None:
         lines.append(f"Pneumonia (bacterial or viral): {100 * float(result['pneumonia_probability']):.0f} %")
-    checks = result.get("checks") or {}
-    lines += [f"Warning: {w}" for w in (checks.get("warnings") or []) if isinstance(checks, Mapping)]
+    checks = result.get("checks")
+    warnings = (checks.get("warnings") or []) if isinstance(checks, Mapping) else []
+    lines += [f"Warning: {w}" for w in warnings]
     if result.get("disclaimer"):
         lines.append(str(result["disclaimer"]))
     return lines
