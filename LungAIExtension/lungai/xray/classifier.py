@@ -124,8 +124,8 @@ class XrayClassifier:
         cam_image = None
         if heatmap:
             progress.update(0.5, "computing the Grad-CAM heat map")
-            cam = grad_cam(self.network, x, predicted)
-            cam_image = image.like(to_image_grid(cam, image.shape))
+            cam = to_image_grid(grad_cam(self.network, x, predicted), image.shape)
+            cam_image = image.like(cam / cam.max() if cam.max() > 0 else cam)
         provenance = Provenance(
             method=METHOD, model_name=self.model_name, model_version=self.model_version,
             weights_sha256=self.weights_sha256,
