@@ -1,0 +1,50 @@
+"""The X-ray classifier on synthetic radiographs of the phantom: plausibility checks, a known normal answer,
+and the same result whether the film arrives in memory, as a 16-bit PNG or as a DICOM CR in MONOCHROME1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from lungai.phantom.config import PhantomConfig
+from lungai.phantom.xray import make_xray
+from lungai.xray.classifier import XrayClassifier, classify_file
+from test_io_xray import write_dx
+
+
+@pytest.fixture(scope="module")
+def classifier() -> XrayClassifier:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield XrayClassifier.from_registry()
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def healthy():
+    return make_xray(PhantomConfig(seed=1, preset="healthy"))
+
+
+def test_healthy_phantom_film_is_plausible_and_normal(healthy, classifier):
+    result = classifier.classify(healthy.image)
+    assert result.plausibility.layout_correlation > 0.6  # laid out like the real training films
+    assert result.plausibility.feature_distance < result.plausibility.feature_limit
+    assert result.predicted == "normal" and result.probabilities["normal"] > 0.7
+    assert result.heatmap.same_grid(healthy.image) and result.heatmap.spacing == (2.5, 2.5)
+
+
+def test_phantom_film_gives_the_same_answer_from_png_and_dicom(healthy, classifier, tmp_path):
+    direct = classifier.classify(healthy.image, heatmap=False)
+    film = np.clip(healthy.image.array, 0, 1)
+    PILImage.fromarray(np.round(film * 65535).astype(np.uint16)).save(tmp_path / "film16.png")
+    png = classify_file(tmp_path / "film16.png", classifier, heatmap=False)
+    dicom = classify_file(write_dx(tmp_path / "film.dcm", np.round((1 - film) * 4000), photometric="MONOCHROME1",
+                                   modality="CR", spacing=(2.5, 2.5)), classifier, heatmap=False)
+    for other in (png, dicom):
+        assert other.predicted == direct.predicted
+        for name, p in direct.probabilities.items():
+            assert other.probabilities[name] == pytest.approx(p, abs=0.02)
+    assert dicom.radiograph.spacing == (2.5, 2.5)
+
