@@ -47,7 +47,7 @@ class ScannerModel:
     slice thickness the fluence refers to: thicker slices collect proportionally more photons.
     """
 
-    incident_flux: float = 4.0e6
+    incident_flux: float = 3.6e7
     electronic_noise: float = 3.0
     views: int = 180
     kernel: str = "standard"
@@ -91,18 +91,22 @@ def _backprojector(pixels: int, views: int, bins: int) -> sp.csr_matrix:
     ``B.T`` is the matching (adjoint) forward projector.
     """
     c = (np.arange(pixels, dtype=np.float32) - (pixels - 1) / 2.0)
-    xs = np.tile(c, pixels)  # column index -> x
-    ys = np.repeat(c, pixels)  # row index -> y
     theta = np.pi * np.arange(views) / views
-    u = (xs[:, None] * np.cos(theta).astype(np.float32)[None]
-         + ys[:, None] * np.sin(theta).astype(np.float32)[None] + (bins - 1) / 2.0)
-    i0 = np.floor(u).astype(np.int32)
-    w = (u - i0).astype(np.float32)
-    np.clip(i0, 0, bins - 2, out=i0)
-    cols = np.stack([i0, i0 + 1], -1) + (np.arange(views, dtype=np.int32) * bins)[None, :, None]
-    data = np.stack([1.0 - w, w], -1)
-    indptr = np.arange(0, 2 * views * pixels * pixels + 1, 2 * views, dtype=np.int64)
-    return sp.csr_matrix((data.ravel(), cols.ravel(), indptr), shape=(pixels * pixels, views * bins))
+    cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    nnz = 2 * views * pixels * pixels
+    cols = np.empty((pixels, pixels, views, 2), dtype=np.int32)
+    data = np.empty((pixels, pixels, views, 2), dtype=np.float32)
+    offsets = (np.arange(views, dtype=np.int32) * bins)[None, :]
+    for row in range(pixels):  # one image row at a time keeps the temporaries small
+        u = c[:, None] * cos[None] + (c[row] * sin + (bins - 1) / 2.0)[None]
+        i0 = np.clip(np.floor(u).astype(np.int32), 0, bins - 2)
+        w = u - i0
+        cols[row, :, :, 0] = i0 + offsets
+        cols[row, :, :, 1] = cols[row, :, :, 0] + 1
+        data[row, :, :, 0] = 1.0 - w
+        data[row, :, :, 1] = w
+    indptr = np.arange(0, nnz + 1, 2 * views, dtype=np.int64)
+    return sp.csr_matrix((data.reshape(-1), cols.reshape(-1), indptr), shape=(pixels * pixels, views * bins))
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,8 +139,16 @@ def _geometry(image: Image, scanner: ScannerModel) -> _Geometry:
 
 
 # -- resampling between the image grid and the square reconstruction grid -----------------------------------
+def _same_grid(image: Image, geo: _Geometry) -> bool:
+    nx, ny = image.size[0], image.size[1]
+    return nx == ny == geo.pixels and abs(image.spacing[0] - geo.pixel_mm) < 1e-6 * geo.pixel_mm \
+        and abs(image.spacing[1] - geo.pixel_mm) < 1e-6 * geo.pixel_mm
+
+
 def _to_recon_grid(slices: np.ndarray, image: Image, geo: _Geometry) -> np.ndarray:
-    """Resample (B, ny, nx) slices onto the centred R x R grid (area-weighted via torch)."""
+    """Resample (B, ny, nx) slices onto the centred R x R grid (bilinear via torch)."""
+    if _same_grid(image, geo):
+        return np.ascontiguousarray(slices, dtype=np.float32)
     import torch
     import torch.nn.functional as F
 
@@ -146,6 +158,8 @@ def _to_recon_grid(slices: np.ndarray, image: Image, geo: _Geometry) -> np.ndarr
 
 
 def _from_recon_grid(slices: np.ndarray, image: Image, geo: _Geometry) -> np.ndarray:
+    if _same_grid(image, geo):
+        return slices
     import torch
     import torch.nn.functional as F
 
@@ -218,9 +232,10 @@ def _noise_volume(image_hu: Image, scanner: ScannerModel, seed: int, progress: O
     rng = np.random.default_rng(seed)
     nz = image_hu.array.shape[0]
     out = np.empty(image_hu.array.shape, dtype=np.float32)
-    batch = max(1, int(4_000_000 // (geo.pixels * geo.pixels)))
-    # line integrals vary slowly along z: project the mean attenuation of groups of slices spanning ~3 mm
-    group = max(1, int(round(3.0 / float(image_hu.spacing[2]))))
+    # large batches: the sparse back-projector is streamed from memory once per batch
+    batch = max(1, int(40_000_000 // (geo.pixels * geo.pixels)))
+    # line integrals vary slowly along z: project the mean attenuation of groups of slices spanning ~5 mm
+    group = max(1, int(round(5.0 / float(image_hu.spacing[2]))))
     for start in range(0, nz, batch):
         stop = min(nz, start + batch)
         mu = hu_to_mu(image_hu.array[start:stop], scanner.mu_water)
@@ -250,14 +265,16 @@ def add_noise(clean_hu: Image, dose_fraction: float = 1.0, scanner: ScannerModel
         raise ValueError(f"dose_fraction must be in (0, 100], got {dose_fraction}")
 
     def poisson_noise(p: np.ndarray, n0: float, rng: np.random.Generator) -> np.ndarray:
-        expected = (n0 * dose_fraction) * np.exp(-p, dtype=np.float64)
+        expected = np.exp(-p) * np.float32(n0 * dose_fraction)
         # Poisson draws where counts are low; above 50 photons its normal limit is exact to well under 1 %
-        counts = expected + np.sqrt(expected + scanner.electronic_noise ** 2) * rng.standard_normal(p.shape)
+        counts = rng.standard_normal(p.shape, dtype=np.float32)
+        counts *= np.sqrt(expected + np.float32(scanner.electronic_noise ** 2))
+        counts += expected
         low = expected < 50.0
         if low.any():
             counts[low] = rng.poisson(expected[low]) + rng.normal(0.0, scanner.electronic_noise, int(low.sum()))
-        counts = np.maximum(counts, scanner.min_counts)
-        return (np.log(expected) - np.log(counts)).astype(np.float32)
+        np.maximum(counts, np.float32(scanner.min_counts), out=counts)
+        return np.log(expected / counts)
 
     noise = _noise_volume(clean_hu, scanner, seed, progress, poisson_noise)
     meta = dict(clean_hu.metadata)

@@ -160,7 +160,7 @@ def test_noise_sd_scales_with_inverse_sqrt_dose():
     quarter = make_phantom(PhantomConfig(dose=0.25, **cfg))
     body = ndimage.binary_erosion(full.clean_ct.array > -200, iterations=2)
     sd = [float(np.std((c.ct.array - c.clean_ct.array)[body])) for c in (full, quarter)]
-    assert 0.5 < sd[0] < 60  # coarse voxels: little noise
+    assert 0.2 < sd[0] < 60  # coarse voxels: little noise
     assert 1.75 < sd[1] / sd[0] < 2.3
 
 

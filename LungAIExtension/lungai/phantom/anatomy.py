@@ -85,7 +85,7 @@ class Patient:
             heart_radii=(u(62, 72) * s, u(47, 55) * s, u(55, 64) * s),
             fissure=dict(k_r=u(0.95, 1.3), k_l=u(1.05, 1.4), z_r=u(-38, -22) * s, z_l=u(-30, -14) * s,
                          minor=u(-26, -12) * s, curve=u(0.0008, 0.003) / s, tilt=u(0.3, 0.7)),
-            rib_spacing=u(22, 26) * s * (0.9 if expiration else 1.0), rib_drop=u(60, 85) * s,
+            rib_spacing=u(22, 26) * s * (0.9 if expiration else 1.0), rib_drop=u(75, 100) * s,
             vertebra_height=u(24, 28) * s,
             lung_hu=u(-870, -835) if not expiration else u(-730, -680),
             gravity_hu=u(25, 45) if not expiration else u(50, 80),
@@ -261,12 +261,12 @@ class Patient:
 
         # ribs: tubes just outside the cavity following the chest wall, sloping down anteriorly
         z0 = d["z_cav_top"] - 14 * s
-        drop = self.rib_drop * (phi / np.pi) ** 1.35
+        drop = self.rib_drop * (phi / np.pi) ** 1.1
         index = np.clip(np.round((z0 - drop - z) / self.rib_spacing), 0, 11)
         z_rib = z0 - drop - index * self.rib_spacing
-        radial = (cavity_inplane - 6.5 * s) / (4.0 * s)
-        vertical = (z - z_rib) / (6.0 * s)
-        rib = (np.sqrt(radial ** 2 + vertical ** 2) - 1.0) * 4.0 * s
+        radial = (cavity_inplane - 5.5 * s) / (3.5 * s)
+        vertical = (z - z_rib) / (5.0 * s)
+        rib = (np.sqrt(radial ** 2 + vertical ** 2) - 1.0) * 3.5 * s
         bone_end = np.where(index < 7, 0.74 * np.pi, np.where(index < 10, 0.66 * np.pi, 0.42 * np.pi))
         cart_end = np.where(index < 7, 0.93 * np.pi, np.where(index < 10, 0.86 * np.pi, 0.0))
         start = 0.16 * np.pi

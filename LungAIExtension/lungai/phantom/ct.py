@@ -20,7 +20,7 @@ from lungai.phantom.trees import build_trees, sample_lobe_points
 from lungai.progress import Progress, ensure
 
 TRUTH_NAMES = ("lungs", "lobes", "arteries", "vessels", "lesions", "lesion_class", "emboli")
-PHANTOM_RECON_PIXELS = 256  # noise grid cap: 300 slices of noise in seconds (see docs/phantom.md)
+PHANTOM_RECON_PIXELS = 512  # noise grid cap (memory: ~0.8 GB back-projector at 512 pixels x 180 views)
 DEFAULT_EMBOLI = ("main", "lobar", "segmental", "segmental", "subsegmental", "subsegmental")
 
 

@@ -68,6 +68,9 @@ def plan_lesions(preset: str, patient: Patient, lung_field: np.ndarray, lobes: n
             consolidation = u() < p_cons
             depth = (0.0, 3.0) if consolidation and severity == "severe" else (2.0, 14.0)
             pts, w, _ = _candidate_points(lung_field, lobes, cgrid, depth, patient, 2.0, 1.5)
+            if severity != "mild":  # bilateral: alternate the sides
+                side = (pts[:, 0] < 0) if i % 2 == 0 else (pts[:, 0] >= 0)
+                pts, w = pts[side], w[side] / max(w[side].sum(), 1e-12)
             if len(pts) == 0:
                 break
             centre = pts[rng.choice(len(pts), p=w)] + rng.normal(0, 2, 3).astype(np.float32)

@@ -145,8 +145,8 @@ def render_tissues(vol: Volumes, fields: Dict[str, np.ndarray], factors, grid: G
         b = sl.box("fat_inner")
         if b is not None:
             fi = sl.get("fat_inner", b) + 3 * s * tex(b, "tex_coarse")
-            plane = np.minimum(np.abs(fi + 7 * s), np.abs(fi + 15 * s)) - 0.9 * s
-            a = occupancy(plane, h) * (sl.get("cavity", b) > 2 * s)
+            plane = np.abs(fi + 9 * s) - 0.9 * s
+            a = occupancy(plane, h) * (sl.get("cavity", b) > 2 * s) * (tex(b, "tex_coarse") > -0.3)
             hu[b] += a * (patient.fat_hu + 10 - hu[b])
         _paint(hu, sl, "abdomen", lambda b: -45 + 35 * tex(b, "tex_coarse"), h)
         _paint(hu, sl, "liver", lambda b: patient.liver_hu + 3 * tex(b), h)

@@ -84,10 +84,13 @@ def make_xray(cfg: PhantomConfig, progress: Optional[Progress] = None, photons_p
 
 
 def _display(line: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Clinical-style rendering: log signal windowed to 0..1 with mild unsharp masking (edge enhancement)."""
-    lo, hi = np.percentile(line, [1.0, 99.7])
+    """Clinical-style rendering: the log signal windowed on the body (air saturates black), a contrast curve and
+    mild unsharp masking (the edge enhancement of radiograph processing)."""
+    body = line > 0.5
+    values = line[body] if body.sum() > 100 else line.ravel()
+    lo, hi = np.percentile(values, [0.5, 99.8])
     img = np.clip((line - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-    img = img ** 0.8
+    img = 1.0 / (1.0 + np.exp(-6.0 * (img - 0.45)))  # film-like S curve
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6)
     blurred = ndimage.gaussian_filter(img, 6.0 / spacing)
-    img = np.clip(img + 0.6 * (img - blurred), 0.0, 1.0)
-    return img
+    return np.clip(img + 0.5 * (img - blurred), 0.0, 1.0)
