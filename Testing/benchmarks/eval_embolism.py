@@ -2,7 +2,8 @@
 
     nice -n 10 python Testing/benchmarks/eval_embolism.py --cohort /tmp/lungai-pe-cohort [--out eval.json]
 
-Phantom test cohort (seeds 9000+, never used in training): FROC sensitivity at 1, 2 and 4 false positives
+Phantom test cohort (seeds 9000+, never used in training; candidates are extracted once and cached beside
+the cases, then scored with the registry's scorer): FROC sensitivity at 1, 2 and 4 false positives
 per scan, overall and per level (main, lobar, segmental, subsegmental), per-scan ROC AUC of the PE score,
 mask AP/AP50/AP75, Dice of accepted candidates, and the default operating point. Real data (skipped when
 ../shared/data is absent): the CTPA-like crop (no embolism) must give at most 2 accepted candidates and its
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,31 +23,29 @@ import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import cohort
-from lungai.embolism.evaluation import case_table, summary
+from lungai.embolism.evaluation import summary
+from lungai.embolism.scorer import load_scorer
+from lungai.embolism.training import extract, scored_table
 from lungai.errors import InputError
 from lungai.io import read_image
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 
-def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float) -> dict:
-    tables, seconds, qanadli = [], [], []
+def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None) -> dict:
+    network, entry = load_scorer(model)
+    tables, seconds = [], []
     for case in cohort(folder, "test", positives, negatives):
-        t0 = time.perf_counter()
-        result = detect_emboli(case.ct, threshold=threshold)
-        seconds.append(time.perf_counter() - t0)
-        table = case_table(case.name, result.candidate_labels.array,
-                           np.asarray([c["confidence"] for c in result.candidates]), case.emboli, case.records)
+        extracted = extract(case, folder / "features")
+        table = scored_table(case.name, extracted, network)
         tables.append(table)
-        qanadli.append(result.qanadli["index_percent"])
+        seconds.append(float(extracted["seconds"]))
         found = len({h for h in table.hit[table.scores >= threshold] if h})
-        print(f"{case.name}: {len(case.records)} emboli, {len(result.candidates)} candidates, "
-              f"{len(result.accepted)} accepted, {found} emboli found, PE score {result.pe_score:.3f}, "
-              f"Qanadli {result.qanadli['index_percent']}%, {seconds[-1]:.1f} s", flush=True)
-    out = summary(tables, threshold)
-    out["seconds_per_scan"] = round(float(np.mean(seconds)), 1)
-    out["qanadli_percent_positive_scans"] = [q for q, t in zip(qanadli, tables) if t.positive]
-    out["qanadli_percent_negative_scans"] = [q for q, t in zip(qanadli, tables) if not t.positive]
+        print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
+              f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
+              f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
+    out = {"model": entry.id, **summary(tables, threshold)}
+    out["seconds_per_scan_without_scoring"] = round(float(np.mean(seconds)), 1)
     return out
 
 
@@ -88,14 +86,21 @@ def main(argv=None) -> int:
     parser.add_argument("--positives", type=int, default=8)
     parser.add_argument("--negatives", type=int, default=4)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--model", help="scorer as registry name[@version]")
     parser.add_argument("--skip-phantom", action="store_true")
+    parser.add_argument("--extract-only", action="store_true", help="cache the test candidates, do not score")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    if args.extract_only:
+        for case in cohort(args.cohort, "test", args.positives, args.negatives):
+            print(case.name, float(extract(case, args.cohort / "features")["seconds"]), flush=True)
+        return 0
     figures = {"real": real_figures(args.threshold)}
     print(json.dumps(figures["real"], indent=1), flush=True)
     if not args.skip_phantom:
-        figures["phantom"] = phantom_figures(args.cohort, args.positives, args.negatives, args.threshold)
+        figures["phantom"] = phantom_figures(args.cohort, args.positives, args.negatives, args.threshold,
+                                             args.model)
         print(json.dumps(figures["phantom"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")

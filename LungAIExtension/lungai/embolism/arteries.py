@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from lungai.embolism.trunk import Trunk
+from lungai.embolism.trunk import Trunk, _ball_mask
 from lungai.embolism.volume import WorkVolume
 
 LEVELS = ("main", "lobar", "segmental", "subsegmental")
@@ -49,12 +49,6 @@ def upsample(coarse: np.ndarray, factors: Tuple[int, ...], shape: Tuple[int, ...
     """Nearest-neighbour expansion of a coarse grid sampled at ``slice(f // 2, None, f)`` back to ``shape``."""
     idx = [np.minimum(np.arange(n) // f, c - 1) for n, f, c in zip(shape, factors, coarse.shape)]
     return coarse[np.ix_(*idx)]
-
-
-def _ball_mask(shape, centre, radius_mm, spacing) -> np.ndarray:
-    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in shape)]
-    d2 = sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, spacing))
-    return d2 <= radius_mm ** 2
 
 
 def grow_tree(vol: WorkVolume, trunk: Trunk) -> ArteryTree:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -21,7 +22,9 @@ from lungai.embolism.arteries import LEVEL_CODE, LEVELS
 from lungai.embolism.candidates import FEATURES
 from lungai.embolism.cohort import CohortCase, cohort
 from lungai.embolism.detect import features_for_training
-from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP
+from lungai.embolism.evaluation import CaseTable, case_table
+from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP, score
+from lungai.errors import InputError
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
 from lungai.resources import resource_path
 
@@ -29,24 +32,55 @@ PRIOR_COLUMN = FEATURES.index("log_level_prior")
 
 
 def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
-    """Candidate features, hit labels and tree level volumes of one case (cached as ``.npz``)."""
+    """Candidate features, their match to the truth and tree level volumes of one case (cached as ``.npz``)."""
     path = cache / f"{case.name}.features.npz"
     if path.is_file():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    vol, trunk, tree, cands = features_for_training(case.ct)
+    started = time.perf_counter()
+    try:
+        vol, trunk, tree, cands = features_for_training(case.ct)
+    except InputError as exc:  # a detector failure on a phantom CTPA: every embolus of the case is missed
+        return _failed(case, str(exc), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
     emboli = vol.reorientation.to_canonical(case.emboli)
-    from lungai.embolism.evaluation import case_table
-
     table = case_table(case.name, cands.labels, np.zeros(cands.count), emboli, case.records)
     level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
                            for name in LEVELS])
-    out = {"features": cands.features, "hit": table.hit, "level_ml": level_ml,
+    out = {"features": cands.features, "hit": table.hit, "iou": table.iou, "iou_id": table.iou_id,
+           "voxels": table.voxels, "inside_truth": table.inside_truth, "truth_voxels": table.truth_voxels,
+           "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": level_ml,
            "levels": np.asarray(cands.level, dtype="U16"),
-           "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16")}
+           "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16"), "seconds": seconds}
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **out)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(path)
     return out
+
+
+def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndarray]:
+    empty_i = np.zeros(0, dtype=int)
+    return {"features": np.zeros((0, len(FEATURES)), np.float32), "hit": empty_i, "iou": np.zeros(0),
+            "iou_id": empty_i, "voxels": empty_i, "inside_truth": empty_i,
+            "truth_voxels": int(np.count_nonzero(case.emboli)),
+            "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": np.zeros(len(LEVELS)),
+            "levels": np.zeros(0, dtype="U16"),
+            "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16"), "seconds": seconds,
+            "failed": message}
+
+
+def scored_table(name: str, extracted: Dict[str, np.ndarray], network: EmbolusMLP) -> CaseTable:
+    """The evaluation table of an extracted case, scored by ``network`` (its own level prior)."""
+    x = np.array(extracted["features"], dtype=np.float32)
+    prior = network.prior()
+    if len(x):
+        x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in extracted["levels"]])
+    return CaseTable(name=name, scores=score(network, x), hit=extracted["hit"], iou=extracted["iou"],
+                     iou_id=extracted["iou_id"], voxels=extracted["voxels"], inside_truth=extracted["inside_truth"],
+                     truth_levels={int(i): str(lv) for i, lv in zip(extracted["truth_ids"],
+                                                                     extracted["truth_levels"])},
+                     truth_voxels=int(extracted["truth_voxels"]))
 
 
 def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:

@@ -25,6 +25,7 @@ BRIGHT_HU = 170.0          # enhanced blood; unenhanced blood is 30-60 HU
 CTPA_MIN_TRUNK_HU = 200.0  # the usual adequacy limit of a CTPA is 200-250 HU in the pulmonary trunk
 MIN_LUNG_VESSEL_ML = 0.15  # enhanced vessel volume the system must reach deep in each lung
 THRESHOLD_STEP_HU = 20.0
+TRUNK_RADIUS_MM = 30.0     # the trunk's density is read within this distance of the bifurcation
 
 
 @dataclass
@@ -32,8 +33,7 @@ class Trunk:
     """The pulmonary trunk found on the coarse grid, and the enhanced pulmonary artery system there."""
 
     point: Tuple[int, int, int]         # canonical index (full grid) of the trunk at its bifurcation
-    radius_mm: float                    # lumen radius there
-    hu: float                           # median HU of the lumen there
+    hu: float                           # upper-quartile HU of the enhanced blood around it
     system_threshold_hu: float          # highest blood threshold at which one system still feeds both lungs
     system: np.ndarray                  # coarse boolean mask of that system
     factors: Tuple[int, int, int]       # coarse grid step (voxels) per canonical axis
@@ -87,20 +87,22 @@ def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
     if not outside.any():
         raise _not_ctpa(hu, lungs, source, "the enhanced vessels do not leave the lungs towards the heart")
     bif, blood_hu = _bifurcation(system, outside, core_r, core_l, hu, spacing)
-    blood = (np.abs(hu - blood_hu) < 0.35 * blood_hu) | system  # not the vena cava's undiluted contrast
-    radius = float(ndimage.distance_transform_edt(blood, sampling=spacing)[bif])
-    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in hu.shape)]
-    ball = ((zz - bif[0]) * spacing[0]) ** 2 + ((yy - bif[1]) * spacing[1]) ** 2 + ((xx - bif[2]) * spacing[2]) ** 2
-    core_mask = blood & (ball <= max(radius, max(spacing)) ** 2)
-    trunk_hu = float(np.median(hu[core_mask]))
+    near = outside & _ball_mask(hu.shape, bif, TRUNK_RADIUS_MM, spacing)
+    trunk_hu = float(np.percentile(hu[near], 75)) if near.any() else blood_hu
     if trunk_hu < CTPA_MIN_TRUNK_HU:
         raise _not_ctpa(hu, lungs, source, f"the pulmonary trunk measures only {trunk_hu:.0f} HU")
 
     def full(p):
         return tuple(int(c * f + f // 2) for c, f in zip(p, factors))
 
-    return Trunk(point=full(bif), radius_mm=radius, hu=trunk_hu,
+    return Trunk(point=full(bif), hu=trunk_hu,
                  system_threshold_hu=threshold, system=system, factors=factors)
+
+
+def _ball_mask(shape, centre, radius_mm: float, spacing) -> np.ndarray:
+    zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in shape)]
+    d2 = sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, spacing))
+    return d2 <= radius_mm ** 2
 
 
 def _bifurcation(system: np.ndarray, outside: np.ndarray, core_r: np.ndarray, core_l: np.ndarray,
