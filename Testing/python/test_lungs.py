@@ -235,3 +235,13 @@ def test_segments_are_named_and_coloured(healthy):
     zone_names = {s.label: s.name for s in result.zone_segments()}
     assert zone_names == ZONE_TABLE
     assert result.provenance.method == "lungs-classic"
+
+
+def test_auto_never_picks_an_unvalidated_shipped_model():
+    from types import SimpleNamespace
+
+    from lungai.lung.backends import trusted_for_auto
+
+    assert not trusted_for_auto(SimpleNamespace(origin="bundled", training={"data": {"name": "phantoms"}}))
+    assert trusted_for_auto(SimpleNamespace(origin="bundled", training={"auto_select": True}))
+    assert trusted_for_auto(SimpleNamespace(origin="user", training={}))

@@ -39,11 +39,12 @@ def _check(image: Image) -> None:
 
 
 def resolve_method(method: str, model_name: Optional[str] = None) -> str:
-    """``auto`` is the registry's lungs model when it and its weights are installed, else ``classic``."""
+    """``auto`` is the registry's lungs model when it, its weights and its trust for automatic use are installed
+    (see :func:`lungai.lung.backends.trusted_for_auto`), else ``classic``."""
     if method not in METHODS:
         raise ValueError(f"unknown lung segmentation method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "auto":
-        return "model" if backends.model_available(model_name) else "classic"
+        return "model" if backends.model_available(model_name, for_auto=True) else "classic"
     return method
 
 

@@ -53,13 +53,25 @@ def _registry_entry(model_name: Optional[str]):
     return max(entries, key=lambda e: version_key(e.version))
 
 
-def model_available(model_name: Optional[str] = None) -> bool:
-    """True when a lungs model is registered and its weights are on this machine (what "auto" needs)."""
+def trusted_for_auto(entry) -> bool:
+    """Whether "auto" may pick this model over the classic method without being asked.
+
+    A model the site installed itself (user registry: e.g. fine-tuned on its own corrected cases) is; a shipped
+    model is only when its registry entry says so (``training.auto_select: true``, set once it has been validated
+    on real CT). A phantom-only model is never picked silently: it can be far worse than the classic method on
+    real scans; ``--method model`` still runs it.
+    """
+    return entry.origin == "user" or bool((entry.training or {}).get("auto_select", False))
+
+
+def model_available(model_name: Optional[str] = None, for_auto: bool = False) -> bool:
+    """True when a lungs model is registered and its weights are on this machine (and, ``for_auto``, trusted
+    for automatic use, see :func:`trusted_for_auto`)."""
     try:
         entry = _registry_entry(model_name)
     except LungAIError:
         return False
-    if entry is None:
+    if entry is None or (for_auto and not trusted_for_auto(entry)):
         return False
     from lungai.models import weights_path
 
@@ -88,7 +100,7 @@ def run_model(image: Image, model_name: Optional[str], device: str, progress: Op
     for value, name in LUNG_LABELS.items():
         if name in by_name:
             labels[raw == by_name[name]] = value
-    if not np.isin(labels, (RIGHT_LUNG, LEFT_LUNG)).any():
+    if not {"right_lung", "left_lung"} <= set(by_name) and not lobe_names:
         raise LungAIError(f"model {entry.id} labels {sorted(by_name)} name no right_lung/left_lung or lobes")
     return BackendOutput(labels, lobes, result.provenance)
 
