@@ -4,7 +4,7 @@ being classified, each failing with an :class:`InputError` that says what the im
 The decisive check compares the image's coarse grey-level layout (16 x 16 block means, standardised) with the
 mean layout of the training radiographs, which the classifier carries: bright mediastinum and spine in the
 middle, darker lung fields either side, bright shoulders and abdomen. Held-out Kermany radiographs correlate
-0.28..0.99 with it (median 0.89); real axial CT slices -0.55..0.15; an inverted radiograph is strongly negative.
+0.28..0.96 with it (median 0.89); real axial CT slices -0.55..0.15; an inverted radiograph is strongly negative.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ MIN_CONTRAST = 0.04  # 0.5th..99.5th percentile spread on the 0..1 scale
 MAX_EXTREME_FRACTION = 0.9  # share of pixels at the two extreme grey levels (masks, line drawings)
 MAX_COLOURFULNESS = 0.03  # mean per-pixel standard deviation across R, G, B on the 0..1 scale
 MIN_LAYOUT_CORRELATION = 0.2
-INVERTED_CORRELATION = -0.65  # negated radiographs: median -0.89, 95 % below -0.63; CT slices above -0.55
+INVERTED_CORRELATION = -0.65  # negated radiographs: median -0.89, 95 % below -0.65; CT slices above -0.55
 
 
 @dataclass
