@@ -108,7 +108,7 @@ def analysis_report(result: "AnalysisResult", histogram_figure: Optional[bytes] 
 def _method(report: Report, provenance: Dict, method: str) -> None:
     params = provenance.get("parameters", {})
     if method == "classic":
-        ggo = params.get("ground_glass_hu", (-700, -300))
+        ggo = params.get("ground_glass_hu", (-720, -300))
         cons = params.get("consolidation_hu", (-300, 200))
         report.paragraph(METHOD_TEXT["classic"].format(ggo_lo=ggo[0], cons_lo=cons[0], cons_hi=cons[1],
                                                        opening=params.get("opening_mm", 2.0)))

@@ -39,7 +39,7 @@ from lungai.provenance import Provenance
 class ClassicParams:
     """Parameters of the weight-free lesion method (HU and mm)."""
 
-    ground_glass_hu: Tuple[float, float] = (-700.0, -300.0)
+    ground_glass_hu: Tuple[float, float] = (-720.0, -300.0)
     consolidation_hu: Tuple[float, float] = (-300.0, 200.0)
     smoothing_mm: float = 0.7
     opening_mm: float = 2.0
@@ -48,7 +48,7 @@ class ClassicParams:
     dense_opening_mm: float = 3.0
     vessel_margin_mm: float = 1.5
     vessel_min_mm3: float = 30.0
-    enclosed_vessel_mm: float = 3.0
+    enclosed_vessel_mm: float = 6.0
     vessel_grid_mm: float = 2.0
     vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0)
     vessel_threshold: float = 0.5
