@@ -30,7 +30,7 @@ def xray(image_path: Path, out_dir: Path, weights: Optional[Path], model_version
     from lungai.xray.classifier import XrayClassifier, classify_file
     from lungai.xray.heatmap import overlay_rgb, write_overlay_png
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)  # a 128-pixel film: one thread is fast and never fights other jobs for cores
     device = resolve_device(settings().device)
     with progress_reporter("xray") as progress:
         progress.update(0.0, "loading the model")

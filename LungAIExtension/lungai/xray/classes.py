@@ -13,8 +13,6 @@ CLASS_TITLES: Dict[str, str] = {"normal": "No pneumonia", "bacterial": "Bacteria
 # Kermany et al. labels.csv ``subtype`` column -> class index
 SUBTYPE_TO_CLASS: Dict[str, int] = {"normal": 0, "bacteria": 1, "bacterial": 1, "virus": 2, "viral": 2}
 
-PNEUMONIA_CLASSES: Tuple[int, ...] = (1, 2)
-
 
 def class_index(subtype: str) -> int:
     """Class index of a data set subtype label (``normal``, ``bacteria``, ``virus``; case-insensitive)."""

@@ -13,6 +13,7 @@ import torch
 from lungai.errors import InputError
 from lungai.image import Image
 from lungai.io import read_xray
+from lungai.models.weights import sha256_of
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
 from lungai.xray import plausibility
@@ -20,7 +21,7 @@ from lungai.xray.classes import CLASS_NAMES, CLASS_TITLES
 from lungai.xray.heatmap import grad_cam, to_image_grid
 from lungai.xray.network import XrayNet
 from lungai.xray.preprocess import model_input, standardize, window_to_unit
-from lungai.xray.weights import MODEL_NAME, file_digest, load_weights_file, registry_network
+from lungai.xray.weights import MODEL_NAME, load_weights_file, registry_network
 
 METHOD = "chest radiograph classification (normal / bacterial / viral pneumonia) with a Grad-CAM heat map"
 
@@ -82,7 +83,7 @@ class XrayClassifier:
         """A user-supplied ``xray-resnet`` weights file (state dict)."""
         path = Path(path)
         return cls(load_weights_file(path), f"{MODEL_NAME} (user weights {path.name})", "user",
-                   file_digest(path), device)
+                   sha256_of(path), device)
 
     @property
     def input_size(self) -> int:

@@ -9,7 +9,6 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from lungai.errors import InputError
-from lungai.models.weights import sha256_of
 from lungai.xray.network import NetworkConfig, XrayNet, build_network
 
 MODEL_NAME = "xray-pneumonia"
@@ -87,7 +86,3 @@ def registry_network(version: Optional[str] = None, device: str = "cpu"):
 
     entry = get_model(MODEL_NAME, version)
     return load_network(entry, device), entry
-
-
-def file_digest(path: Path) -> str:
-    return sha256_of(path)
