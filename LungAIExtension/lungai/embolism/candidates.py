@@ -71,7 +71,9 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     hu = vol.hu[box]
     tmask = tree.mask[box]
     envelope = ndimage.minimum_filter(ndimage.maximum_filter(tmask, size=size), size=size)
-    expected = ndimage.minimum_filter(ndimage.maximum_filter(np.where(envelope, hu, MIN_HU), size=size), size=size)
+    # expected lumen density; undiluted contrast (vena cava inflow) is no brighter than 1.5 x the trunk here
+    lumen = np.clip(np.where(envelope, hu, MIN_HU), None, 1.5 * trunk.hu)
+    expected = ndimage.minimum_filter(ndimage.maximum_filter(lumen, size=size), size=size)
     defect = expected - hu
     t = trunk.hu
     dmask = envelope & ~tmask & (defect > DEFECT_FRACTION * t) & (hu > MIN_HU) & (hu < tree.low_hu) \

@@ -33,7 +33,7 @@ class Trunk:
     """The pulmonary trunk found on the coarse grid, and the enhanced pulmonary artery system there."""
 
     point: Tuple[int, int, int]         # canonical index (full grid) of the trunk at its bifurcation
-    hu: float                           # upper-quartile HU of the enhanced blood around it
+    hu: float                           # median HU of the enhanced blood around it
     system_threshold_hu: float          # highest blood threshold at which one system still feeds both lungs
     system: np.ndarray                  # coarse boolean mask of that system
     factors: Tuple[int, int, int]       # coarse grid step (voxels) per canonical axis
@@ -87,8 +87,9 @@ def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
     if not outside.any():
         raise _not_ctpa(hu, lungs, source, "the enhanced vessels do not leave the lungs towards the heart")
     bif, blood_hu = _bifurcation(system, outside, core_r, core_l, hu, spacing)
-    near = outside & _ball_mask(hu.shape, bif, TRUNK_RADIUS_MM, spacing)
-    trunk_hu = float(np.percentile(hu[near], 75)) if near.any() else blood_hu
+    # the system's blood around the bifurcation, without the undiluted contrast of a vena cava
+    near = outside & _ball_mask(hu.shape, bif, TRUNK_RADIUS_MM, spacing) & (hu < 2.0 * threshold)
+    trunk_hu = float(np.median(hu[near])) if near.any() else blood_hu
     if trunk_hu < CTPA_MIN_TRUNK_HU:
         raise _not_ctpa(hu, lungs, source, f"the pulmonary trunk measures only {trunk_hu:.0f} HU")
 

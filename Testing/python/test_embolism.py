@@ -1,0 +1,108 @@
+"""Embolus detection pipeline: CTPA check, trunk, artery tree, candidates, result and command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lungai.errors import InputError
+from lungai.io import read_image, read_segmentation, write_image
+
+SIZE, SPACING = (128, 128, 80), (2.4, 2.4, 3.5)
+
+
+@pytest.fixture(scope="module")
+def ctpa():
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    return make_phantom(PhantomConfig(seed=4, size=SIZE, spacing=SPACING, preset="pe", contrast="ctpa",
+                                      emboli_levels=("lobar", "segmental"), occlusive_fraction=1.0))
+
+
+@pytest.fixture(scope="module")
+def plain_ct():
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    return make_phantom(PhantomConfig(seed=4, size=SIZE, spacing=SPACING, preset="healthy", contrast="none")).ct
+
+
+@pytest.fixture(scope="module")
+def detected(ctpa):
+    from lungai.embolism import detect_emboli
+
+    return detect_emboli(ctpa.ct, lung_labels=ctpa.truth["lungs"])
+
+
+def test_non_contrast_ct_is_not_a_ctpa(plain_ct):
+    from lungai.embolism import detect_emboli
+
+    with pytest.raises(InputError, match="not a CTPA") as info:
+        detect_emboli(plain_ct.like(plain_ct.array, source="plain.nii.gz"))
+    assert "HU" in str(info.value) and "plain.nii.gz" in str(info.value)
+
+
+def test_trunk_and_tree_on_the_phantom(ctpa, detected):
+    arteries = ctpa.truth["arteries"].array > 0
+    index = np.round(ctpa.ct.lps_to_index(detected.trunk["trunk_bifurcation_lps"])).astype(int)[::-1]
+    assert arteries[tuple(index)], "the trunk point must lie in the true pulmonary arteries"
+    assert detected.trunk["trunk_hu"] > 250
+    tree = detected.arteries.array > 0
+    central = arteries & (ctpa.truth["lungs"].array == 0)  # trunk, main and hilar arteries
+    assert np.count_nonzero(tree & central) / np.count_nonzero(central) > 0.6
+    assert set(np.unique(detected.arteries.array)) <= {0, 1, 2, 3, 4}
+
+
+def test_occlusive_emboli_are_candidates_with_fields(ctpa, detected):
+    emboli = ctpa.truth["emboli"].array
+    labels = detected.candidate_labels.array
+    hit = {int(e) for e in np.unique(emboli[labels > 0]) if e}
+    assert hit, "no true embolus overlaps a candidate"
+    c = detected.candidates[0]
+    for key in ("id", "position_lps", "position_ras", "size_mm", "volume_ml", "level", "side", "occlusive",
+                "confidence", "accepted"):
+        assert key in c
+    assert c["level"] in ("main", "lobar", "segmental", "subsegmental") and c["side"] in ("right", "left")
+    assert 0.0 <= detected.pe_score <= 1.0
+    assert detected.pe_score == pytest.approx(max(x["confidence"] for x in detected.candidates), abs=1e-4)
+    assert 0.0 <= detected.qanadli["index_percent"] <= 100.0
+    assert detected.emboli.array.max() == len(detected.accepted)
+
+
+def test_cli_outputs_and_not_a_ctpa_exit(tmp_path, ctpa, plain_ct):
+    from lungai.cli.main import main
+
+    write_image(ctpa.ct, tmp_path / "ctpa.nii.gz")
+    write_image(ctpa.truth["lungs"], tmp_path / "lungs.nii.gz")
+    out = tmp_path / "out"
+    rc = main(["--json", "--progress", "none", "embolism", str(tmp_path / "ctpa.nii.gz"), "-o", str(out),
+               "--lungs", str(tmp_path / "lungs.nii.gz"), "--threshold", "0.3"])
+    assert rc == 0
+    data = json.loads((out / "candidates.json").read_text())
+    assert data["threshold"] == 0.3 and "qanadli" in data and "provenance" in data
+    assert data["provenance"]["model_name"] == "embolism-candidates"
+    lines = (out / "candidates.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(data["candidates"])
+    labels, segments = read_segmentation(out / "arteries.seg.nrrd")
+    assert [s.name for s in segments][0] == "pulmonary artery, main"
+    assert labels.array.any()
+    read_segmentation(out / "emboli.seg.nrrd")
+    write_image(plain_ct, tmp_path / "plain.nii.gz")
+    rc = main(["--progress", "none", "embolism", str(tmp_path / "plain.nii.gz"), "-o", str(tmp_path / "o2")])
+    assert rc == 2
+    assert not (tmp_path / "o2" / "candidates.json").exists()
+
+
+def test_real_ctpa_crop_trunk_and_few_candidates(shared_data):
+    from lungai.embolism import detect_emboli
+
+    folder = shared_data / "ct" / "ctpa-crop"
+    image = read_image(folder / "ct.nii.gz")
+    result = detect_emboli(image)
+    pa = read_image(folder / "pulmonary_artery_totalsegmentator.nii.gz", check="none").array > 0
+    index = np.round(image.lps_to_index(result.trunk["trunk_bifurcation_lps"])).astype(int)[::-1]
+    assert pa[tuple(index)], "the trunk must lie inside the reference pulmonary artery mask"
+    tree = result.arteries.array > 0
+    assert np.count_nonzero(tree & pa) / np.count_nonzero(pa) > 0.9
+    assert len(result.accepted) <= 2, "a scan without embolism gives at most 2 candidates above the threshold"
