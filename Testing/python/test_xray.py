@@ -260,3 +260,17 @@ def test_fit_classifier_calibrates_and_stores_references(tmp_path):
     assert float(net.layout.abs().sum()) > 0
     p = predict_probabilities(net, images)
     assert p.shape == (24, 3) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_volume_files_one_slice_accepted_ct_volume_refused(tmp_path):
+    from lungai.io import write_image
+    from lungai.xray.classifier import load_chest_radiograph
+
+    film = chest_like() * 3000 - 1000  # any value range: scaled to 0..1 on reading
+    write_image(Image.from_array(film[None], spacing=(0.2, 0.3, 1.0)), tmp_path / "film.nrrd")
+    image = load_chest_radiograph(tmp_path / "film.nrrd")
+    assert image.ndim == 2 and image.spacing == (0.2, 0.3)
+    assert np.allclose(image.array, (film - film.min()) / (film.max() - film.min()), atol=1e-6)
+    write_image(Image.from_array(np.stack([film] * 5)), tmp_path / "ct.nii.gz")
+    with pytest.raises(InputError, match="3D volume with 5 slices"):
+        load_chest_radiograph(tmp_path / "ct.nii.gz")

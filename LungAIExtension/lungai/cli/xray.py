@@ -18,8 +18,8 @@ from lungai.cli.common import emit, progress_reporter, resolve_device, settings
               help="An xray-resnet weights file to use instead of the registered xray-pneumonia model.")
 @click.option("--model-version", help="Version of the registered xray-pneumonia model (default: the newest).")
 def xray(image_path: Path, out_dir: Path, weights: Optional[Path], model_version: Optional[str]) -> None:
-    """Classify IMAGE_PATH (PNG, JPEG or DICOM DX/CR frontal chest radiograph) as normal, bacterial or viral
-    pneumonia with calibrated probabilities, and map where the predicted class was seen (Grad-CAM).
+    """Classify IMAGE_PATH (a frontal chest radiograph: PNG, JPEG, DICOM DX/CR, or a 2D NRRD/MHA/NIfTI such as
+    Slicer exports) as normal, bacterial or viral pneumonia with calibrated probabilities, and map where the predicted class was seen (Grad-CAM).
 
     The image is first checked to be a plausible frontal chest radiograph; a CT slice, a photograph, a blank or
     an inverted picture is refused (exit code 2). The model was trained on paediatric radiographs.

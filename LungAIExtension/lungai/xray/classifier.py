@@ -12,7 +12,7 @@ import torch
 
 from lungai.errors import InputError
 from lungai.image import Image
-from lungai.io import read_xray
+from lungai.io import read_image, read_xray
 from lungai.models.weights import sha256_of
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
@@ -26,9 +26,32 @@ from lungai.xray.weights import MODEL_NAME, load_weights_file, registry_network
 METHOD = "chest radiograph classification (normal / bacterial / viral pneumonia) with a Grad-CAM heat map"
 
 
+VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".nii", ".nii.gz")
+
+
+def _from_volume_file(path: Path) -> Image:
+    """A radiograph saved as a 2D (or one-slice 3D) NRRD/MHA/NIfTI, e.g. exported from Slicer; scaled to 0..1."""
+    try:
+        image = read_image(path, check="none")
+    except ValueError as exc:  # multi-component (colour) images
+        raise InputError(path, f"is not a grey-level radiograph ({exc})") from None
+    if image.ndim == 3:
+        if image.shape[0] != 1:
+            raise InputError(path, f"is a 3D volume with {image.shape[0]} slices; a single 2D radiograph is needed "
+                                   "(CT volumes go to `lungai lungs` or `lungai pneumonia`)")
+        image = Image(image.array[0], image.spacing[:2], image.origin[:2], image.direction[:2, :2],
+                      image.metadata)
+    values = image.array.astype(np.float32)
+    lo, hi = float(values.min()), float(values.max())
+    unit = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    return image.like(unit, **dict(image.metadata, source=str(path), modality=""))
+
+
 def load_chest_radiograph(path: Union[str, Path]) -> Image:
-    """Read a PNG/JPEG/DICOM radiograph (0..1, bone bright) and refuse colour pictures."""
+    """Read a PNG/JPEG/DICOM (or 2D NRRD/MHA/NIfTI) radiograph as 0..1 with bone bright; refuse colour pictures."""
     path = Path(path)
+    if path.name.lower().endswith(VOLUME_SUFFIXES) and path.is_file():
+        return _from_volume_file(path)
     image = read_xray(path)
     if image.metadata.get("modality", "") == "":
         plausibility.check_colour(path)
