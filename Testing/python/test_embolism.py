@@ -106,3 +106,23 @@ def test_real_ctpa_crop_trunk_and_few_candidates(shared_data):
     tree = result.arteries.array > 0
     assert np.count_nonzero(tree & pa) / np.count_nonzero(pa) > 0.9
     assert len(result.accepted) <= 2, "a scan without embolism gives at most 2 candidates above the threshold"
+
+
+def test_fine_scans_are_resampled_and_labels_come_back_on_the_input_grid():
+    from lungai.embolism.volume import WORK_IN_PLANE_MM, WORK_SLICE_MM, build_work_volume, working_grid
+    from lungai.image import Image
+
+    array = np.full((40, 96, 96), -800.0, dtype=np.float32)
+    array[10:30, 30:60, 20:50] = 300.0
+    image = Image(array, (0.7, 0.7, 1.0), (-30.0, -20.0, 100.0), np.eye(3), {"source": "fine.nii.gz"})
+    work = working_grid(image)
+    assert work.spacing == (WORK_IN_PLANE_MM, WORK_IN_PLANE_MM, WORK_SLICE_MM)
+    lungs = image.like((array < -500).astype(np.uint8))
+    vol = build_work_volume(image, lung_labels=lungs)
+    assert vol.hu.shape == (20, 42, 42)
+    back = vol.to_image((vol.hu > 0).astype(np.uint8))
+    assert back.same_grid(image)
+    inside = back.array[12:28, 33:57, 23:47]
+    assert inside.mean() > 0.95 and back.array[:, :, 60:].max() == 0
+    coarse = Image(array, (1.6, 1.6, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    assert working_grid(coarse) is coarse

@@ -32,10 +32,10 @@ FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", 
             "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
             "clot_fraction", "relative_defect", "log_level_prior")
 
-# Spatial prior: emboli per ml of artery lumen at each level, relative to segmental arteries. Clots lodge
-# where the lumen narrows, so per ml of lumen they are more frequent in small arteries; the shipped model's
-# card records the values estimated on its training cohort.
-DEFAULT_LEVEL_PRIOR = {"main": 0.15, "lobar": 0.5, "segmental": 1.0, "subsegmental": 1.0}
+# Spatial prior: how much likelier a candidate at each artery level is an embolus than an average candidate
+# (P(level | embolus) / P(level | candidate)); the scorer carries the values estimated on its training cohort,
+# these neutral ones only serve an untrained network.
+DEFAULT_LEVEL_PRIOR = {"main": 1.0, "lobar": 1.0, "segmental": 1.0, "subsegmental": 1.0}
 
 
 @dataclass

@@ -4,7 +4,7 @@
 
 Cases are split by patient (seed): the first positive cases and half the negatives fit the network, the rest
 pick the best epoch and fit the Platt calibration; the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
-The level prior is the number of phantom emboli per ml of detected artery lumen at each level.
+The level prior is the likelihood ratio of the artery level for emboli against all candidates.
 """
 
 from __future__ import annotations
@@ -84,17 +84,19 @@ def scored_table(name: str, extracted: Dict[str, np.ndarray], network: EmbolusML
 
 
 def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:
-    """Emboli per ml of artery lumen per level, relative to the densest level (add-one smoothed)."""
-    counts = {name: 1.0 for name in LEVELS}
-    volume = {name: 1.0 for name in LEVELS}
+    """How much likelier a candidate at each artery level is an embolus than an average candidate.
+
+    The ratio P(level | embolus) / P(level | candidate) over the training candidates (add-one smoothed): the
+    spatial distribution of emboli over the tree relative to where candidates arise.
+    """
+    hits = {name: 1.0 for name in LEVELS}
+    seen = {name: 1.0 for name in LEVELS}
     for t in tables:
-        for name in t["truth_levels"]:
-            counts[str(name)] += 1
-        for name, ml in zip(LEVELS, t["level_ml"]):
-            volume[name] += float(ml)
-    density = {name: counts[name] / volume[name] for name in LEVELS}
-    top = max(density.values())
-    return {name: round(density[name] / top, 4) for name in LEVELS}
+        for name, h in zip(t["levels"], t["hit"]):
+            seen[str(name)] += 1
+            hits[str(name)] += float(h > 0)
+    n_hits, n_seen = sum(hits.values()), sum(seen.values())
+    return {name: round((hits[name] / n_hits) / (seen[name] / n_seen), 4) for name in LEVELS}
 
 
 def _arrays(tables: Sequence[Dict[str, np.ndarray]], prior: Dict[str, float]) -> Tuple[torch.Tensor, torch.Tensor]:

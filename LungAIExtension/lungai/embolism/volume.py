@@ -1,4 +1,9 @@
-"""The working volume of the embolus detector: the CT in canonical [S, P, L] layout with its lung mask."""
+"""The working volume of the embolus detector: the CT in canonical [S, P, L] layout with its lung mask.
+
+Scans finer than 1.6 mm in-plane or 2.0 mm between slices are resampled to that grid first: the scorer was
+trained there, and it keeps a 512 x 512 x 300 CTPA within a minute on two cores. Label maps go back to the
+input grid by nearest neighbour.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.image import Image
@@ -14,6 +20,7 @@ from lungai.lung.orientation import Reorientation
 from lungai.progress import Progress, ensure
 
 SMOOTH_MM = 0.5  # Gaussian sigma that tames quantum noise before thresholds (well below a subsegmental artery)
+WORK_IN_PLANE_MM, WORK_SLICE_MM = 1.6, 2.0  # finer scans are resampled to the grid the scorer was trained on
 
 
 @dataclass
@@ -25,7 +32,8 @@ class WorkVolume:
     lungs: np.ndarray       # 0 outside, 1 right lung, 2 left lung (airways removed)
     spacing: Tuple[float, float, float]
     reorientation: Reorientation
-    image: Image
+    image: Image            # the working grid (the input, or the input resampled to the working spacing)
+    input_image: Image
 
     @property
     def voxel_mm3(self) -> float:
@@ -33,7 +41,8 @@ class WorkVolume:
 
     def to_image(self, canonical: np.ndarray) -> Image:
         """A label map in canonical layout as an image on the input grid."""
-        return self.image.like(self.reorientation.from_canonical(canonical))
+        work = self.image.like(self.reorientation.from_canonical(canonical))
+        return work if self.image is self.input_image else _resample(work, self.input_image, label=True)
 
     def index_to_lps(self, canonical_index: np.ndarray) -> np.ndarray:
         """LPS points (N, 3) of canonical array indices (N, 3)."""
@@ -50,10 +59,33 @@ class WorkVolume:
         return ijk @ m[:3, :3].T + m[:3, 3]
 
 
+def _resample(image: Image, reference: Image, label: bool) -> Image:
+    out = sitk.Resample(image.to_sitk(), reference.to_sitk(), sitk.Transform(),
+                        sitk.sitkNearestNeighbor if label else sitk.sitkLinear, 0 if label else -1024.0)
+    return Image.from_sitk(out, dict(image.metadata))
+
+
+def working_grid(image: Image) -> Image:
+    """The image itself, or resampled (linear) to ``WORK_IN_PLANE_MM`` / ``WORK_SLICE_MM`` when finer."""
+    slice_axis = 2 - image.array_axis_of(2)  # ITK axis along the patient's long axis
+    target = [WORK_SLICE_MM if n == slice_axis else WORK_IN_PLANE_MM for n in range(3)]
+    if all(s >= t / 1.15 for s, t in zip(image.spacing, target)):
+        return image
+    spacing = [max(s, t) for s, t in zip(image.spacing, target)]
+    size = [max(1, int(round(n * s / sp))) for n, s, sp in zip(image.size, image.spacing, spacing)]
+    grid = Image(np.zeros(size[::-1], dtype=np.uint8), spacing, image.origin, image.direction)
+    array = np.asarray(image.array, dtype=np.float32)
+    return _resample(image.like(array, **image.metadata), grid, label=False)
+
+
 def build_work_volume(image: Image, lung_labels: Optional[Image] = None,
                       progress: Optional[Progress] = None) -> WorkVolume:
     """Reorient, smooth and segment the lungs (``lungai.lung`` classic method unless labels are given)."""
     progress = ensure(progress)
+    source = image
+    image = working_grid(source)
+    if lung_labels is not None and image is not source:
+        lung_labels = _resample(lung_labels, image, label=True)
     ro = Reorientation.of(image)
     raw = ro.to_canonical(image.array)
     sigma = [SMOOTH_MM / s for s in ro.spacing]
@@ -68,4 +100,5 @@ def build_work_volume(image: Image, lung_labels: Optional[Image] = None,
     lungs[labels == RIGHT_LUNG] = 1
     lungs[labels == LEFT_LUNG] = 2
     progress.update(1.0, "lungs done")
-    return WorkVolume(hu=hu, raw=raw, lungs=lungs, spacing=ro.spacing, reorientation=ro, image=image)
+    return WorkVolume(hu=hu, raw=raw, lungs=lungs, spacing=ro.spacing, reorientation=ro, image=image,
+                      input_image=source)
