@@ -10,7 +10,7 @@ import pytest
 from lungai.cli.main import main
 from lungai.phantom import PhantomConfig, make_xray
 
-XR = dict(size=(96, 96, 4), spacing=(4.0, 4.0, 1.0))
+XR = dict(size=(80, 80, 4), spacing=(5.0, 5.0, 1.0))
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +20,17 @@ def normal():
 
 def test_radiograph_geometry_and_truth(normal):
     img = normal.image.array
-    assert img.shape == (96, 96) and img.dtype == np.float32
+    assert img.shape == (80, 80) and img.dtype == np.float32
     assert 0.0 <= img.min() and img.max() <= 1.0
     lungs = normal.truth["lungs"].array.astype(bool)
     assert normal.truth["opacity"].array.sum() == 0
     # both lungs: one each side of the midline (patient's right on the image left)
-    assert lungs[:, :40].sum() > 200 and lungs[:, 56:].sum() > 200
+    assert lungs[:, :33].sum() > 150 and lungs[:, 47:].sum() > 150
     # lungs are dark, the spine column between them bright, the apices above the bases
-    spine = img[30:60, 46:50]
+    spine = img[25:50, 38:42]
     assert img[lungs].mean() < spine.mean() - 0.15
     rows = np.nonzero(lungs.any(axis=1))[0]
-    assert rows[0] < 40 < rows[-1]
+    assert rows[0] < 33 < rows[-1]
 
 
 def test_pneumonia_radiographs_show_opacities():

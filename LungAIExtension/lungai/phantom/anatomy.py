@@ -80,9 +80,9 @@ class Patient:
         height = u(262, 298) * s * (0.80 if expiration else 1.0)
         p = cls(
             scale=s, breathing=breathing, a_body=a_body * s, b_body=b_body * s, p_body=u(2.2, 2.7),
-            t_fat=u(8, 24) * s, wall_lat=u(6, 9) * s, wall_ant=u(10, 16) * s, wall_post=u(30, 40) * s,
+            t_fat=u(8, 24) * s, wall_lat=u(6, 9) * s, wall_ant=u(10, 16) * s, wall_post=u(18, 26) * s,
             lung_height=height, dome_drop_left=u(8, 20) * s, heart_angle=np.deg2rad(u(25, 40)),
-            heart_radii=(u(62, 72) * s, u(47, 55) * s, u(55, 64) * s),
+            heart_radii=(u(58, 67) * s, u(44, 51) * s, u(52, 60) * s),
             fissure=dict(k_r=u(0.95, 1.3), k_l=u(1.05, 1.4), z_r=u(-38, -22) * s, z_l=u(-30, -14) * s,
                          minor=u(-26, -12) * s, curve=u(0.0008, 0.003) / s, tilt=u(0.3, 0.7)),
             rib_spacing=u(22, 26) * s * (0.9 if expiration else 1.0), rib_drop=u(75, 100) * s,
@@ -204,11 +204,13 @@ class Patient:
         # thoracic cavity (inside the ribs); narrows to the apices, lungs sit inside it
         top, bottom = d["z_cav_top"], d["z_recess"]
         t = (top - z) / (top - bottom)
-        g_a = np.clip(t / 0.55, 0.01, 1.0) ** 0.5
+        g_a = np.clip(t / 0.6, 0.01, 1.0) ** 0.65
         g_b = np.clip(t / 0.5, 0.01, 1.0) ** 0.5
         a_c, b_c = d["a_c"] * g_a, d["b_c"] * g_b
         y_c = d["y_c"] + 0.25 * d["b_c"] * (1.0 - g_b)
-        cavity_inplane = _superellipse(x, y - y_c, a_c, b_c, 2.3)
+        # towards the top the cavity splits into two apices beside the thoracic inlet
+        x_apex = 0.18 * d["a_c"] * (1.0 - g_a)
+        cavity_inplane = _superellipse(np.maximum(np.abs(x) - x_apex, 0.0), y - y_c, a_c, b_c, 2.3)
         f["cavity"] = full + np.maximum(cavity_inplane, z - top)
         phi = np.arctan2(np.abs(x), y - y_c)  # 0 posterior, pi anterior
 

@@ -99,16 +99,24 @@ def resample(coarse: np.ndarray, cgrid: Grid, fgrid: Grid, box: Optional[Box] = 
 
 def upsample_box(coarse: np.ndarray, factors: Sequence[int], box: Box) -> np.ndarray:
     """Trilinear upsampling of an aligned coarse field (see :meth:`Grid.coarse`) on the fine index ``box``."""
-    import torch
-    import torch.nn.functional as F
-
     lo = [b.start // q for b, q in zip(box, factors)]
     hi = [min(-(-(b.stop - 1) // q), n - 1) for b, q, n in zip(box, factors, coarse.shape)]
     hi = [max(h, l) for h, l in zip(hi, lo)]
     block = coarse[lo[0]: hi[0] + 1, lo[1]: hi[1] + 1, lo[2]: hi[2] + 1]
     size = [(h - l) * q + 1 for l, h, q in zip(lo, hi, factors)]
-    t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))[None, None]
-    out = F.interpolate(t, size=size, mode="trilinear", align_corners=True)[0, 0].numpy()
+    if all(q == 1 for q in factors):
+        out = block
+    elif int(np.prod(size)) < 2_000_000:  # small: numpy (torch threads only pay off on large outputs)
+        out = block
+        for axis, q in enumerate(factors):
+            src = np.arange(block.shape[axis], dtype=np.float32)
+            out = _resample_axis(out, axis, src, np.arange(size[axis], dtype=np.float32) / q)
+    else:
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))[None, None]
+        out = F.interpolate(t, size=size, mode="trilinear", align_corners=True)[0, 0].numpy()
     crop = tuple(slice(b.start - l * q, b.stop - l * q) for b, l, q in zip(box, lo, factors))
     return np.ascontiguousarray(out[crop])
 
