@@ -73,3 +73,18 @@ def render_card(entry: ModelEntry, result: Any, data: Dict[str, Any]) -> str:
     if data.get("limitations"):
         lines += ["", "## Limitations", "", str(data["limitations"])]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def card_from_entry(entry: ModelEntry) -> str:
+    """Re-render the card of a published entry from the training record the registry keeps (after editing
+    e.g. its limitations or adding an evaluation)."""
+    from lungai.models.training import TrainResult
+
+    t = entry.training
+    metric = t["metric"]
+    result = TrainResult(
+        history=[{"epoch": e, "train_loss": loss, f"val_{metric}": value} for e, loss, value in t["history"]],
+        best_metric=t["best_metric"], best_epoch=t["best_epoch"], epochs_run=t["epochs_run"],
+        stopped_early=t["stopped_early"], seconds=t["seconds"], hardware=t["hardware"], metric_name=metric,
+        higher_is_better=t["config"].get("higher_is_better", True), config=t["config"])
+    return render_card(entry, result, t["data"])
