@@ -215,7 +215,7 @@ def test_grad_cam_points_at_the_evidence():
     rng = np.random.default_rng(0)
     net = XrayNet(NetworkConfig(input_size=128, widths=(8, 16, 16, 32), dropout=0.0), n_classes=2)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(40):
+    for _ in range(30):
         x, y, _ = blob_images(16, rng)
         loss = torch.nn.functional.cross_entropy(net(standardize(torch.from_numpy(x)[:, None])), torch.from_numpy(y))
         opt.zero_grad()

@@ -25,7 +25,7 @@ def classifier() -> XrayClassifier:
 
 @pytest.fixture(scope="module")
 def healthy():
-    return make_xray(PhantomConfig(seed=1, preset="healthy"))
+    return make_xray(PhantomConfig(seed=1, preset="healthy", size=(96, 96, 64), spacing=(3.4, 3.4, 5.0)))
 
 
 def test_healthy_phantom_film_is_plausible_and_normal(healthy, classifier):
@@ -33,7 +33,7 @@ def test_healthy_phantom_film_is_plausible_and_normal(healthy, classifier):
     assert result.plausibility.layout_correlation > 0.6  # laid out like the real training films
     assert result.plausibility.feature_distance < result.plausibility.feature_limit
     assert result.predicted == "normal" and result.probabilities["normal"] > 0.7
-    assert result.heatmap.same_grid(healthy.image) and result.heatmap.spacing == (2.5, 2.5)
+    assert result.heatmap.same_grid(healthy.image) and result.heatmap.spacing == (3.4, 3.4)
 
 
 def test_phantom_film_gives_the_same_answer_from_png_dicom_and_nrrd(healthy, classifier, tmp_path):
@@ -42,12 +42,12 @@ def test_phantom_film_gives_the_same_answer_from_png_dicom_and_nrrd(healthy, cla
     PILImage.fromarray(np.round(film * 65535).astype(np.uint16)).save(tmp_path / "film16.png")
     png = classify_file(tmp_path / "film16.png", classifier, heatmap=False)
     dicom = classify_file(write_dx(tmp_path / "film.dcm", np.round((1 - film) * 4000), photometric="MONOCHROME1",
-                                   modality="CR", spacing=(2.5, 2.5)), classifier, heatmap=False)
+                                   modality="CR", spacing=(3.4, 3.4)), classifier, heatmap=False)
     write_image(healthy.image, tmp_path / "film.nrrd")
     nrrd = classify_file(tmp_path / "film.nrrd", classifier, heatmap=False)
     for other in (png, dicom, nrrd):
         assert other.predicted == direct.predicted
         for name, p in direct.probabilities.items():
             assert other.probabilities[name] == pytest.approx(p, abs=0.02)
-    assert dicom.radiograph.spacing == nrrd.radiograph.spacing == (2.5, 2.5)
+    assert dicom.radiograph.spacing == nrrd.radiograph.spacing == (3.4, 3.4)
 
