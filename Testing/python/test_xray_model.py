@@ -95,10 +95,14 @@ def test_dicom_monochrome1_film_reads_like_the_jpeg(shared_data, classifier, tmp
 
 def test_cli_writes_result_heatmap_and_overlay(shared_data, tmp_path, capsys):
     out = tmp_path / "out"
-    code = lungai_main(["--device", "cpu", "--json", "--progress", "none", "xray",
+    code = lungai_main(["--device", "cpu", "--json", "--progress", "json", "xray",
                         str(shared_data / KERMANY / A_VIRAL_FILM), "-o", str(out)])
     assert code == 0
-    printed = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    steps = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+    fractions = [step["progress"] for step in steps]
+    assert len(steps) >= 4 and fractions == sorted(fractions) and fractions[-1] == 1.0
     saved = json.loads((out / "result.json").read_text())
     assert printed["predicted_class"] == saved["predicted_class"] == "viral"
     assert set(printed["outputs"]) == {"result", "heatmap", "overlay"}
