@@ -171,8 +171,10 @@ def train(args: argparse.Namespace) -> None:
     print(f"training on {len(train_set)} slices ({sorted(set(s.split(' (')[0] for s in train_set.sources))}), "
           f"validating on {len(val_set)}", flush=True)
     folder = WORK / f"cnn-without-{args.exclude}"
+    init = torch.load(args.init, weights_only=True) if args.init else None
     net, result = training.train_denoiser(train_set, val_set, str(folder / "checkpoints"), epochs=args.epochs,
-                                          steps_per_epoch=args.steps, seed=args.seed,
+                                          steps_per_epoch=args.steps, seed=args.seed, lr=args.lr, init_state=init,
+                                          patch=args.patch, batch_size=args.batch,
                                           log=lambda m: print(m, flush=True))
     torch.save({k: v.cpu() for k, v in net.state_dict().items()}, folder / "best.pt")
     (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
@@ -186,7 +188,7 @@ def publish(args: argparse.Namespace) -> None:
     from lungai.denoise import training
     from lungai.models.training import TrainResult, publish_model
 
-    folder = WORK / "cnn-without-none"
+    folder = WORK / args.model_dir
     net = training.build_network()
     net.load_state_dict(torch.load(folder / "best.pt", weights_only=True))
     result = TrainResult(**json.loads((folder / "result.json").read_text()))
@@ -202,18 +204,18 @@ def publish(args: argparse.Namespace) -> None:
                            "normal-dose image; lesion-weighted loss on phantom lesions; no real quarter-dose image "
                            "was used for training",
             "evaluations": evaluations}
-    registry = REPO / "Resources" / "Models" / "registry.json"
+    registry = Path(args.registry) if args.registry else REPO / "Resources" / "Models" / "registry.json"
     entry = publish_model(training.registry_template(), net, result, data, registry, version=args.version)
     print(f"published {entry.id}: {entry.weights}")
 
 
-def _fold_network(patient: str):
+def _fold_network(patient: str, prefix: str = "cnn-without-"):
     """The CNN trained without ``patient`` (2-fold by patient)."""
     import torch
 
     from lungai.denoise import training
 
-    path = WORK / f"cnn-without-{patient}" / "best.pt"
+    path = WORK / f"{prefix}{patient}" / "best.pt"
     if not path.is_file():
         sys.exit(f"{path} is missing: run `train --exclude {patient}` first")
     net = training.build_network()
@@ -247,7 +249,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     rows = []
     for patient in PATIENTS:
-        net = _fold_network(patient)
+        net = _fold_network(patient, args.prefix)
         for p in _pairs(patients=[patient]):
             q = p.quarter
             outputs = {"quarter dose (input)": q.array,
@@ -299,13 +301,20 @@ def main(argv: List[str]) -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--patch", type=int, default=80, help="training patch side (pixels, a multiple of 4)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--init", help="weights (.pt state dict) to start from: a warm restart of an earlier run")
     p.set_defaults(func=train)
     p = sub.add_parser("evaluate", help="input / NLM / CNN on the real pairs, 2-fold by patient")
     p.add_argument("--json", help="where to write rows and summary (default: the work folder)")
+    p.add_argument("--prefix", default="cnn-without-", help="fold model folders: <work>/<prefix><patient>")
     p.set_defaults(func=evaluate)
     p = sub.add_parser("publish", help="register the model trained on everything")
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")
+    p.add_argument("--model-dir", default="cnn-without-none", help="folder under the work folder")
+    p.add_argument("--registry", help="registry file (default: Resources/Models/registry.json)")
     p.set_defaults(func=publish)
     args = parser.parse_args(argv)
     import torch

@@ -237,6 +237,21 @@ def simulate_low_dose(image: Image, dose_fraction: float, kernel: str = "auto", 
     return image.like((image.array.astype(np.float32) + noise).astype(np.float32), **meta)
 
 
+def flux_for_noise(clean: Image, noise_std_hu: float, group: str = "smooth", seed: int = 0) -> float:
+    """Full-dose flux at which a noise-free image gets ``noise_std_hu`` of noise in its flat soft tissue.
+
+    Phantoms are often smaller than patients (less attenuation, less noise at the same flux); this sets the
+    normal-dose noise to a clinical level instead (e.g. about 12 HU for a smooth kernel at 3 mm).
+    """
+    clean = _with_thickness(clean)
+    rois = quality.uniform_rois(clean.array, float(np.mean(clean.spacing[:2])), max_rois=48)
+    flux = CALIBRATIONS[group].typical_flux
+    for _ in range(2):  # the second pass corrects for electronic noise
+        noisy = add_calibrated_noise(clean, 1.0, group, flux=flux, seed=seed)
+        flux *= (quality.noise_std(noisy.array - clean.array, rois) / noise_std_hu) ** 2
+    return float(flux)
+
+
 def add_calibrated_noise(clean: Image, dose_fraction: float, group: str = "smooth",
                          flux: Optional[float] = None, seed: int = 0) -> Image:
     """A noise-free image (e.g. the phantom's ``clean_ct``) as scanned at ``dose_fraction`` of a typical

@@ -150,12 +150,17 @@ def build_network(params: Optional[Dict] = None) -> RedCnnShuffle:
 def train_denoiser(train: PairSet, val: PairSet, checkpoint_dir: Optional[str] = None, *, epochs: int = 20,
                    steps_per_epoch: int = 50, batch_size: int = 8, patch: int = 80, lr: float = 1e-3, seed: int = 0,
                    params: Optional[Dict] = None, device: str = "cpu", progress: Optional[Progress] = None,
-                   log=print):
-    """Fit the network with :class:`lungai.models.training.Trainer`; returns ``(network, TrainResult)``."""
+                   init_state: Optional[Dict] = None, log=print):
+    """Fit the network with :class:`lungai.models.training.Trainer`; returns ``(network, TrainResult)``.
+
+    ``init_state``: weights to start from (a warm restart, e.g. continuing an earlier run at a lower rate).
+    """
     from lungai.models.training import TrainConfig, Trainer, seed_everything
 
     seed_everything(seed)
     net = build_network(params)
+    if init_state is not None:
+        net.load_state_dict(init_state)
     config = TrainConfig(max_epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=epochs,
                          checkpoint_dir=checkpoint_dir, device=device, higher_is_better=True,
                          metric_name="psnr_soft_tissue_db", scheduler="cosine", grad_clip=1.0,
