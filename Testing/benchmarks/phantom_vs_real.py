@@ -59,10 +59,12 @@ def main() -> None:
     case = make_phantom(cfg)
     ph = case.ct
     ps = ph.spacing
-    # real scan's axial array is [k, j, i] with LPS identity-like direction; flip if needed so anterior is up
+    # the phantom's planes at the real slices' anatomical levels: just below the carina, coronal through it
+    carina = np.asarray(case.info["landmarks_lps"]["carina"])
+    k, j = ph.lps_to_index(carina + np.array([0.0, 0.0, -15.0]))[2], ph.lps_to_index(carina)[1]
     for view, real_slice, ph_slice, rsp, psp in (
-            ("axial", _axial(real, 0.55), _axial(ph, 0.55), (rs[0], rs[1]), (ps[0], ps[1])),
-            ("coronal", _coronal(real, 0.45), _coronal(ph, 0.5), (rs[0], rs[2]), (ps[0], ps[2]))):
+            ("axial", _axial(real, 0.55), _axial(ph, k / (ph.shape[0] - 1)), (rs[0], rs[1]), (ps[0], ps[1])),
+            ("coronal", _coronal(real, 0.45), _coronal(ph, j / (ph.shape[1] - 1)), (rs[0], rs[2]), (ps[0], ps[2]))):
         fig, axes = plt.subplots(2, 2, figsize=(9, 9) if view == "axial" else (9, 8), dpi=80)
         for row, (wname, (c, w)) in enumerate(WINDOWS.items()):
             _panel(axes[row, 0], _window(ph_slice, c, w), psp, f"phantom ({args.preset}) {wname} {c}/{w}")

@@ -208,6 +208,9 @@ def _info(cfg: PhantomConfig, patient: Patient, truth: Dict[str, Image], lesions
                     "lung_height_mm": round(patient.lung_height, 1), "parenchyma_hu": round(patient.lung_hu, 1)},
         "contrast": {"phase": cfg.contrast, **{k: round(float(v), 1) for k, v in vars(contrast).items()}},
         "scanner": scanner.to_dict(),
+        "landmarks_lps": {name: [round(float(c), 2) for c in point] for name, point in patient.landmarks().items()
+                          if name in ("carina", "trachea_top", "hilum_r", "hilum_l", "pa_bifurcation", "heart",
+                                      "left_atrium", "aortic_root")},
         "lung_volume_ml": {"right": round(right * vml, 2), "left": round(left * vml, 2),
                            "total": round((right + left) * vml, 2)},
         "lobe_volume_ml": lobe_volumes(truth["lobes"]),
