@@ -73,13 +73,19 @@ def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
                          + " found")
     core_r = ndimage.binary_erosion(lungs == 1, iterations=2)
     core_l = ndimage.binary_erosion(lungs == 2, iterations=2)
-    system, threshold = None, BRIGHT_HU
+    # highest threshold (on a 20 HU ladder) at which one system still joins both lungs, by bisection
     top = float(np.percentile(hu[(lungs == 0)], 99.9))
-    for t in np.arange(BRIGHT_HU, max(top, BRIGHT_HU) + THRESHOLD_STEP_HU, THRESHOLD_STEP_HU):
-        found = _system_at(hu, core_r, core_l, float(t), vml)
+    ladder = np.arange(BRIGHT_HU, max(top, BRIGHT_HU) + THRESHOLD_STEP_HU, THRESHOLD_STEP_HU)
+    system, threshold = None, BRIGHT_HU
+    lo, hi = 0, len(ladder) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        found = _system_at(hu, core_r, core_l, float(ladder[mid]), vml)
         if found is None:
-            break
-        system, threshold = found, float(t)
+            hi = mid - 1
+        else:
+            system, threshold = found, float(ladder[mid])
+            lo = mid + 1
     if system is None:
         raise _not_ctpa(hu, lungs, source, f"no enhanced vessel system (blood above {BRIGHT_HU:.0f} HU) joins "
                                            "the vessels of the two lungs")

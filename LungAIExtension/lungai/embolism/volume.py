@@ -41,8 +41,14 @@ class WorkVolume:
 
     def to_image(self, canonical: np.ndarray) -> Image:
         """A label map in canonical layout as an image on the input grid."""
-        work = self.image.like(self.reorientation.from_canonical(canonical))
-        return work if self.image is self.input_image else _resample(work, self.input_image, label=True)
+        work = self.reorientation.from_canonical(canonical)
+        if self.image is self.input_image:
+            return self.image.like(work)
+        # same origin and direction, coarser spacing: nearest working voxel of every input voxel
+        index = [np.minimum(np.round(np.arange(n) * s_in / s_work).astype(np.intp), m - 1)
+                 for n, s_in, s_work, m in zip(self.input_image.shape, self.input_image.spacing[::-1],
+                                               self.image.spacing[::-1], work.shape)]
+        return self.input_image.like(work[np.ix_(*index)])
 
     def index_to_lps(self, canonical_index: np.ndarray) -> np.ndarray:
         """LPS points (N, 3) of canonical array indices (N, 3)."""
