@@ -38,7 +38,7 @@ def main() -> None:
     def record(fraction: float, message: str) -> None:
         stage = message.split(" ")[0]
         if not stages or stages[-1][0] != stage:
-            stages.append((stage, time.perf_counter()))
+            stages.append((stage, time.perf_counter(), time.process_time()))
 
     cfg = PhantomConfig(seed=args.seed, size=tuple(args.size), spacing=tuple(args.spacing), preset=args.preset,
                         contrast=args.contrast)
@@ -52,9 +52,9 @@ def main() -> None:
           f"{args.threads} torch threads")
     print(f"wall {wall:.1f} s | process CPU {cpu:.1f} s | load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs | peak memory {peak_gb:.2f} GB")
-    ends = [t for _, t in stages[1:]] + [wall0 + wall]
-    for (name, start), end in zip(stages, ends):
-        print(f"  {name:<12s} {end - start:6.1f} s wall")
+    ends = [(t, c) for _, t, c in stages[1:]] + [(wall0 + wall, cpu0 + cpu)]
+    for (name, start, cstart), (end, cend) in zip(stages, ends):
+        print(f"  {name:<12s} {end - start:6.1f} s wall {cend - cstart:6.1f} s CPU")
     print(f"lungs {case.info['lung_volume_ml']['total']:.0f} ml, {len(case.info['lesions'])} lesions, "
           f"{len(case.info['emboli'])} emboli")
     if args.save:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
+
 from lungai.image import Image
 from lungai.io import Segment, write_image, write_json, write_segmentation
 from lungai.labels import LESION_LABELS, LOBE_LABELS, LUNG_LABELS, segments_for
@@ -38,7 +40,7 @@ def _vessel_classes(case: PhantomCase) -> Image:
 
 
 def save_case(case: PhantomCase, outdir: PathLike, include_clean: bool = False) -> Dict[str, Path]:
-    """Write ``ct.nii.gz``, ``truth/<name>.nii.gz``, ``truth/<name>.seg.nrrd`` and ``truth.json`` under ``outdir``.
+    """Write ``ct.nii.gz`` (int16 HU), ``truth/<name>.nii.gz``, ``truth/<name>.seg.nrrd`` and ``truth.json``.
 
     ``include_clean`` also writes the noise-free image as ``ct_clean.nii.gz``. Returns name -> path.
     """
@@ -46,7 +48,9 @@ def save_case(case: PhantomCase, outdir: PathLike, include_clean: bool = False) 
     prov = Provenance(method="lungai.phantom", parameters={"seed": case.info.get("seed"),
                                                           "preset": case.info.get("preset")})
     header = prov.header_fields()
-    outputs: Dict[str, Path] = {"ct": write_image(case.ct, outdir / "ct.nii.gz", metadata=header)}
+    # the CT as a scanner stores it: HU rounded to int16 (half the size of float32; the noise does not compress)
+    ct16 = case.ct.like(np.clip(np.rint(case.ct.array), -32768, 32767).astype(np.int16), **case.ct.metadata)
+    outputs: Dict[str, Path] = {"ct": write_image(ct16, outdir / "ct.nii.gz", metadata=header)}
     if include_clean:
         outputs["ct_clean"] = write_image(case.clean_ct, outdir / "ct_clean.nii.gz", metadata=header)
     for name, image in case.truth.items():
