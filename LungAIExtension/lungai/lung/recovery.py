@@ -39,6 +39,7 @@ POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the paravertebral g
 MIN_LUNG_AREA_MM2 = 150.0
 FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
 BONE_HU = 180.0
+CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
 
 
 def _circular_runs(missing: np.ndarray) -> np.ndarray:
@@ -63,7 +64,7 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
 
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
-                   spacing: Tuple[float, float]) -> np.ndarray:
+                   spacing: Tuple[float, float], cage: np.ndarray) -> np.ndarray:
     sy, sx = spacing
     if lung.sum() * sy * sx < MIN_LUNG_AREA_MM2:
         return np.zeros_like(lung)
@@ -86,7 +87,7 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     # consolidation (air bronchograms, spared lobules) do not end it
     stop = beyond & (~in_body | (occupied[yc, xc] & ~on_lung & inside))
     stop_at = np.where(stop.any(axis=1), np.argmax(stop, axis=1), m)
-    bone = beyond & (ray_hu >= BONE_HU) & (np.arange(m)[None, :] < stop_at[:, None])
+    bone = beyond & cage[yc, xc] & inside & (np.arange(m)[None, :] < stop_at[:, None])
     bone_at = np.where(bone.any(axis=1), np.argmax(bone, axis=1), -1).astype(float)
     gap = (bone_at - last_lung) * step
     valid = has_lung & (bone_at >= 0) & (gap <= MAX_GAP_MM)
@@ -154,6 +155,18 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     return out
 
 
+def rib_cage(hu: np.ndarray, spacing: Tuple[float, float, float], planar: bool = False) -> np.ndarray:
+    """Bone seen by the chest-wall rays: in each slice, bone of that slice or of the slices within
+    CAGE_REACH_MM above and below. Ribs run obliquely, so one axial slice cuts only short segments of them and
+    rays pass through the intercostal spaces; the neighbouring slices show the rest of the same cage.
+    """
+    bone = hu >= BONE_HU
+    reach = 0 if planar else int(CAGE_REACH_MM // spacing[0])
+    if reach == 0:
+        return bone
+    return ndimage.maximum_filter1d(bone.view(np.uint8), 2 * reach + 1, axis=0).astype(bool)
+
+
 def _axes() -> np.ndarray:
     """The 13 axes through a voxel and its 26 neighbours (one direction of each opposite pair)."""
     steps = [np.array(d) for d in np.ndindex(3, 3, 3)]
@@ -208,6 +221,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
     """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
     out = labels.copy()
     nz = labels.shape[0]
+    cage = rib_cage(hu, spacing, planar)
     for z in range(nz):
         if progress is not None and z % 16 == 0:
             progress.update(z / nz, "recovering dense lung at the chest wall")
@@ -216,7 +230,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             if not lung.any():
                 continue
             occupied = out[z] > 0
-            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:])
+            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], cage[z])
             out[z][add] = side
     for side in (RIGHT_LUNG, LEFT_LUNG):
         enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar)
