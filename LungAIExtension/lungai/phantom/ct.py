@@ -133,11 +133,13 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
     clean_ct = reference.like(clean, **meta)
     scanner = ScannerModel(**{"kernel": cfg.kernel, "max_recon_pixels": PHANTOM_RECON_PIXELS, **cfg.scanner})
     if cfg.noise:
+        progress.update(0.65, "noise: projection-domain simulation")
         ct = add_noise(clean_ct, cfg.dose, scanner, seed=int(rng["noise"].integers(2 ** 31)),
                        progress=progress.span(0.65, 0.97))
         ct.metadata.update(meta)
     else:
         ct = clean_ct.like(clean_ct.array.copy(), **meta)
+    progress.update(0.98, "measuring the truth")
     info = _info(cfg, patient, truth, lesion_records, emboli_records, contrast, scanner)
     progress.update(1.0, "done")
     return PhantomCase(ct=ct, clean_ct=clean_ct, truth=truth, info=info)
