@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from lungai.image import Image
-from lungai.labels import LEFT_LUNG, LOBE_LABELS, RIGHT_LUNG
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.terminology import ZONE_NAMES
 
 SIDES: Dict[int, str] = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
@@ -51,9 +51,6 @@ class LungRegions:
     @property
     def has_lobes(self) -> bool:
         return self.lobes is not None and bool(np.any(self.lobes))
-
-    def lobe_names(self) -> Dict[int, str]:
-        return dict(LOBE_LABELS)
 
 
 def fill_lungs(lungs: np.ndarray, axes: PatientAxes) -> np.ndarray:
