@@ -34,7 +34,7 @@ def test_shipped_weights_are_small_verified_and_carded(entry):
     assert verify_weights(entry).state == "ok"
     assert entry.weights["size"] < 5_000_000
     card = entry.card_path.read_text()
-    assert entry.sha256 in card and entry.training["data"]["cases_train"] > 0
+    assert entry.sha256 in card and entry.training["data"]["cases_train"]
     if entry.task in ("lungs", "lesions"):  # trained (partly) on phantoms: the card must give real-data figures
         assert "Evaluation on other data" in card and "real" in card.lower()
 
@@ -51,7 +51,7 @@ def test_shipped_lung_model_on_a_small_phantom():
     res = run_inference(case.ct, entry)
     truth = case.truth["lungs"].array
     for value in (1, 2):  # right lung 1 on the patient's right, left lung 2
-        assert dice(res.labels.array == value, truth == value) > 0.9
+        assert dice(res.labels.array == value, truth == value) > 0.9  # measured 0.95 and 0.95
     assert res.provenance.weights_sha256 == entry.sha256
 
 
@@ -63,6 +63,6 @@ def test_shipped_lesion_model_on_a_small_phantom():
     found = (res.labels.array > 0) & lungs
     truth = case.truth["lesion_class"].array > 0
     assert set(np.unique(res.labels.array)) <= {0, 1, 2}
-    # measured 0.22 (the card's held-out phantom figure is 0.19): the model was selected on real slices, and
-    # phantom lesions are its weak side; an empty, shifted or mis-oriented output scores near 0
-    assert dice(found, truth) > 0.15
+    # measured 0.49 (the card's held-out phantom slices: 0.51); an empty, shifted or mis-oriented output scores
+    # near 0
+    assert dice(found, truth) > 0.35
