@@ -26,6 +26,7 @@ CLOSING_MM = 5.0          # half-size of the closing cube: fills defects up to a
 DEFECT_FRACTION = 0.3     # minimum darkening below the expected lumen, as a fraction of the trunk's HU
 MIN_HU = -100.0           # darker than this is lung or fat, not clot (clot is about -50..120 HU)
 MIN_VOXELS = 2
+MAX_ML = 10.0             # a larger dark region in the envelope is heart wall or mediastinal tissue, not clot
 CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
 
 FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", "lumen_hu", "contact_contrast",
@@ -87,7 +88,7 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
         return _empty(labels)
     counts = np.bincount(lab.ravel(), minlength=n + 1)
     touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
-    keep = (counts >= MIN_VOXELS) & touching
+    keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching
     keep[0] = False
     remap = np.zeros(n + 1, dtype=np.int32)
     remap[keep] = np.arange(1, int(keep.sum()) + 1)

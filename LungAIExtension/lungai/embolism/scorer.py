@@ -27,11 +27,15 @@ class EmbolusMLP(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(in_channels))
         self.register_buffer("std", torch.ones(in_channels))
+        self.register_buffer("low", torch.full((in_channels,), -1e6))   # training range: features beyond it
+        self.register_buffer("high", torch.full((in_channels,), 1e6))   # count as the most extreme value seen
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
         self.register_buffer("level_prior", torch.tensor([DEFAULT_LEVEL_PRIOR[name] for name in LEVELS]))
-        self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.net = (nn.Sequential(nn.Linear(in_channels, hidden), nn.Tanh(), nn.Linear(hidden, 1)) if hidden
+                    else nn.Sequential(nn.Linear(in_channels, 1)))  # hidden=0: logistic regression
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.maximum(torch.minimum(x, self.high), self.low)
         return self.net((x - self.mean) / self.std).squeeze(-1)
 
     def probability(self, x: torch.Tensor) -> torch.Tensor:

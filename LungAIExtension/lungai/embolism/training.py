@@ -137,15 +137,17 @@ def _calibrate(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, np.ndarray]], seed: int = 0,
-          epochs: int = 150, checkpoint_dir=None):
+          epochs: int = 150, checkpoint_dir=None, hidden: int = 16):
     """Fit the scorer; returns (network, TrainResult, facts)."""
     prior = level_prior(train_tables)
     x_tr, y_tr = _arrays(train_tables, prior)
     x_va, y_va = _arrays(val_tables, prior)
     seed_everything(seed)
-    net = EmbolusMLP(len(FEATURES))
+    net = EmbolusMLP(len(FEATURES), hidden=hidden)
     net.mean.copy_(x_tr.mean(0))
     net.std.copy_(x_tr.std(0).clamp_min(1e-3))
+    net.low.copy_(x_tr.min(0).values)
+    net.high.copy_(x_tr.max(0).values)
     net.level_prior.copy_(torch.tensor([prior[name] for name in LEVELS]))
     pos_weight = torch.tensor(float((y_tr == 0).sum() / max(float(y_tr.sum()), 1.0)))
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -174,6 +176,7 @@ def main(argv=None) -> None:
     parser.add_argument("--val", type=int, default=3, help="positive validation cases")
     parser.add_argument("--negatives", type=int, default=3, help="negative cases, shared between the two")
     parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--hidden", type=int, default=16, help="hidden units (0: logistic regression)")
     parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -183,13 +186,13 @@ def main(argv=None) -> None:
     negatives = [extract(c, cache) for c in cases if not c.positive]
     half = (len(negatives) + 1) // 2
     tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
-    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs)
+    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs, hidden=args.hidden)
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
         template = {"name": MODEL_NAME, "task": "embolism",
                     "description": "Scores candidate filling defects of the CTPA pulmonary artery tree "
                                    "(MLP over density, contrast, size, shape, vessel level and level prior).",
-                    "architecture": {"name": "EmbolusMLP", "params": {"hidden": 16}}, "spatial_dims": 3,
+                    "architecture": {"name": "EmbolusMLP", "params": {"hidden": args.hidden}}, "spatial_dims": 3,
                     "in_channels": len(FEATURES), "out_channels": 1, "normalization": {"type": "none"},
                     "output": "classification", "labels": {"0": "embolus"}, "license": "Apache-2.0"}
         data = {"name": "lungai.phantom CTPA cohort (preset pe and healthy, contrast ctpa)",
