@@ -2,7 +2,7 @@
 
 Writes ``Resources/Screenshots/phantom_vs_real_{axial,coronal,xray}.png``: the synthetic chest CT next to the real
 ``chest-ct-141`` scan (lung window -600/1500 and mediastinal window 40/400), and a synthetic radiograph next to a
-real Kermany radiograph. Usage::
+real Kermany radiograph; and ``phantom_presets.png``, one slice of every CT preset with its truth. Usage::
 
     python Testing/benchmarks/phantom_vs_real.py [--data ../shared/data] [--out Resources/Screenshots] [--seed 0]
 """
@@ -87,6 +87,35 @@ def main() -> None:
         _panel(axes[1, col], img, (1, 1), f"real Kermany ({subtype})")
     fig.tight_layout()
     path = args.out / "phantom_vs_real_xray.png"
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+    gallery(args.out, args.seed)
+
+
+def gallery(out: Path, seed: int) -> None:
+    """One axial slice per CT preset with the truth outlined (lesions yellow, emboli red)."""
+    fig, axes = plt.subplots(2, 4, figsize=(14, 7.4), dpi=70)
+    presets = ["healthy", "covid-mild", "covid-moderate", "covid-severe", "bacterial", "pe", "nodules"]
+    for ax, preset in zip(axes.ravel(), presets):
+        cfg = PhantomConfig(seed=seed, size=(192, 192, 100), spacing=(2.0, 2.0, 2.8), preset=preset,
+                            contrast="ctpa" if preset == "pe" else "none")
+        case = make_phantom(cfg)
+        marks = case.truth["emboli" if preset == "pe" else "lesions"].array > 0
+        k = int(np.argmax(marks.sum(axis=(1, 2)))) if marks.any() else case.ct.shape[0] // 2
+        window = (100, 700) if preset == "pe" else WINDOWS["lung"]
+        ax.imshow(_window(case.ct.array[k], *window), cmap="gray", vmin=0, vmax=1)
+        if marks[k].any():
+            ax.contour(marks[k], levels=[0.5], colors="red" if preset == "pe" else "yellow", linewidths=0.6)
+        ax.set_title(f"{preset} (window {window[0]}/{window[1]})", fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
+    xr = make_xray(PhantomConfig(seed=seed, size=(224, 224, 4), spacing=(1.8, 1.8, 1.0), preset="bacterial"))
+    axes[1, 3].imshow(xr.image.array, cmap="gray", vmin=0, vmax=1)
+    axes[1, 3].contour(xr.truth["opacity"].array, levels=[0.5], colors="yellow", linewidths=0.6)
+    axes[1, 3].set_title("radiograph, bacterial (opacity outlined)", fontsize=9)
+    fig.tight_layout()
+    path = out / "phantom_presets.png"
     fig.savefig(path)
     plt.close(fig)
     print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
