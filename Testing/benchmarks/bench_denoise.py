@@ -10,8 +10,8 @@ stacked to N slices) and the NLM baseline on a few slices, printing wall seconds
 CPU seconds used (CPU seconds / threads estimates the wall time on an otherwise idle machine).
 
 ``task`` makes covid-moderate phantoms, scans each at normal dose (flux set for ``--normal-noise`` HU, a clinical
-smooth-kernel level) and at quarter dose with the calibrated noise,
-denoises the quarter dose with NLM and with the CNN, and segments lesions on all four with the project's
+smooth-kernel level) and at a low dose (``--dose``, default a quarter) with the calibrated noise,
+denoises the low dose with NLM and with the CNN, and segments lesions on all four with the project's
 classic pneumonia lesion segmentation (``lungai.pneumonia.segmentation.segment_lesions_classic``) inside the
 phantom's true lungs. It prints lesion Dice and per-lesion detection against the phantom truth, and PSNR/SSIM
 against the noise-free phantom. Done when Dice on both denoised images is closer to the normal-dose Dice than
@@ -88,9 +88,9 @@ def task(args: argparse.Namespace) -> None:
         clean = case.clean_ct
         flux = dose.flux_for_noise(clean, args.normal_noise, args.group, seed=seed)
         images = {"normal dose": dose.add_calibrated_noise(clean, 1.0, args.group, flux=flux, seed=seed),
-                  "quarter dose": dose.add_calibrated_noise(clean, 0.25, args.group, flux=flux, seed=seed + 1)}
-        images["quarter + NLM"] = denoise_nlm(images["quarter dose"])
-        images["quarter + CNN"] = denoise_cnn(images["quarter dose"])[0]
+                  "low dose": dose.add_calibrated_noise(clean, args.dose, args.group, flux=flux, seed=seed + 1)}
+        images["low + NLM"] = denoise_nlm(images["low dose"])
+        images["low + CNN"] = denoise_cnn(images["low dose"])[0]
         for name, image in images.items():
             regions = regions_from_labels(image, lungs)
             seg = segment_lesions_classic(image, regions)
@@ -128,6 +128,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--group", choices=["smooth", "sharp"], default="smooth")
     p.add_argument("--normal-noise", type=float, default=12.0,
                    help="noise std (HU) of the normal-dose phantom; quarter dose then has about twice that")
+    p.add_argument("--dose", type=float, default=0.25, help="dose fraction of the low-dose scan")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the rows here")
     p.set_defaults(func=task)
