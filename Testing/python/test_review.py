@@ -212,6 +212,10 @@ def test_export_follows_nnunet_v2_rules(store: ReviewStore, tmp_path: Path) -> N
     splits = json.loads((folder / "splits_final.json").read_text())
     for fold in splits:
         assert sorted(fold["train"] + fold["val"]) == cases and not set(fold["train"]) & set(fold["val"])
+    from lungai.models.datasets import read_nnunet_dataset
+    from lungai.models.segmentation_training import dataset_description
+    described = dataset_description([read_nnunet_dataset(folder)], [], [])
+    assert described["dataset_version"] == f"{read_nnunet_dataset(folder).name} {info['dataset_version']}"
     again = export_nnunet(store, tmp_path / "export", dataset_id=7, name="Lungs test")
     assert again["dataset_version"] == info["dataset_version"]
     assert not list((tmp_path / "export").glob(".*"))
@@ -251,3 +255,17 @@ def test_propose_measures_disagreement_between_flipped_runs() -> None:
     assert u == 0.0 and prov == {"method": "test"} and labels.array.any()
     _, _, u2 = propose(image, array_bound, tta=((2,),))
     assert u2 == 1.0   # columns 0-3 vs 8-11: no overlap
+
+
+def test_surface_distance_is_none_when_a_label_is_missing() -> None:
+    img = Image.from_array(np.zeros((3, 6, 6), np.float32))
+    p = np.zeros((3, 6, 6), np.uint8)
+    c = p.copy()
+    p[1, 1:3, 1:3] = 1
+    c[1, 1:3, 1:3] = 1
+    c[1, 4, 4] = 2                                      # the proposal has no left lung at all
+    result = compare_labels(img.like(p), img.like(c), LABELS)
+    assert result["labels"]["right_lung"]["asd_mm"] == 0.0
+    assert result["labels"]["left_lung"]["asd_mm"] is None and result["labels"]["left_lung"]["dice"] == 0.0
+    from lungai.io.writers import to_json_text
+    assert '"asd_mm": null' in to_json_text(result)

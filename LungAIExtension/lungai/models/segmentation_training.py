@@ -9,7 +9,9 @@ cases learns from their axial slices. Validation runs sliding-window inference o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -219,5 +221,16 @@ def dataset_description(datasets: Sequence[NnUNetDataset], train: Sequence[Prepa
         "samples_train": len(train), "samples_val": len(val),
         "licence": "; ".join(sorted({d.licence for d in datasets if d.licence})),
         "validation_cases": sorted({c.case_id.split(':')[0] for c in val})}
+    versions = [_export_version(d.folder) for d in datasets]
+    if any(versions):
+        description["dataset_version"] = "; ".join(f"{d.name} {v}" for d, v in zip(datasets, versions) if v)
     description.update(extra or {})
     return description
+
+
+def _export_version(folder: Path) -> Optional[str]:
+    """The data set version a review-store export recorded (``lungai_export.json``), if any."""
+    path = Path(folder) / "lungai_export.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("dataset_version")

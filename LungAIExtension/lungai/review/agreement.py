@@ -14,19 +14,24 @@ import numpy as np
 from lungai.image import Image
 
 
-def _surface_distances(a: np.ndarray, b: np.ndarray, spacing) -> Dict[str, float]:
-    """Mean symmetric surface distance and 95th percentile Hausdorff distance (mm) with MONAI."""
+def _surface_distances(a: np.ndarray, b: np.ndarray, spacing) -> Dict[str, Optional[float]]:
+    """Mean symmetric surface distance and 95th percentile Hausdorff distance (mm) with MONAI; None when either
+    mask is empty (no surface to measure)."""
+    import warnings
+
     import torch
     from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance
 
     if not a.any() or not b.any():
-        return {"asd_mm": float("nan"), "hd95_mm": float("nan")}
+        return {"asd_mm": None, "hd95_mm": None}
     pred = torch.from_numpy(np.stack([~a, a])[None])
     ref = torch.from_numpy(np.stack([~b, b])[None])
     spacing_kji = tuple(reversed([float(s) for s in spacing]))
-    asd = compute_average_surface_distance(pred, ref, include_background=False, symmetric=True,
-                                           spacing=spacing_kji)
-    hd95 = compute_hausdorff_distance(pred, ref, include_background=False, percentile=95, spacing=spacing_kji)
+    with warnings.catch_warnings():  # MONAI's own deprecation notice about an argument it passes itself
+        warnings.simplefilter("ignore", FutureWarning)
+        asd = compute_average_surface_distance(pred, ref, include_background=False, symmetric=True,
+                                               spacing=spacing_kji)
+        hd95 = compute_hausdorff_distance(pred, ref, include_background=False, percentile=95, spacing=spacing_kji)
     return {"asd_mm": float(asd.item()), "hd95_mm": float(hd95.item())}
 
 
@@ -119,7 +124,7 @@ def plot_agreement(summary: List[Dict[str, Any]], path: Path, title: Optional[st
     ax2.plot(x, [s["mean_dice"] for s in summary], "o-", color="#2b6cd9", label="Dice proposal vs corrected")
     ax2.set_ylim(0, 1.02)
     ax2.set_ylabel("Dice (AI proposal vs corrected)")
-    ax1.set_title(title or "Correction effort per model version (lower bars = less to correct)")
+    ax1.set_title(title or "Correction effort per model version\n(lower bars: less to correct)", fontsize=10)
     for i, s in enumerate(summary):
         ax1.annotate(f"n={s['cases']}", (i, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
     fig.tight_layout()
