@@ -237,19 +237,26 @@ def plan_and_paint_emboli(vol: Volumes, grid: Grid, arteries: List[Branch], main
     for b in arteries:
         if b.level in candidates and b.radius >= 0.7 * h and _length(b.capsule) > 2 * b.radius:
             candidates[b.level].append((b.capsule, LOBE_SIDE[b.lobe]))
-    records = []
-    for level in levels:
+    records: List[Dict] = []
+
+    def place(level: str, force_occlusive: bool = False) -> None:
         pool = candidates.get(level) or []
         for _ in range(10):  # retry until an embolus lands on the grid with at least a few voxels
             if not pool:
-                break
+                return
             cap, side = pool[int(rng.integers(len(pool)))]
-            rec = _paint_embolus(vol, grid, cap, occlusive=rng.uniform() < occlusive_fraction
-                                 and level != "main", rng=rng, label=len(records) + 1, emboli=emboli)
+            occlusive = force_occlusive or (rng.uniform() < occlusive_fraction and level != "main")
+            rec = _paint_embolus(vol, grid, cap, occlusive=occlusive, rng=rng, label=len(records) + 1, emboli=emboli)
             if rec is not None:
                 rec.update(level=level, side="right" if side < 0 else "left")
                 records.append(rec)
-                break
+                return
+
+    for level in levels:
+        place(level)
+    for level in ("lobar", "main"):  # coarse grids: rather a central embolus than none
+        if not records:
+            place(level, force_occlusive=True)
     return records
 
 
