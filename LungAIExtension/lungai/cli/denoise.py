@@ -126,16 +126,19 @@ def simulate_dose(input_path: Path, output_path: Path, dose: float, kernel: str,
     """
     import torch
 
-    from lungai.denoise.dose import simulate_low_dose
+    from lungai.denoise.dose import DEFAULT_THICKNESS_MM, simulate_low_dose
+    from lungai.image import Image
     from lungai.io import read_image, write_image
     from lungai.provenance import Provenance
 
     _check_output(output_path)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     image = read_image(input_path, check=check)
-    if image.ndim == 2:
-        image = image.__class__(image.array[None], (*image.spacing, 3.0), (*image.origin, 0.0),
-                                np.eye(3), image.metadata)
+    if image.ndim == 2:  # one axial slice: a one-slice volume of the usual thickness
+        direction = np.eye(3)
+        direction[:2, :2] = image.direction
+        image = Image(image.array[None], (*image.spacing, DEFAULT_THICKNESS_MM), (*image.origin, 0.0), direction,
+                      image.metadata)
     started = time.perf_counter()
     with progress_reporter("simulate-dose") as progress:
         low = simulate_low_dose(image, dose, kernel=kernel, seed=seed, progress=progress.span(0.0, 0.95))
