@@ -1,9 +1,9 @@
 """Voxel grids in patient millimetres, fast separable resampling and tube (capsule) rasterisation.
 
 Anatomy is described by smooth "fields": float32 arrays in millimetres, negative inside a structure and about
-the signed distance near its surface. Slowly varying fields are computed on a coarse grid and resampled
-linearly to the fine grid slab by slab; thin structures (vessels, airways) are drawn directly on the fine grid
-as capsules inside their bounding boxes.
+the signed distance near its surface. Slowly varying fields are computed on a coarse grid aligned with the fine
+one and upsampled trilinearly slab by slab; thin structures (vessels, airways) are drawn directly on the fine
+grid as capsules inside their bounding boxes.
 """
 
 from __future__ import annotations
@@ -86,15 +86,6 @@ def _resample_axis(arr: np.ndarray, axis: int, src: np.ndarray, dst: np.ndarray)
     b = np.take(arr, i1, axis=axis)
     a += (b - a) * w
     return a
-
-
-def resample(coarse: np.ndarray, cgrid: Grid, fgrid: Grid, box: Optional[Box] = None) -> np.ndarray:
-    """Linear interpolation of a coarse-grid field at the fine-grid voxels of ``box`` (separable, any grids)."""
-    box = box or (slice(None),) * 3
-    out = coarse
-    for axis in (0, 1, 2):  # shrink the smallest dimension first
-        out = _resample_axis(out, axis, cgrid.axis_coords(axis), fgrid.axis_coords(axis)[box[axis]])
-    return out
 
 
 def upsample_box(coarse: np.ndarray, factors: Sequence[int], box: Box) -> np.ndarray:
