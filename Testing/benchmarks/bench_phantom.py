@@ -36,7 +36,7 @@ def main() -> None:
     stages = []
 
     def record(fraction: float, message: str) -> None:
-        stage = message.split(" ")[0]
+        stage = message.split(" ")[0].rstrip(":")
         if not stages or stages[-1][0] != stage:
             stages.append((stage, time.perf_counter(), time.process_time()))
 
