@@ -24,6 +24,7 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.morphology import bbox
 
 N_RAYS = 120
+MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
 MAX_GAP_MM = 80.0           # deepest dense layer recovered between aerated lung and rib
 MIN_EXCESS_MM = 4.0         # gap beyond the healthy margin that counts as dense lung
 MAX_SPAN_RAYS = 30          # the rib cage is interpolated between healthy rays at most 90 degrees apart
@@ -91,11 +92,11 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     bone_at = np.where(bone.any(axis=1), np.argmax(bone, axis=1), -1).astype(float)
     gap = (bone_at - last_lung) * step
     valid = has_lung & (bone_at >= 0) & (gap <= MAX_GAP_MM)
-    if valid.sum() < N_RAYS // 4:
+    if valid.sum() < max(MIN_VALID_RAYS, has_lung.sum() // 4):
         return np.zeros_like(lung)
     healthy_margin = float(np.percentile(gap[valid], 30))
     healthy = valid & (gap <= healthy_margin + MIN_EXCESS_MM)
-    if healthy.sum() < N_RAYS // 6:
+    if healthy.sum() < max(MIN_VALID_RAYS, has_lung.sum() // 6):
         return np.zeros_like(lung)
     # where the rib cage is: interpolated between healthy rays (lung touching the ribs), over spans of rays that
     # meet bone farther out (a dense layer, or another bone) of at most MAX_SPAN_RAYS; rays meeting no bone
