@@ -35,7 +35,7 @@ class PhantomCase:
 
 
 def _streams(seed: int) -> Dict[str, np.random.Generator]:
-    names = ("anatomy", "fields", "trees", "contrast", "lesions", "emboli", "noise")
+    names = ("anatomy", "fields", "trees", "contrast", "lesions", "emboli", "noise", "canonical")
     children = np.random.SeedSequence(int(seed)).spawn(len(names))
     return {n: np.random.default_rng(c) for n, c in zip(names, children)}
 
@@ -78,10 +78,13 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
     vol = Volumes.empty(grid.shape)
     render_tissues(vol, fields, factors, grid, patient, contrast, cfg.fov_mm, progress=progress.span(0.02, 0.35))
 
-    # trees: bronchi with companion arteries and veins, grown through the coarse lobes
-    coarse_lobes = _coarse_lobes(fields)
+    # trees and lesion sites come from a grid fixed in the patient frame, so that the same seed gives the same
+    # vessels and lesions whatever the field of view, voxel size or slice thickness
+    canon = _canonical_grid(patient)
+    canon_fields = patient.fields(canon, rng["canonical"])
+    canon_lobes = _coarse_lobes(canon_fields)
     r_min = max(1.0, 0.45 * min(cfg.spacing[0], cfg.spacing[1])) * min(1.0, patient.scale * 1.4)
-    points = sample_lobe_points(coarse_lobes, cgrid, per_ml=1.6, rng=rng["trees"])
+    points = sample_lobe_points(canon_lobes, canon, per_ml=1.6, rng=rng["trees"])
     landmarks = patient.landmarks()
     trees = build_trees(landmarks, points, patient.scale, r_min, rng["trees"])
     progress.update(0.4, "vessels and airways")
@@ -103,8 +106,8 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
 
     lesions = np.zeros(grid.shape, dtype=np.uint16)
     lesion_class = np.zeros(grid.shape, dtype=np.uint8)
-    lung_field = np.minimum(fields["right_lung"], fields["left_lung"])
-    specs = plan_lesions(cfg.preset, patient, lung_field, coarse_lobes, cgrid, rng["lesions"], cfg.lesion_count,
+    lung_field = np.minimum(canon_fields["right_lung"], canon_fields["left_lung"])
+    specs = plan_lesions(cfg.preset, patient, lung_field, canon_lobes, canon, rng["lesions"], cfg.lesion_count,
                          cfg.lesion_scale, cfg.nodule_count)
     lesion_records = paint_lesions(vol, grid, specs, rng["lesions"], lesions, lesion_class)
     emboli = np.zeros(grid.shape, dtype=np.uint8)
@@ -143,6 +146,16 @@ def make_phantom(cfg: PhantomConfig, progress: Optional[Progress] = None) -> Pha
     info = _info(cfg, patient, truth, lesion_records, emboli_records, contrast, scanner)
     progress.update(1.0, "done")
     return PhantomCase(ct=ct, clean_ct=clean_ct, truth=truth, info=info)
+
+
+def _canonical_grid(patient: Patient) -> Grid:
+    """A 4 mm (times the patient scale) grid over the thorax in the patient frame, independent of the scan."""
+    s, d = patient.scale, patient.derived
+    step = 4.0 * s
+    lo = np.array([-patient.a_body - 8 * s, -patient.b_body - 8 * s, d["z_recess"] - 30 * s])
+    hi = np.array([patient.a_body + 8 * s, 0.85 * patient.b_body + 8 * s, d["z_apex"] + 30 * s])
+    n = np.ceil((hi - lo) / step).astype(int) + 1
+    return Grid((int(n[2]), int(n[1]), int(n[0])), (step, step, step), tuple(float(v) for v in lo))
 
 
 def _coarse_lobes(fields: Dict[str, np.ndarray]) -> np.ndarray:
