@@ -17,7 +17,7 @@ from lungai.models.datasets import convert_phantom_cohort, read_nnunet_dataset
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
 from lungai.progress import Progress
 
-from test_models_helpers import TOY_TEMPLATE, dice, toy_chest, write_toy_cohort
+from test_models_helpers import TOY_TEMPLATE, toy_chest, write_toy_cohort
 
 
 @pytest.fixture(autouse=True)
