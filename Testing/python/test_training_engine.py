@@ -169,3 +169,39 @@ def test_publish_generic_regression_model_into_a_given_registry(home, tmp_path):
     assert res.output is not None and res.output.shape == (20, 20)
     expected = net.eval()(torch.from_numpy(image)[None, None]).detach().numpy()[0, 0]
     assert np.allclose(res.output.array, expected, atol=1e-4)
+
+
+def test_registered_custom_classifier_trains_publishes_and_scores(home, tmp_path):
+    from lungai.image import Image
+    from lungai.models import architectures, build_network
+    from lungai.models.registry import ModelEntry
+
+    def tiny(spatial_dims, in_channels, out_channels, width=4):
+        return torch.nn.Sequential(torch.nn.Conv2d(in_channels, width, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                   torch.nn.Linear(width, out_channels))
+
+    architectures.register("TinyClassifierForTests", tiny, replace=True)
+    template = {"name": "toy-xray", "task": "xray", "architecture": {"name": "TinyClassifierForTests",
+                                                                     "params": {"width": 3}},
+                "spatial_dims": 2, "spacing": None, "patch_size": [32, 32], "normalization": {"type": "minmax"},
+                "output": "classification", "labels": {"0": "normal", "1": "pneumonia"}, "license": "Apache-2.0"}
+    seed_everything(0)
+    net = build_network(ModelEntry.from_dict(dict(template, version="0.0.0", card="",
+                                                  weights={"file": "x.pt", "sha256": "0" * 64, "size": 1})))
+    x, y = torch.rand(6, 1, 32, 32), torch.tensor([0, 1, 0, 1, 0, 1])
+    accuracy = lambda out, t: float((out.argmax(1) == t).float().mean())  # noqa: E731
+    result = Trainer(net, torch.nn.functional.cross_entropy, accuracy,
+                     TrainConfig(max_epochs=2, metric_name="accuracy")).fit([(x, y)], [(x, y)])
+    entry = publish_model(template, net, result, {"name": "random pictures", "cases_train": 6, "cases_val": 6})
+    picture = np.random.default_rng(0).uniform(0, 255, (50, 40)).astype(np.float32)
+    res = run_inference(Image.from_array(picture), get_model("toy-xray"))
+    assert set(res.scores) == {"normal", "pneumonia"} and sum(res.scores.values()) == pytest.approx(1.0)
+    scaled = torch.from_numpy((picture - picture.min()) / (picture.max() - picture.min()))[None, None]
+    resized = torch.nn.functional.interpolate(scaled, size=(32, 32), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        expected = torch.softmax(net.eval()(resized), 1)[0]
+    assert res.scores["pneumonia"] == pytest.approx(float(expected[1]), abs=1e-5)
+    assert res.provenance.model_name == "toy-xray" and entry.version == "1.0.0"
+    with pytest.raises(ValueError, match="already registered"):
+        architectures.register("UNet", tiny)
