@@ -11,6 +11,7 @@ from lungai.image import Image
 from lungai.labels import AIRWAYS, LEFT_LUNG, RIGHT_LUNG
 from lungai.lung import ZONE_TABLE, lung_figures, segment_lungs
 from lungai.lung.figures import breathing_phase
+from lungai.lung.recovery import recover_dense_lung, rib_cage
 from lungai.progress import Progress
 
 PHANTOM_SIZE, PHANTOM_SPACING = (128, 128, 64), (2.5, 2.5, 5.0)
@@ -49,9 +50,9 @@ def _check_sides(result, ct: Image) -> None:
     assert centres[RIGHT_LUNG] < centres[LEFT_LUNG] - 40
 
 
-# healthy: the 0.98 target itself. Severe COVID: the target is 0.97 (met on some seeds, see
-# Testing/benchmarks/bench_lungs.py); consolidation against the mediastinum is the gap, so the floor here is 0.95
-@pytest.mark.parametrize("fixture, minimum", [("healthy", 0.98), ("severe", 0.95)])
+# the targets themselves: healthy 0.98, severe COVID 0.97 per lung (the 10-seed figures are in
+# Testing/benchmarks/bench_lungs.py; seeds whose whole basal slices are consolidated still miss 0.97)
+@pytest.mark.parametrize("fixture, minimum", [("healthy", 0.98), ("severe", 0.97)])
 def test_phantom_dice_per_lung(request, fixture, minimum):
     ct, truth, result = request.getfixturevalue(fixture)
     lab = result.labels.array
@@ -84,6 +85,46 @@ def test_consolidation_against_the_chest_wall_stays_in_the_lung(healthy):
     assert np.count_nonzero(lesion & (lab == RIGHT_LUNG)) > 0.8 * lesion.sum()
     assert dice(right, lab == RIGHT_LUNG) >= 0.98
     assert result.details["recovered_dense_lung_ml"] > 0.5 * lesion.sum() * ct.voxel_volume_ml
+
+
+def _thorax_with_ribs_in_two_slices():
+    """Five 2.5 mm slices at 2 mm in-plane: a right lung (radius 40 mm) whose lateral 100 degrees are dense out to
+    the pleura (air ends 25 mm short of it), inside a rib ring 4-8 mm beyond the pleura that only the first and last
+    slice cut; the three slices between pass through the intercostal space."""
+    nz, ny, nx = 5, 100, 120
+    yy, xx = np.mgrid[0:ny, 0:nx] * 2.0
+    cy, cx = 100.0, 110.0
+    r = np.hypot(yy - cy, xx - cx)
+    from_lateral = np.degrees(np.arctan2(yy - cy, -(xx - cx)))  # 0 = the patient's right (-x)
+    hu = np.full((nz, ny, nx), -1000.0, dtype=np.float32)
+    body = (((yy - cy) / 95.0) ** 2 + ((xx - 120.0) / 115.0) ** 2) <= 1.0
+    hu[:, body] = 40.0
+    pleura = r <= 40.0
+    dense = pleura & (r > 15.0) & (np.abs(from_lateral) < 50.0)
+    hu[:, pleura & ~dense] = -850.0
+    for z in (0, nz - 1):
+        hu[z, (r > 44.0) & (r <= 48.0) & (xx < 150.0)] = 600.0
+    labels = np.zeros((nz, ny, nx), dtype=np.uint8)
+    labels[:, pleura & ~dense] = RIGHT_LUNG
+    return hu, np.broadcast_to(body, hu.shape).copy(), labels, dense, r
+
+
+def test_rib_cage_of_a_slice_includes_the_ribs_of_its_neighbours():
+    hu, *_ = _thorax_with_ribs_in_two_slices()
+    cage = rib_cage(hu, (2.5, 2.0, 2.0))
+    assert not (hu[2] >= 180).any() and cage[2].any()  # 5 mm from both rib slices (within 6 mm)
+    np.testing.assert_array_equal(cage[2], hu[0] >= 180)
+    assert not rib_cage(hu, (10.0, 2.0, 2.0))[2].any()  # 20 mm away: not the same ribs
+    assert not rib_cage(hu, (2.5, 2.0, 2.0), planar=True)[2].any()
+
+
+def test_consolidation_in_slices_between_the_ribs_is_recovered():
+    """Slices cutting no rib still find the cage from the slices above and below (ribs run obliquely)."""
+    hu, body, labels, dense, r = _thorax_with_ribs_in_two_slices()
+    out = recover_dense_lung(labels, hu, body, (2.5, 2.0, 2.0))
+    for z in range(1, 4):
+        assert np.count_nonzero((out[z] == RIGHT_LUNG) & dense) > 0.85 * dense.sum(), z
+        assert not ((out[z] > 0) & (r > 42.0)).any()  # nothing beyond the pleura (chest wall, ribs)
 
 
 def test_flipped_and_permuted_axes_give_the_same_mask(healthy):
