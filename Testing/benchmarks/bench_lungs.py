@@ -1,6 +1,6 @@
 """Lung segmentation benchmark: accuracy (phantom, real references), speed and memory. Prints figures.
 
-    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_lungs.py --out /tmp/lungs-bench [--seeds 3]
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_lungs.py --out /tmp/lungs-bench [--seeds 10]
 
 Accuracy: Dice per lung on phantoms (healthy and severe COVID, several seeds), on the CIP two-slice crop
 (reference labels: Chest Imaging Platform algorithm output) and on the lung bases of an abdominal CT (reference:
@@ -60,7 +60,16 @@ def phantom_accuracy(seeds: int, size, spacing) -> list:
             print(f"  phantom {preset:13s} seed {seed}: Dice right {rows[-1]['dice_right']:.4f} left "
                   f"{rows[-1]['dice_left']:.4f} airways {rows[-1]['dice_airways']:.3f}  airway voxels in lung "
                   f"{rows[-1]['airway_voxels_in_lung_percent']}%  sides ok {rows[-1]['sides_correct']}", flush=True)
+        _summary(preset, rows[-seeds:])
     return rows
+
+
+def _summary(preset: str, rows: list) -> None:
+    target = 0.98 if preset == "healthy" else 0.97
+    for side in ("right", "left"):
+        values = np.array([r[f"dice_{side}"] for r in rows])
+        print(f"  {preset} {side}: Dice {values.min():.4f}-{values.max():.4f}, mean {values.mean():.4f}, "
+              f"{int((values >= target).sum())}/{values.size} seeds >= {target}")
 
 
 def cip_accuracy() -> dict:
@@ -161,7 +170,7 @@ def speed(slices: int = 300) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("lungs-bench-out"), help="folder for overlays and JSON")
-    parser.add_argument("--seeds", type=int, default=3, help="phantom seeds per preset")
+    parser.add_argument("--seeds", type=int, default=10, help="phantom seeds per preset (0 .. N-1)")
     parser.add_argument("--phantom-size", default="128,128,64")
     parser.add_argument("--phantom-spacing", default="2.5,2.5,5.0")
     parser.add_argument("--skip", nargs="*", default=[], choices=["phantom", "real", "speed"])
