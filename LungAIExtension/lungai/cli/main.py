@@ -74,7 +74,7 @@ def cli(ctx: click.Context, device: str, json_output: bool, progress: str) -> No
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; input problems exit 2, cancellation 130, other LungAI errors 1."""
     try:
-        cli.main(args=argv, prog_name="lungai", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="lungai", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("lungai: aborted", err=True)
         return 130
@@ -92,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except LungAIError as exc:
         click.echo(f"lungai: error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ networks LungAI uses are registered here; other modules add their own with :func
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Dict, List
 
 import torch
@@ -31,8 +32,15 @@ def names() -> List[str]:
     return sorted(_BUILDERS)
 
 
+# Architectures defined by a capability's own package register themselves on import; these are imported on demand.
+PROVIDERS: Dict[str, str] = {"xray-resnet": "lungai.xray.network", "REDCNNShuffle": "lungai.denoise.network",
+                             "EmbolusMLP": "lungai.embolism.scorer"}
+
+
 def build(name: str, spatial_dims: int, in_channels: int, out_channels: int, **params: Any) -> nn.Module:
-    """Instantiate a registered architecture."""
+    """Instantiate a registered architecture (importing the package that provides it when needed)."""
+    if name not in _BUILDERS and name in PROVIDERS:
+        importlib.import_module(PROVIDERS[name])
     if name not in _BUILDERS:
         raise LungAIError(f"unknown network architecture {name!r}; registered: {', '.join(names())}")
     try:
