@@ -8,7 +8,9 @@ earlier scan's regions (lungs and zones).
 Lesions are matched when they overlap after registration, or when their centroids lie within ``match_mm``.
 Matched groups (merges and splits included) are ``grown`` when the later volume is at least ``grow_ratio``
 times the earlier one (and the difference at least ``min_change_ml``), ``shrunk`` when at most 1/``grow_ratio``,
-else ``stable``; earlier lesions without a partner are ``resolved``, later ones ``new``.
+else ``stable``; earlier lesions without a partner are ``resolved``, later ones ``new``. A group whose volume
+rose (fell) by ``appear_ratio`` (4) or more is also ``new`` (``resolved``): its smaller side is a speck next to a
+lesion that appeared (or went), not the same lesion.
 The change map on the earlier grid: 1 lesion only later (new or progressed), 2 lesion only earlier
 (resolved or regressed), 3 lesion on both.
 """
@@ -193,7 +195,7 @@ def _groups(pairs: Sequence[Tuple[int, int]]) -> List[Tuple[List[int], List[int]
 
 def match_lesions(earlier: AnalysisResult, later: AnalysisResult, later_instances_on_earlier: np.ndarray,
                   transform: sitk.Transform, match_mm: float = 10.0, grow_ratio: float = 1.25,
-                  min_change_ml: float = 0.1) -> List[LesionChange]:
+                  min_change_ml: float = 0.1, appear_ratio: float = 4.0) -> List[LesionChange]:
     """Lesion correspondence and status (see module docstring)."""
     both = (earlier.instances > 0) & (later_instances_on_earlier > 0)
     pairs = set(zip(earlier.instances[both].tolist(), later_instances_on_earlier[both].tolist()))
@@ -215,9 +217,9 @@ def match_lesions(earlier: AnalysisResult, later: AnalysisResult, later_instance
     for e_ids, l_ids in groups:
         e_ml = sum(e_by_id[i].volume_ml for i in e_ids)
         l_ml = sum(l_by_id[i].volume_ml for i in l_ids)
-        if not l_ids:
+        if not l_ids or e_ml >= appear_ratio * l_ml:
             status = "resolved"
-        elif not e_ids:
+        elif not e_ids or l_ml >= appear_ratio * e_ml:
             status = "new"
         elif l_ml >= grow_ratio * e_ml and l_ml - e_ml >= min_change_ml:
             status = "grown"
