@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from lungai.embolism.trunk import Trunk, _ball_mask
+from lungai.embolism.trunk import Trunk, ball_mask
 from lungai.embolism.volume import WorkVolume
 
 LEVELS = ("main", "lobar", "segmental", "subsegmental")
@@ -58,7 +58,7 @@ def grow_tree(vol: WorkVolume, trunk: Trunk) -> ArteryTree:
     lungs = vol.lungs > 0
     hilum_iter = max(1, int(round(HILUM_MM / min(vol.spacing))))
     near_lungs = ndimage.binary_dilation(lungs, iterations=hilum_iter)
-    mediastinal = _ball_mask(shape, trunk.point, MEDIASTINUM_MM, vol.spacing)
+    mediastinal = ball_mask(shape, trunk.point, MEDIASTINUM_MM, vol.spacing)
     seeds = upsample(trunk.system, trunk.factors, shape)
     allowed = near_lungs | (mediastinal & ndimage.binary_dilation(seeds, iterations=2))
     candidate = (vol.hu > low) & allowed
@@ -71,7 +71,8 @@ def grow_tree(vol: WorkVolume, trunk: Trunk) -> ArteryTree:
     return ArteryTree(mask=mask, level=level, diameter=diameter, low_hu=low, centreline_mm=lengths)
 
 
-def _bbox(mask: np.ndarray, margin: int = 2):
+def bounding_box(mask: np.ndarray, margin: int = 2):
+    """Slices of the box around a mask's voxels plus ``margin``; None for an empty mask."""
     idx = [np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))[0] for ax in range(3)]
     if any(len(i) == 0 for i in idx):
         return None
@@ -81,7 +82,7 @@ def _bbox(mask: np.ndarray, margin: int = 2):
 def _levels(mask: np.ndarray, lungs: np.ndarray, spacing) -> Tuple[np.ndarray, np.ndarray, Dict[str, float]]:
     level = np.zeros(mask.shape, dtype=np.uint8)
     diameter = np.zeros(mask.shape, dtype=np.float32)
-    box = _bbox(mask)
+    box = bounding_box(mask)
     if box is None:
         return level, diameter, {}
     m = mask[box]

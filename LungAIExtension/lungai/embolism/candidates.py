@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy import ndimage
 
-from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, _bbox
+from lungai.embolism.arteries import LEVEL_CODE, ArteryTree, bounding_box
 from lungai.embolism.trunk import Trunk
 from lungai.embolism.volume import WorkVolume
 
@@ -65,7 +65,7 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
                     level_prior: Optional[Dict[str, float]] = None) -> Candidates:
     prior = level_prior or DEFAULT_LEVEL_PRIOR
     size = _cube(vol.spacing, CLOSING_MM)
-    box = _bbox(tree.mask, margin=max(size))
+    box = bounding_box(tree.mask, margin=max(size))
     labels = np.zeros(vol.hu.shape, dtype=np.int32)
     if box is None:
         return _empty(labels)

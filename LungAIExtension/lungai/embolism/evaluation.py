@@ -9,7 +9,7 @@ positives per scan, overall and per embolus level. AP follows the COCO conventio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 from scipy import ndimage

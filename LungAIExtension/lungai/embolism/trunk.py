@@ -94,7 +94,7 @@ def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
         raise _not_ctpa(hu, lungs, source, "the enhanced vessels do not leave the lungs towards the heart")
     bif, blood_hu = _bifurcation(system, outside, core_r, core_l, hu, spacing)
     # the system's blood around the bifurcation, without the undiluted contrast of a vena cava
-    near = outside & _ball_mask(hu.shape, bif, TRUNK_RADIUS_MM, spacing) & (hu < 2.0 * threshold)
+    near = outside & ball_mask(hu.shape, bif, TRUNK_RADIUS_MM, spacing) & (hu < 2.0 * threshold)
     trunk_hu = float(np.median(hu[near])) if near.any() else blood_hu
     if trunk_hu < CTPA_MIN_TRUNK_HU:
         raise _not_ctpa(hu, lungs, source, f"the pulmonary trunk measures only {trunk_hu:.0f} HU")
@@ -106,7 +106,8 @@ def find_trunk(vol: WorkVolume, source: Optional[str] = None) -> Trunk:
                  system_threshold_hu=threshold, system=system, factors=factors)
 
 
-def _ball_mask(shape, centre, radius_mm: float, spacing) -> np.ndarray:
+def ball_mask(shape, centre, radius_mm: float, spacing) -> np.ndarray:
+    """Voxels of an array of ``shape`` within ``radius_mm`` of the index ``centre``."""
     zz, yy, xx = np.ogrid[tuple(slice(0, n) for n in shape)]
     d2 = sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, spacing))
     return d2 <= radius_mm ** 2
