@@ -11,7 +11,9 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   line opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
 * airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
 
-Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Each lesion voxel is ground glass
+Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Single-slice plates and small
+heterogeneous remnants beside the suppressed vessels are then rejected component by component
+(:mod:`.components`). Each lesion voxel is ground glass
 below ``consolidation_hu[0]`` and consolidation from there up; voxels within ``consolidation_rim_mm`` of
 consolidation (its partial-volume rim) are consolidation too.
 ``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
@@ -30,6 +32,7 @@ from scipy import ndimage as ndi
 from lungai.errors import LungAIError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
+from lungai.pneumonia.components import reject_false_components
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, vesselness
 from lungai.progress import Progress, ensure
@@ -54,6 +57,11 @@ class ClassicParams:
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
     consolidation_rim_mm: float = 1.0
+    keep_single_slice: bool = False
+    remnant_max_mm3: float = 700.0
+    remnant_hu_std: float = 150.0
+    remnant_vessel_fraction: float = 0.6
+    remnant_near_mm: float = 3.6
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +151,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
                         coarse_spacing)
     lesions |= vessels & expand_blocks(closed, factors, lesions.shape)
+    progress.update(0.85, "rejecting plates and vessel remnants")
+    near_vessels = morphology(ndi.binary_dilation, vessels, p.remnant_near_mm, spacing)
+    lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
+                                      p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
