@@ -190,10 +190,11 @@ def export(store: Path, out: Path, dataset_id: int, name: Optional[str]) -> None
 @STORE
 @click.option("--model", "model_name", required=True, help="Registry model to fine-tune (e.g. lungs-unet).")
 @click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--samples-per-case", type=int, default=8, show_default=True, help="Random patches per case and epoch.")
 @click.option("--dataset-id", type=click.IntRange(1, 999), default=501, show_default=True)
 @click.option("--from-scratch", is_flag=True, help="Start from random weights instead of the model's.")
 @click.pass_context
-def retrain(ctx: click.Context, store: Path, model_name: str, epochs: int, dataset_id: int,
+def retrain(ctx: click.Context, store: Path, model_name: str, epochs: int, samples_per_case: int, dataset_id: int,
             from_scratch: bool) -> None:
     """Export the approved cases (STORE/exports) and train a new version of --model on them.
 
@@ -206,4 +207,5 @@ def retrain(ctx: click.Context, store: Path, model_name: str, epochs: int, datas
     if not settings().json_output:
         click.echo(f"exported {len(info['cases'])} approved cases (data set version {info['dataset_version']})",
                    err=True)
-    ctx.invoke(train, name=model_name, data=(Path(info["folder"]),), from_scratch=from_scratch, epochs=epochs)
+    ctx.invoke(train, name=model_name, data=(Path(info["folder"]),), from_scratch=from_scratch, epochs=epochs,
+               samples_per_case=samples_per_case)
