@@ -9,6 +9,9 @@ Two kinds of connected component pass the density and shape steps of :mod:`.segm
   (``remnant_vessel_fraction`` of their voxels within ``remnant_near_mm``) whose density is a mixture of vessel
   and lung (HU standard deviation above ``remnant_hu_std``). Ground glass is a plateau with a low spread; a
   consolidation of that size is uniformly dense; a vessel's partial-volume shell is neither.
+* **tubes**: small components (below ``remnant_max_mm3``) whose longest principal axis is more than
+  ``max_elongation`` times the second (square root of the ratio of the coordinate covariance eigenvalues, in mm):
+  segments of faint vessels that the density steps took for ground glass. Lesions of that size are round.
 """
 
 from __future__ import annotations
@@ -28,11 +31,27 @@ class ComponentFeatures:
     slices: np.ndarray
     hu_std: np.ndarray
     vessel_fraction: np.ndarray
+    elongation: np.ndarray
+
+
+def principal_elongation(components: np.ndarray, n: int, spacing_kji: Sequence[float]) -> np.ndarray:
+    """Per component: sqrt(largest / second-largest eigenvalue) of the covariance of its voxel positions (mm)."""
+    flat = components.ravel()
+    count = np.maximum(np.bincount(flat, minlength=n + 1).astype(np.float64), 1.0)
+    coords = [np.indices(components.shape, dtype=np.float32)[a].ravel() * float(spacing_kji[a]) for a in range(3)]
+    means = [np.bincount(flat, weights=c, minlength=n + 1) / count for c in coords]
+    cov = np.empty((n + 1, 3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            value = np.bincount(flat, weights=coords[a] * coords[b], minlength=n + 1) / count - means[a] * means[b]
+            cov[:, a, b] = cov[:, b, a] = value
+    eig = np.sort(np.clip(np.linalg.eigvalsh(cov), 0.0, None), axis=1)
+    return np.sqrt(eig[:, 2] / np.maximum(eig[:, 1], 1e-6))
 
 
 def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vessels: np.ndarray,
-                       axial_axis: int) -> ComponentFeatures:
-    """Voxel count, number of slices spanned, HU standard deviation and fraction of voxels near vessels."""
+                       axial_axis: int, spacing_kji: Sequence[float]) -> ComponentFeatures:
+    """Voxel count, slices spanned, HU standard deviation, fraction of voxels near vessels, elongation."""
     stats = cc3d.statistics(components)
     voxels = np.asarray(stats["voxel_counts"][: n + 1], dtype=np.float64)
     slices = np.array([0] + [b[axial_axis].stop - b[axial_axis].start for b in stats["bounding_boxes"][1: n + 1]])
@@ -44,29 +63,33 @@ def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vess
     count = np.maximum(voxels, 1.0)
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
-    return ComponentFeatures(voxels=voxels, slices=slices, hu_std=std, vessel_fraction=near / count)
+    return ComponentFeatures(voxels=voxels, slices=slices, hu_std=std, vessel_fraction=near / count,
+                             elongation=principal_elongation(components, n, spacing_kji))
 
 
 def false_components(features: ComponentFeatures, voxel_mm3: float, keep_single_slice: bool,
-                     remnant_max_mm3: float, remnant_hu_std: float, remnant_vessel_fraction: float) -> np.ndarray:
+                     remnant_max_mm3: float, remnant_hu_std: float, remnant_vessel_fraction: float,
+                     max_elongation: float) -> np.ndarray:
     """Boolean per component id (0 included, always False): the components to reject."""
     reject = np.zeros(features.voxels.shape, dtype=bool)
     if not keep_single_slice:
         reject |= features.slices == 1
-    reject |= ((features.voxels * voxel_mm3 < remnant_max_mm3) & (features.hu_std > remnant_hu_std)
-               & (features.vessel_fraction > remnant_vessel_fraction))
+    small = features.voxels * voxel_mm3 < remnant_max_mm3
+    reject |= small & (features.hu_std > remnant_hu_std) & (features.vessel_fraction > remnant_vessel_fraction)
+    reject |= small & (features.elongation > max_elongation)
     reject[0] = False
     return reject
 
 
 def reject_false_components(lesions: np.ndarray, hu: np.ndarray, near_vessels: np.ndarray, spacing_kji: Sequence[float],
                             axial_axis: int, keep_single_slice: bool = False, remnant_max_mm3: float = 700.0,
-                            remnant_hu_std: float = 150.0, remnant_vessel_fraction: float = 0.6) -> np.ndarray:
+                            remnant_hu_std: float = 150.0, remnant_vessel_fraction: float = 0.6,
+                            max_elongation: float = 3.0) -> np.ndarray:
     """The lesion mask without its plates and vessel remnants (26-connected components; see the module doc)."""
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
         return lesions
-    features = component_features(components, n, hu, near_vessels, axial_axis)
+    features = component_features(components, n, hu, near_vessels, axial_axis, spacing_kji)
     reject = false_components(features, float(np.prod(spacing_kji)), keep_single_slice, remnant_max_mm3,
-                              remnant_hu_std, remnant_vessel_fraction)
+                              remnant_hu_std, remnant_vessel_fraction, max_elongation)
     return lesions & ~reject[components]

@@ -11,8 +11,8 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   line opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
 * airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
 
-Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Single-slice plates and small
-heterogeneous remnants beside the suppressed vessels are then rejected component by component
+Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Single-slice plates, small
+heterogeneous remnants beside the suppressed vessels and small tubes are then rejected component by component
 (:mod:`.components`). Each lesion voxel is ground glass
 below ``consolidation_hu[0]`` and consolidation from there up; voxels within ``consolidation_rim_mm`` of
 consolidation (its partial-volume rim) are consolidation too.
@@ -62,6 +62,7 @@ class ClassicParams:
     remnant_hu_std: float = 150.0
     remnant_vessel_fraction: float = 0.6
     remnant_near_mm: float = 3.6
+    max_elongation: float = 3.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,7 +155,8 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.85, "rejecting plates and vessel remnants")
     near_vessels = morphology(ndi.binary_dilation, vessels, p.remnant_near_mm, spacing)
     lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
-                                      p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction)
+                                      p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
+                                      p.max_elongation)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo

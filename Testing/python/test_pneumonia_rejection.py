@@ -1,0 +1,117 @@
+"""Rejection of false lesion components: a vessel tree with no lesion gives no lesion; a 5 mm ground-glass ball
+next to it is kept; the component rules on hand-made components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from lungai.image import Image
+from lungai.pneumonia import analyze, regions_from_labels
+from lungai.pneumonia.components import (ComponentFeatures, false_components, principal_elongation,
+                                         reject_false_components)
+
+SPACING = (0.8, 0.8, 2.5)  # i, j, k in mm: thick slices, where partial volume makes the most false lesions
+SHAPE = (40, 120, 120)  # k, j, i
+
+
+def _segment_distance(points_mm: np.ndarray, a, b) -> np.ndarray:
+    """Distance (mm) of each point to the segment a-b."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ab = b - a
+    t = np.clip(((points_mm - a) @ ab) / (ab @ ab), 0.0, 1.0)
+    return np.linalg.norm(points_mm - (a + t[:, None] * ab), axis=1)
+
+
+def vessel_tree_ct(lesion_centre_mm=None, lesion_radius_mm=2.5, seed=0):
+    """One lung (-860 HU) holding a branching vessel tree (+40 HU, radii 3.5 to 1 mm, oblique and in-plane
+    branches) and, optionally, a ground-glass ball (-550 HU). Positions are (z, y, x) mm."""
+    rng = np.random.default_rng(seed)
+    sz, sy, sx = SPACING[2], SPACING[1], SPACING[0]
+    grid = np.stack(np.meshgrid(np.arange(SHAPE[0]) * sz, np.arange(SHAPE[1]) * sy, np.arange(SHAPE[2]) * sx,
+                                indexing="ij"), axis=-1).reshape(-1, 3)
+    lung = np.zeros(SHAPE, dtype=np.uint8)
+    lung[:, 4:-4, 4:-4] = 1  # the lung goes on above and below the field of view
+    ct = np.where(lung > 0, -860.0, 40.0).astype(np.float32)
+    # trunk from the hilum, two generations of branches, in several directions (z up to 95 mm, y/x up to 95 mm)
+    segments = [((50, 48, 8), (50, 48, 40), 3.5),
+                ((50, 48, 40), (80, 30, 70), 2.5), ((50, 48, 40), (20, 70, 75), 2.5), ((50, 48, 40), (50, 85, 60), 2.0),
+                ((80, 30, 70), (90, 15, 90), 1.5), ((80, 30, 70), (60, 12, 95), 1.5), ((20, 70, 75), (8, 90, 88), 1.5),
+                ((20, 70, 75), (35, 92, 100), 1.2), ((50, 85, 60), (50, 100, 90), 1.2), ((50, 85, 60), (70, 100, 45), 1.0)]
+    vessels = np.zeros(grid.shape[0], dtype=bool)
+    for a, b, radius in segments:
+        vessels |= _segment_distance(grid, a, b) <= radius
+    vessels = vessels.reshape(SHAPE) & (lung > 0)
+    ct[vessels] = 40.0
+    truth = np.zeros(SHAPE, dtype=bool)
+    if lesion_centre_mm is not None:
+        truth = (np.linalg.norm(grid - np.asarray(lesion_centre_mm, float), axis=1) <= lesion_radius_mm).reshape(SHAPE)
+        ct[truth] = -550.0
+    # scanner blur (about 1 mm in-plane and across slices), then noise
+    ct = ndi.gaussian_filter(ct, (0.4, 1.2, 1.2)) + rng.normal(0.0, 12.0, SHAPE).astype(np.float32)
+    return Image.from_array(ct.astype(np.float32), spacing=SPACING), lung, truth
+
+
+def _analyze(image, lung):
+    regions = regions_from_labels(image, lung, zones=lung.copy(), fill=False)
+    return analyze(image, regions=regions, min_size_mm=5.0)
+
+
+def test_vessel_tree_without_lesion_gives_no_lesion():
+    image, lung, _ = vessel_tree_ct()
+    result = _analyze(image, lung)
+    assert [round(les.volume_ml * 1000) for les in result.lesions] == []
+    assert not result.call.positive
+
+
+def test_small_ground_glass_ball_beside_the_tree_is_kept():
+    # 6 mm across (two slices of 2.5 mm): after partial volume its equivalent diameter is just above 5 mm
+    image, lung, truth = vessel_tree_ct(lesion_centre_mm=(43.75, 70, 25), lesion_radius_mm=3.0)
+    result = _analyze(image, lung)
+    assert len(result.lesions) == 1
+    lesion = result.lesions[0]
+    assert lesion.type == "ground_glass"
+    assert np.count_nonzero(result.instances[truth]) >= 0.5 * np.count_nonzero(truth)
+
+
+def _features(voxels, slices, std, near, elongation):
+    return ComponentFeatures(voxels=np.array([0.0, voxels]), slices=np.array([0, slices]),
+                             hu_std=np.array([0.0, std]), vessel_fraction=np.array([0.0, near]),
+                             elongation=np.array([0.0, elongation]))
+
+
+@pytest.mark.parametrize("voxels, slices, std, near, elongation, rejected", [
+    (100, 1, 40.0, 0.0, 1.0, True),     # one slice only: plate
+    (100, 3, 200.0, 0.9, 1.0, True),    # small, heterogeneous, beside vessels: vessel remnant
+    (100, 3, 40.0, 0.9, 1.0, False),    # ground-glass plateau beside a vessel: lesion
+    (100, 3, 200.0, 0.2, 1.0, False),   # heterogeneous but away from vessels: lesion (e.g. crazy paving)
+    (2000, 6, 200.0, 0.9, 1.0, False),  # large mixed lesion around vessels: lesion
+    (100, 3, 40.0, 0.0, 4.0, True),     # small tube: faint vessel segment
+    (2000, 6, 40.0, 0.0, 4.0, False),   # large elongated lesion (e.g. along a fissure): lesion
+])
+def test_component_rules(voxels, slices, std, near, elongation, rejected):
+    reject = false_components(_features(voxels, slices, std, near, elongation), voxel_mm3=1.0,
+                              keep_single_slice=False, remnant_max_mm3=700.0, remnant_hu_std=150.0,
+                              remnant_vessel_fraction=0.6, max_elongation=3.0)
+    assert reject.tolist() == [False, rejected]
+
+
+def test_elongation_of_a_rod_and_a_cube():
+    components = np.zeros((4, 30, 30), dtype=np.uint32)
+    components[1:3, 2:4, 2:22] = 1  # 2 x 2 x 20 voxel rod along i
+    components[1:4, 10:13, 10:13] = 2  # cube
+    elongation = principal_elongation(components, 2, (1.0, 1.0, 1.0))
+    # rod: variance (20^2 - 1) / 12 along i, (2^2 - 1) / 12 across: ratio sqrt(399 / 3)
+    assert elongation[1] == pytest.approx(np.sqrt(399.0 / 3.0), rel=1e-4)
+    assert elongation[2] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_single_slice_component_kept_on_request():
+    lesions = np.zeros((5, 20, 20), dtype=bool)
+    lesions[2, 5:15, 5:15] = True
+    hu = np.full(lesions.shape, -600.0, dtype=np.float32)
+    none = np.zeros_like(lesions)
+    assert not reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0).any()
+    kept = reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0, keep_single_slice=True)
+    assert np.array_equal(kept, lesions)
