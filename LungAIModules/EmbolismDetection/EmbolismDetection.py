@@ -8,7 +8,7 @@ are saved as a label map next to the case for the review and training loop.
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import slicer
@@ -18,12 +18,12 @@ from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+                                           ScriptedLoadableModuleTest)
 
 from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.module_widget import LungAIModuleWidget
 from LungAICommonLib.embolism_review import candidate_id, load_statuses, save_accepted
 from LungAICommonLib.nodes import (applyStandardColors, loadSegmentationFile, tableNodeFromRows, writeLungLabelMap,
                                    writeVolumeNode)
@@ -64,29 +64,16 @@ class EmbolismDetectionParameterNode:
     summary: str = ""
 
 
-class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class EmbolismDetectionWidget(LungAIModuleWidget):
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
+        LungAIModuleWidget.__init__(self, parent)
         self.currentCandidate = None
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/EmbolismDetection.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+        LungAIModuleWidget.setup(self)
         self.logic = EmbolismDetectionLogic()
         self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
                                           busyWidgets=[self.ui.applyButton, self.ui.inputSelector])
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.candidatesTableView.connect("clicked(QModelIndex)", self.onCandidateClicked)
@@ -97,45 +84,9 @@ class EmbolismDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        if self.runner is not None:
-            self.runner.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-
     def onSceneStartClose(self, caller, event) -> None:
-        self.runner.cancel()
         self.currentCandidate = None
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode: Optional[EmbolismDetectionParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-            self._updateGui()
+        LungAIModuleWidget.onSceneStartClose(self, caller, event)
 
     def _updateGui(self, caller=None, event=None) -> None:
         p = self._parameterNode

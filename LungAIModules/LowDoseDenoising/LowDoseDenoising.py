@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+                                           ScriptedLoadableModuleTest)
 
 from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.module_widget import LungAIModuleWidget
 from LungAICommonLib.nodes import imageFromVolumeNode, volumeNodeFromImage, writeVolumeNode
 from LungAICommonLib.results import append_pair_row, noise_summary_lines
 from LungAICommonLib.views import compareSideBySide, copyWindowLevel, newWorkDirectory
@@ -59,23 +58,13 @@ class LowDoseDenoisingParameterNode:
     simulateSummary: str = ""
 
 
-class LowDoseDenoisingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LowDoseDenoisingWidget(LungAIModuleWidget):
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
+        LungAIModuleWidget.__init__(self, parent)
         self.simulateRunner = None
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LowDoseDenoising.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+        LungAIModuleWidget.setup(self)
         self.logic = LowDoseDenoisingLogic()
         self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
                                           busyWidgets=[self.ui.applyButton])
@@ -84,55 +73,14 @@ class LowDoseDenoisingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                                   busyWidgets=[self.ui.simulateApplyButton])
         self.ui.pairsFolderEdit.currentPath = str(slicer.util.settingsValue(PAIRS_FOLDER_SETTING, ""))
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.simulateApplyButton.connect("clicked(bool)", self.onSimulateButton)
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
 
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        for runner in (self.runner, self.simulateRunner):
-            if runner is not None:
-                runner.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.runner.cancel()
-        self.simulateRunner.cancel()
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode: Optional[LowDoseDenoisingParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-            self._updateGui()
+    def runners(self) -> list:
+        return [self.runner, self.simulateRunner]
 
     def _updateGui(self, caller=None, event=None) -> None:
         p = self._parameterNode

@@ -14,18 +14,17 @@ from typing import Annotated, Optional
 import numpy as np
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+                                           ScriptedLoadableModuleTest)
 
 from LungAICommonLib import commands, dependencies
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.module_widget import LungAIModuleWidget
 from LungAICommonLib.nodes import imageFromVolumeNode, loadSegmentationFile, volumeNodeFromImage
 from LungAICommonLib.review_labels import (case_rows, entry_choices, label_for_segment, parse_entry_key,
                                            segment_definitions)
@@ -65,23 +64,15 @@ class LungAIReviewParameterNode:
     caseSegmentation: vtkMRMLSegmentationNode
 
 
-class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LungAIReviewWidget(LungAIModuleWidget):
+    defaultInputClass = None  # the review opens its own case images
+
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
+        LungAIModuleWidget.__init__(self, parent)
         self.trainRunner = None
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LungAIReview.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+        LungAIModuleWidget.setup(self)
         self.logic = LungAIReviewLogic()
         caseButtons = [self.ui.runAiButton, self.ui.loadVersionButton, self.ui.saveVersionButton,
                        self.ui.submitButton, self.ui.approveButton, self.ui.sendBackButton, self.ui.reopenButton,
@@ -95,9 +86,6 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.casesTableWidget.setHorizontalHeaderLabels(CASE_COLUMNS)
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         self.ui.storePathEdit.currentPath = str(slicer.util.settingsValue(STORE_SETTING, ""))
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.openStoreButton.connect("clicked(bool)", self.onOpenStore)
         self.ui.createStoreButton.connect("clicked(bool)", self.onCreateStore)
@@ -120,46 +108,28 @@ class LungAIReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        for runner in (self.runner, self.trainRunner):
-            if runner is not None:
-                runner.cancel()
-        self.removeObservers()
+    def runners(self) -> list:
+        return [self.runner, self.trainRunner]
+
+    def sceneRunners(self) -> list:
+        return [self.runner]  # retraining works on the store, not on scene nodes: it outlives the scene
 
     def enter(self) -> None:
-        self.initializeParameterNode()
+        LungAIModuleWidget.enter(self)
         self.ui.segmentEditorWidget.installKeyboardShortcuts()
 
     def exit(self) -> None:
         self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.runner.cancel()
-        self.setParameterNode(None)
+        LungAIModuleWidget.exit(self)
 
     def onSceneEndClose(self, caller, event) -> None:
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+        LungAIModuleWidget.onSceneEndClose(self, caller, event)
 
     def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        LungAIModuleWidget.initializeParameterNode(self)
         if not self._parameterNode.user:
             self._parameterNode.user = str(slicer.util.settingsValue(USER_SETTING, ""))
-
-    def setParameterNode(self, inputParameterNode: Optional[LungAIReviewParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
-            self._updateGui()
 
     # -- GUI state ------------------------------------------------------------------------------------------
     def _updateGui(self, caller=None, event=None) -> None:

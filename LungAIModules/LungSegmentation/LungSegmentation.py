@@ -7,21 +7,20 @@ loads its outputs (segmentations with named, coloured segments and a figures tab
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+                                           ScriptedLoadableModuleTest)
 
 from LungAICommonLib import commands, dependencies, synthetic
 from LungAICommonLib.background import BackgroundCliRunner
 from LungAICommonLib.cli_runner import JobState
+from LungAICommonLib.module_widget import LungAIModuleWidget
 from LungAICommonLib.nodes import loadSegmentationFile, tableNodeFromRows, writeVolumeNode
 from LungAICommonLib.results import figures_rows, lung_summary_lines
 from LungAICommonLib.views import newWorkDirectory, openInSegmentEditor
@@ -57,74 +56,19 @@ class LungSegmentationParameterNode:
     summary: str = ""
 
 
-class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
-
+class LungSegmentationWidget(LungAIModuleWidget):
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LungSegmentation.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
+        LungAIModuleWidget.setup(self)
         self.logic = LungSegmentationLogic()
         self.runner = BackgroundCliRunner(self.ui.progressBar, self.ui.statusLabel, self.ui.cancelButton,
                                           busyWidgets=[self.ui.applyButton, self.ui.inputsCollapsibleButton])
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.correctButton.connect("clicked(bool)", self.onCorrectButton)
 
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        if self.runner is not None:
-            self.runner.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.runner.cancel()
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
-
-    def setParameterNode(self, inputParameterNode: Optional[LungSegmentationParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self._updateButtons()
-
-    def _updateButtons(self, caller=None, event=None) -> None:
+    def _updateGui(self, caller=None, event=None) -> None:
         running = self.runner is not None and self.runner.running
         hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
         self.ui.applyButton.enabled = hasInput and not running
@@ -137,7 +81,7 @@ class LungSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not dependencies.ensure_dependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the lung segmentation."), waitCursor=True):
-            self.logic.process(self._parameterNode, self.runner, onDone=self._updateButtons)
+            self.logic.process(self._parameterNode, self.runner, onDone=self._updateGui)
 
     def onCorrectButton(self) -> None:
         openInSegmentEditor(self._parameterNode.outputSegmentation, self._parameterNode.inputVolume)

@@ -87,13 +87,29 @@ def _classes(tree: ast.Module) -> dict:
     return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
 
 
+MODULE_WIDGET_PY = MODULES_DIR / "LungAICommon" / "LungAICommonLib" / "module_widget.py"
+VISIBLE_MODULES = [name for name in MODULES if name != "LungAICommon"]
+
+
+def _widget_bases(name: str) -> list:
+    """The widget's bases, followed through ``LungAIModuleWidget`` (which must come from LungAICommonLib)."""
+    source = (MODULES_DIR / name / f"{name}.py").read_text()
+    bases = [ast.unparse(b) for b in _classes(ast.parse(source))[f"{name}Widget"].bases]
+    if "LungAIModuleWidget" in bases:
+        assert "from LungAICommonLib.module_widget import LungAIModuleWidget" in source
+        shared = _classes(ast.parse(MODULE_WIDGET_PY.read_text()))["LungAIModuleWidget"]
+        bases += [ast.unparse(b) for b in shared.bases]
+    return bases
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_module_python_defines_template_classes(name):
     tree = ast.parse((MODULES_DIR / name / f"{name}.py").read_text())
     classes = _classes(tree)
     bases = {cls: [ast.unparse(b) for b in node.bases] for cls, node in classes.items()}
     assert "ScriptedLoadableModule" in bases[name]
-    assert "ScriptedLoadableModuleWidget" in bases[f"{name}Widget"]
+    widget_bases = _widget_bases(name)
+    assert "ScriptedLoadableModuleWidget" in widget_bases and "VTKObservationMixin" in widget_bases
     assert "ScriptedLoadableModuleLogic" in bases[f"{name}Logic"]
     assert "ScriptedLoadableModuleTest" in bases[f"{name}Test"]
     test_methods = [n.name for n in classes[f"{name}Test"].body if isinstance(n, ast.FunctionDef)]
@@ -123,6 +139,8 @@ def test_ui_parses_and_every_referenced_widget_exists(name):
     source = (MODULES_DIR / name / f"{name}.py").read_text()
     used = set(re.findall(r"self\.ui\.(\w+)", source))
     assert used, f"{name}.py uses no widget of its .ui"
+    if "LungAIModuleWidget" in _widget_bases(name):  # widgets the shared base refers to are in every .ui
+        used |= set(re.findall(r"self\.ui\.(\w+)", MODULE_WIDGET_PY.read_text()))
     missing = sorted(used - set(widgets))
     assert not missing, f"{name}.py refers to widgets not in {ui_path.name}: {missing}"
     # every MRML widget is given the scene by the top widget's mrmlSceneChanged signal
@@ -141,6 +159,40 @@ def test_parameter_names_in_ui_are_parameter_node_fields(name):
             fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
     bound = {p for _, p in _ui_widgets(MODULES_DIR / name / f"Resources/UI/{name}.ui").values() if p}
     assert bound <= fields, f"{name}: .ui binds {sorted(bound - fields)} which the parameter node lacks"
+
+
+
+def _widget_class(name: str) -> ast.ClassDef:
+    return _classes(ast.parse((MODULES_DIR / name / f"{name}.py").read_text()))[f"{name}Widget"]
+
+
+def _parameter_fields(name: str) -> set:
+    fields = set()
+    for node in _classes(ast.parse((MODULES_DIR / name / f"{name}.py").read_text())).values():
+        if any(ast.unparse(d) == "parameterNodeWrapper" for d in node.decorator_list):
+            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
+    return fields
+
+
+@pytest.mark.parametrize("name", VISIBLE_MODULES)
+def test_module_widget_uses_the_shared_lifecycle_and_lists_every_runner(name):
+    widget = _widget_class(name)
+    assert [ast.unparse(b) for b in widget.bases] == ["LungAIModuleWidget"]
+    created = {t.attr for node in ast.walk(widget) if isinstance(node, ast.Assign)
+               and isinstance(node.value, ast.Call) and ast.unparse(node.value.func) == "BackgroundCliRunner"
+               for t in node.targets if isinstance(t, ast.Attribute)}
+    methods = {n.name: n for n in widget.body if isinstance(n, ast.FunctionDef)}
+    listed = ({"runner"} if "runners" not in methods else
+              {n.attr for n in ast.walk(methods["runners"]) if isinstance(n, ast.Attribute)})
+    assert created == listed, f"{name}: runners() must name every BackgroundCliRunner so cleanup cancels it"
+    # the input chosen on entering the module is a parameter node field (unless the module opts out)
+    opts_out = any(isinstance(s, ast.Assign) and ast.unparse(s) == "defaultInputClass = None" for s in widget.body)
+    assert opts_out or "inputVolume" in _parameter_fields(name)
+    # overrides of the shared lifecycle call the base, so binding and cancelling stay in one place
+    for method in set(methods) & {"__init__", "setup", "enter", "exit", "onSceneStartClose", "onSceneEndClose",
+                                  "initializeParameterNode"}:
+        assert f"LungAIModuleWidget.{method}(self" in ast.unparse(methods[method]), f"{name}Widget.{method}"
+    assert not set(methods) & {"cleanup", "setParameterNode"}, f"{name}Widget re-implements the shared lifecycle"
 
 
 # -- background runner (pure Python part) -------------------------------------------------------------------------
@@ -717,6 +769,175 @@ def test_failing_result_callback_is_reported_not_raised(fake_slicer):
     runner.start(["lungs"], broken, label="Lungs")
     _poll_until_done(runner)
     assert shown["errors"] == ["Lungs: loading the results failed. lungs.seg.nrrd"]
+
+
+# -- the shared widget lifecycle, with stand-ins for slicer and vtk ------------------------------------------------
+class _FakeParameterNode:
+    def __init__(self, inputVolume=None):
+        self.inputVolume = inputVolume
+        self.connected, self.disconnected = [], []
+
+    def connectGui(self, ui):
+        self.connected.append(ui)
+        return f"tag{len(self.connected)}"
+
+    def disconnectGui(self, tag):
+        self.disconnected.append(tag)
+
+
+class _FakeRunner:
+    def __init__(self):
+        self.cancelled = 0
+
+    def cancel(self):
+        self.cancelled += 1
+
+
+@pytest.fixture()
+def module_widget(monkeypatch):
+    """LungAICommonLib.module_widget imported against minimal ``slicer`` and ``vtk`` modules."""
+    import types
+
+    events = []
+    scene = types.SimpleNamespace(StartCloseEvent="StartClose", EndCloseEvent="EndClose", volumes=[],
+                                  GetFirstNodeByClass=lambda cls: (scene.volumes or [None])[0]
+                                  if cls == "vtkMRMLScalarVolumeNode" else None)
+
+    class ScriptedLoadableModuleWidget:
+        def __init__(self, parent=None):
+            self.parent = parent
+            self.moduleName = type(self).__name__[:-len("Widget")]
+
+        def setup(self):
+            self.layout = types.SimpleNamespace(addWidget=lambda w: events.append(("layout", w.path)))
+
+        def resourcePath(self, filename):
+            return f"/modules/{self.moduleName}/Resources/{filename}"
+
+    class VTKObservationMixin:
+        def __init__(self):
+            self.observations = []
+
+        def addObserver(self, obj, event, method):
+            self.observations.append((obj, event, method))
+
+        def removeObserver(self, obj, event, method):  # tolerant of an observation already removed, as Slicer's
+            if (obj, event, method) in self.observations:
+                self.observations.remove((obj, event, method))
+
+        def removeObservers(self):
+            self.observations.clear()
+
+    class UiWidget:
+        def __init__(self, path):
+            self.path, self.scene = path, None
+
+        def setMRMLScene(self, scene):
+            self.scene = scene
+
+    slicer = types.ModuleType("slicer")
+    slicer.mrmlScene = scene
+    slicer.util = types.ModuleType("slicer.util")
+    slicer.util.loadUI = UiWidget
+    slicer.util.childWidgetVariables = lambda widget: types.SimpleNamespace(top=widget)
+    slicer.util.VTKObservationMixin = VTKObservationMixin
+    slm = types.ModuleType("slicer.ScriptedLoadableModule")
+    slm.ScriptedLoadableModuleWidget = ScriptedLoadableModuleWidget
+    vtk = types.ModuleType("vtk")
+    vtk.vtkCommand = types.SimpleNamespace(ModifiedEvent="Modified")
+    for name, module in (("slicer", slicer), ("slicer.util", slicer.util), ("slicer.ScriptedLoadableModule", slm),
+                         ("vtk", vtk)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "LungAICommonLib.module_widget", raising=False)
+    import LungAICommonLib.module_widget as module_widget
+
+    yield module_widget.LungAIModuleWidget, scene, events
+    monkeypatch.delitem(sys.modules, "LungAICommonLib.module_widget", raising=False)
+
+
+def _module_parent(entered: bool):
+    """The module's ``parent`` as the widget sees it: only whether the module is shown."""
+    import types
+
+    return types.SimpleNamespace(isEntered=entered)
+
+
+def _panel_class(base, sceneRunners=None, defaultInputClass="vtkMRMLScalarVolumeNode"):
+    """A module widget written the way the LungAI modules write theirs: a logic, a runner, a second runner."""
+    import types
+
+    class DemoWidget(base):
+        def setup(self):
+            base.setup(self)
+            self.parameterNode = _FakeParameterNode()
+            self.logic = types.SimpleNamespace(getParameterNode=lambda: self.parameterNode)
+            self.runner, self.otherRunner = _FakeRunner(), _FakeRunner()
+            self.updates = 0
+            self.initializeParameterNode()
+
+        def runners(self):
+            return [self.runner, self.otherRunner]
+
+        def _updateGui(self, caller=None, event=None):
+            self.updates += 1
+
+    DemoWidget.defaultInputClass = defaultInputClass
+    if sceneRunners is not None:
+        DemoWidget.sceneRunners = sceneRunners
+    return DemoWidget
+
+
+def test_module_widget_loads_its_ui_and_binds_the_parameter_node(module_widget):
+    base, scene, events = module_widget
+    ctVolume = object()
+    scene.volumes = [ctVolume]
+    panel = _panel_class(base)(_module_parent(entered=True))
+    panel.setup()
+    assert events == [("layout", "/modules/Demo/Resources/UI/Demo.ui")] and panel.ui.top.scene is scene
+    node = panel.parameterNode
+    assert node.inputVolume is ctVolume and node.connected == [panel.ui] and panel.updates == 1
+    assert (scene, "StartClose", panel.onSceneStartClose) in panel.observations
+    assert (scene, "EndClose", panel.onSceneEndClose) in panel.observations
+    assert (node, "Modified", panel._updateGui) in panel.observations
+
+    chosen = object()  # a chosen input is kept when the module is entered again
+    node.inputVolume = chosen
+    panel.exit()
+    assert node.disconnected == ["tag1"] and panel._parameterNodeGuiTag is None
+    assert (node, "Modified", panel._updateGui) not in panel.observations
+    panel.enter()
+    assert node.inputVolume is chosen and node.connected == [panel.ui, panel.ui]
+    assert (node, "Modified", panel._updateGui) in panel.observations and panel.updates == 2
+
+
+def test_module_widget_follows_scene_close_and_cancels_runners(module_widget):
+    base, scene, _ = module_widget
+    parent = _module_parent(entered=False)
+    panel = _panel_class(base, sceneRunners=lambda self: [self.runner])(parent)
+    panel.setup()
+    node = panel.parameterNode
+    panel.onSceneStartClose(scene, "StartClose")
+    assert (panel.runner.cancelled, panel.otherRunner.cancelled) == (1, 0)  # only the scene's runner stops
+    assert panel._parameterNode is None and node.disconnected == ["tag1"]
+    panel.onSceneEndClose(scene, "EndClose")
+    assert panel._parameterNode is None  # not entered: nothing is bound until the module is shown
+    parent.isEntered = True
+    panel.onSceneEndClose(scene, "EndClose")
+    assert panel._parameterNode is node and len(node.connected) == 2
+
+    panel.otherRunner = None  # a runner never created is skipped
+    panel.cleanup()
+    assert panel.runner.cancelled == 2 and panel.observations == []
+
+
+def test_module_widget_without_default_input_leaves_the_node_alone(module_widget):
+    base, scene, _ = module_widget
+    scene.volumes = [object()]
+    panel = _panel_class(base, defaultInputClass=None)(_module_parent(entered=True))
+    panel.setup()
+    assert panel.parameterNode.inputVolume is None
+    panel.onSceneStartClose(scene, "StartClose")
+    assert (panel.runner.cancelled, panel.otherRunner.cancelled) == (1, 1)  # by default every runner stops
 
 
 # -- the self-tests' synthetic data through the real CLI, as the modules run it ------------------------------------
