@@ -163,13 +163,10 @@ class ChestXRayLogic(ScriptedLoadableModuleLogic):
         workFolder = newWorkDirectory("xray")
         imagePath = self.radiographFile(volume, workFolder)
 
-        def loaded(result, outputs):
-            self.loadResults(parameters, result, workFolder / "output", outputs)
-            if onDone is not None:
-                onDone()
-
-        return runner.start(commands.xray(imagePath, workFolder / "output", modelVersion), loaded,
-                            label=_("Chest X-ray classification"))
+        outputFolder = workFolder / "output"
+        return runner.start(commands.xray(imagePath, outputFolder, modelVersion),
+                            lambda result, outputs: self.loadResults(parameters, result, outputFolder, outputs),
+                            label=_("Chest X-ray classification"), onDone=onDone)
 
     def loadResults(self, parameters: ChestXRayParameterNode, result: dict, outputFolder: Path,
                     outputs: dict) -> None:

@@ -152,11 +152,9 @@ class EmbolismDetectionLogic(ScriptedLoadableModuleLogic):
         def loaded(result, outputs):
             self.loadResults(parameters, workFolder / "output", outputs)
             parameters.summary = "\n".join(embolism_summary_lines(result))
-            if onDone is not None:
-                onDone()
 
         arguments = commands.embolism(inputPath, workFolder / "output", parameters.threshold, lungsPath)
-        return runner.start(arguments, loaded, label=_("Embolism detection"))
+        return runner.start(arguments, loaded, label=_("Embolism detection"), onDone=onDone)
 
     def loadResults(self, parameters: EmbolismDetectionParameterNode, outputFolder: Path, outputs: dict) -> None:
         volume = parameters.inputVolume

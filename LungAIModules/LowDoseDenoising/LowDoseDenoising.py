@@ -140,11 +140,9 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
                                                       parameters.outputVolume)
             copyWindowLevel(inputVolume, parameters.outputVolume)
             parameters.summary = "\n".join(noise_summary_lines(result))
-            if onDone is not None:
-                onDone()
 
         arguments = commands.denoise(inputPath, outputPath, parameters.method, parameters.strength)
-        return runner.start(arguments, loaded, label=_("Denoising"))
+        return runner.start(arguments, loaded, label=_("Denoising"), onDone=onDone)
 
     def simulateDose(self, parameters: LowDoseDenoisingParameterNode, runner: BackgroundCliRunner,
                      pairsFolder: Optional[Path] = None, onDone=None):
@@ -173,11 +171,9 @@ class LowDoseDenoisingLogic(ScriptedLoadableModuleLogic):
                 lines.append(_("Pair added to {path}").format(path=pairs))
             parameters.simulateSummary = "\n".join(lines)
             compareSideBySide(source, parameters.simulatedVolume)
-            if onDone is not None:
-                onDone()
 
         return runner.start(commands.simulate_dose(fullPath, outputPath, fraction), loaded,
-                            label=_("Dose simulation"))
+                            label=_("Dose simulation"), onDone=onDone)
 
     @staticmethod
     def loadVolume(path: Path, name: str, node: Optional[vtkMRMLScalarVolumeNode]):

@@ -467,14 +467,12 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
         path = write_image(self.labelImage(parameters), newWorkDirectory("review") / "correction.nii.gz")
         seconds = max(0.0, time.monotonic() - self.caseOpenedAt) if self.caseOpenedAt else 0.0
         arguments = commands.review_save(self.store.folder, parameters.caseId, path, parameters.user, seconds, note)
-        return runner.start(arguments, lambda result, outputs: onDone() if onDone else None,
-                            label=_("Save version"))
+        return runner.start(arguments, label=_("Save version"), onDone=onDone)
 
     def changeStatus(self, parameters: LungAIReviewParameterNode, action: str, note: str,
                      runner: BackgroundCliRunner, onDone=None):
         arguments = commands.review_status(action, self.store.folder, parameters.caseId, parameters.user, note)
-        return runner.start(arguments, lambda result, outputs: onDone() if onDone else None,
-                            label=action.replace("-", " ").capitalize())
+        return runner.start(arguments, label=action.replace("-", " ").capitalize(), onDone=onDone)
 
     def runProposal(self, parameters: LungAIReviewParameterNode, runner: BackgroundCliRunner, onDone=None):
         """``lungai review propose`` for the open case (stored with provenance and uncertainty), then load it."""
@@ -484,16 +482,13 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
         def proposed(result, outputs):
             if parameters.caseId == caseId:  # still the open case
                 self.loadLabels(parameters, self.store.load_proposal(caseId))
-            if onDone is not None:
-                onDone()
 
-        return runner.start(arguments, proposed, label=_("AI proposal"))
+        return runner.start(arguments, proposed, label=_("AI proposal"), onDone=onDone)
 
     def proposeAll(self, runner: BackgroundCliRunner, onDone=None):
         """AI proposals for every case that has none yet (annotators then start from them)."""
         arguments = commands.review_propose(self.store.folder, [], self.store.task, self.activeModel())
-        return runner.start(arguments, lambda result, outputs: onDone() if onDone else None,
-                            label=_("AI proposals for all cases"))
+        return runner.start(arguments, label=_("AI proposals for all cases"), onDone=onDone)
 
     # -- models ---------------------------------------------------------------------------------------------
     def modelVersions(self) -> list:
@@ -516,8 +511,7 @@ class LungAIReviewLogic(ScriptedLoadableModuleLogic):
     def retrain(self, modelId: str, epochs: int, runner: BackgroundCliRunner, onDone=None):
         """``lungai review retrain``: export the approved cases and publish a new version of the model."""
         return runner.start(commands.review_retrain(self.store.folder, modelId, epochs),
-                            lambda result, outputs: onDone() if onDone else None,
-                            label=_("Retraining {model}").format(model=modelId.split("@")[0]))
+                            label=_("Retraining {model}").format(model=modelId.split("@")[0]), onDone=onDone)
 
 
 class LungAIReviewTest(ScriptedLoadableModuleTest):

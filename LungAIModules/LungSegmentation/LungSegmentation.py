@@ -105,12 +105,8 @@ class LungSegmentationLogic(ScriptedLoadableModuleLogic):
         inputPath = writeVolumeNode(inputVolume, workFolder / "input.nrrd")
         arguments = commands.lungs(inputPath, workFolder / "output", parameters.method)
 
-        def loaded(result, outputs):
-            self.loadResults(parameters, outputs)
-            if onDone is not None:
-                onDone()
-
-        return runner.start(arguments, loaded, label=_("Lung segmentation"))
+        return runner.start(arguments, lambda result, outputs: self.loadResults(parameters, outputs),
+                            label=_("Lung segmentation"), onDone=onDone)
 
     def loadResults(self, parameters: LungSegmentationParameterNode, outputs: dict) -> None:
         """Segmentations and figures table from the command's outputs, shown in slices (and 3D if asked)."""

@@ -168,13 +168,9 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
             lungsPath = writeLungLabelMap(parameters.lungSegmentation, parameters.inputVolume,
                                              workFolder / "lungs.nii.gz")
 
-        def loaded(result, outputs):
-            self.loadAnalysis(parameters, result, outputs)
-            if onDone is not None:
-                onDone()
-
         arguments = commands.pneumonia_analyze(inputPath, workFolder / "output", parameters.method, lungsPath)
-        return runner.start(arguments, loaded, label=_("Pneumonia analysis"))
+        return runner.start(arguments, lambda result, outputs: self.loadAnalysis(parameters, result, outputs),
+                            label=_("Pneumonia analysis"), onDone=onDone)
 
     def loadAnalysis(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
         volume = parameters.inputVolume
@@ -211,14 +207,10 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
             if segmentation is not None:
                 lungs[key] = writeLungLabelMap(segmentation, volume, workFolder / f"{key}-lungs.nii.gz")
 
-        def loaded(result, outputs):
-            self.loadFollowup(parameters, result, outputs)
-            if onDone is not None:
-                onDone()
-
         arguments = commands.pneumonia_followup(earlier, later, workFolder / "output", parameters.method,
                                                 lungs.get("earlier"), lungs.get("later"))
-        return runner.start(arguments, loaded, label=_("Follow-up"))
+        return runner.start(arguments, lambda result, outputs: self.loadFollowup(parameters, result, outputs),
+                            label=_("Follow-up"), onDone=onDone)
 
     def loadFollowup(self, parameters: PneumoniaAnalysisParameterNode, result: dict, outputs: dict) -> None:
         """The change map lies on the earlier CT's grid (the later CT is registered onto it)."""

@@ -725,13 +725,14 @@ def test_background_runner_drives_progress_bar_and_callbacks(fake_slicer):
     runner = background.BackgroundCliRunner(bar, label, cancel, busyWidgets=[apply_button], processFactory=fake_cli)
     results = []
     runner.start(["lungs", "ct.nrrd", "-o", "out"], lambda result, outputs: results.append((result, outputs)),
-                 label="Lungs")
+                 label="Lungs", onDone=lambda: results.append("done"))
     assert seen["command"][2:6] == ["lungai.cli", "--device", "cpu", "--json"]  # device from the setting
     assert runner.running and not apply_button.enabled and cancel.enabled
     with pytest.raises(RuntimeError):
         runner.start(["lungs"], lambda r, o: None)
     _poll_until_done(runner)
-    assert results and results[0][0]["volume_ml"] == 4321.5
+    assert len(results) == 2 and results[1] == "done"  # the panel is updated after the results are loaded
+    assert results[0][0]["volume_ml"] == 4321.5
     assert results[0][1] == {"lungs": Path("/tmp/lungs.seg.nrrd")}
     assert bar.value == 100 and label.text == "Lungs: done" and apply_button.enabled and not cancel.enabled
     assert "Lungs: step 2" in shown["status"] and not shown["errors"]
@@ -766,9 +767,23 @@ def test_failing_result_callback_is_reported_not_raised(fake_slicer):
     def broken(result, outputs):
         raise FileNotFoundError("lungs.seg.nrrd")
 
-    runner.start(["lungs"], broken, label="Lungs")
+    runner.start(["lungs"], broken, label="Lungs", onDone=lambda: pytest.fail("results were not loaded"))
     _poll_until_done(runner)
     assert shown["errors"] == ["Lungs: loading the results failed. lungs.seg.nrrd"]
+
+
+def test_done_callback_belongs_to_its_job_when_a_result_starts_the_next(fake_slicer):
+    background, shown = fake_slicer
+    runner = background.BackgroundCliRunner(processFactory=lambda c, **kw:
+                                            subprocess.Popen([sys.executable, "-c", FAKE_CLI], **kw))
+    done = []
+
+    def chain(result, outputs):  # like "create store" opening the store, which may run the next command
+        runner.start(["second"], label="Second", onDone=lambda: done.append("second"))
+
+    runner.start(["first"], chain, label="First", onDone=lambda: done.append("first"))
+    _poll_until_done(runner)  # polls until the second job ends too
+    assert done == ["first", "second"] and not shown["errors"]
 
 
 # -- the shared widget lifecycle, with stand-ins for slicer and vtk ------------------------------------------------

@@ -57,6 +57,7 @@ class BackgroundCliRunner:
         self.processFactory = processFactory
         self.job: Optional[CliJob] = None
         self._onSuccess: Optional[SuccessCallback] = None
+        self._onDone: Optional[Callable[[], None]] = None
         self._onFailure: Optional[FailureCallback] = None
         self._label = ""
         self.timer = qt.QTimer()
@@ -70,16 +71,21 @@ class BackgroundCliRunner:
     def running(self) -> bool:
         return self.job is not None and self.job.state is JobState.RUNNING
 
-    def start(self, arguments: Sequence[Any], onSuccess: SuccessCallback, onFailure: Optional[FailureCallback] = None,
-              label: str = "LungAI", device: Optional[str] = None) -> CliJob:
-        """Start ``lungai ARGUMENTS`` (global options added); callbacks run on the GUI thread when it ends."""
+    def start(self, arguments: Sequence[Any], onSuccess: Optional[SuccessCallback] = None,
+              onFailure: Optional[FailureCallback] = None, label: str = "LungAI", device: Optional[str] = None,
+              onDone: Optional[Callable[[], None]] = None) -> CliJob:
+        """Start ``lungai ARGUMENTS`` (global options added); callbacks run on the GUI thread when it ends.
+
+        On success ``onSuccess(result, outputs)`` loads the results, then ``onDone()`` (typically the panel's
+        GUI update) runs; it is skipped when loading fails, which is shown as an error.
+        """
         if self.running:
             raise RuntimeError("a LungAI computation is already running in this module; wait or cancel it")
         command = build_command(arguments, device=device or deviceSetting())
         env = process_environment(resources=lungaiResourcesDir())
         logging.info("LungAI: running %s", subprocess.list2cmdline(command))
         self.job = CliJob(command, env=env, process_factory=self.processFactory)
-        self._onSuccess, self._onFailure, self._label = onSuccess, onFailure, label
+        self._onSuccess, self._onDone, self._onFailure, self._label = onSuccess, onDone, onFailure, label
         self.job.start()
         self._setBusy(True)
         self._showProgress(ProgressUpdate(0.0, "starting"))
@@ -117,7 +123,7 @@ class BackgroundCliRunner:
         self._setBusy(False)
         if job.state is JobState.SUCCEEDED:
             self._showProgress(ProgressUpdate(1.0, "done"))
-            self._call(self._onSuccess, job.result, job.outputs)
+            self._call(self._succeeded, job, self._onSuccess, self._onDone)  # a callback may start the next job
         elif job.state is JobState.CANCELLED:
             self._setStatus(f"{self._label}: cancelled")
         else:
@@ -129,6 +135,13 @@ class BackgroundCliRunner:
             else:
                 slicer.util.errorDisplay(f"{self._label} failed:\n\n{job.error}", windowTitle="LungAI",
                                          detailedText="\n".join(job.stderr_lines[-200:]))
+
+    @staticmethod
+    def _succeeded(job: CliJob, onSuccess: Optional[SuccessCallback], onDone: Optional[Callable[[], None]]) -> None:
+        if onSuccess is not None:
+            onSuccess(job.result, job.outputs)
+        if onDone is not None:
+            onDone()
 
     def _call(self, callback: Optional[Callable[..., None]], *args: Any) -> None:
         if callback is None:
