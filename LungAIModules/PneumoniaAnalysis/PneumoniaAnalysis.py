@@ -185,11 +185,8 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
                                                    f"{name} lesions")
         parameters.histogramTable = tableNodeFromRows(readCsvRows(_output(outputs, "histogram", ".csv")),
                                                       f"{name} density histogram")
-        resultsPath = _output(outputs, "results", ".json", required=False)
-        summary = json.loads(resultsPath.read_text(encoding="utf-8")) if resultsPath else result
-        parameters.summary = "\n".join(pneumonia_summary_lines(summary))
-        report = _output(outputs, "report", ".html", required=False)
-        parameters.reportPath = str(report) if report else ""
+        parameters.summary = "\n".join(pneumonia_summary_lines(_summary(outputs, "results", result)))
+        parameters.reportPath = _reportPath(outputs)
         if volume is not None:
             showVolume(volume)
 
@@ -222,11 +219,8 @@ class PneumoniaAnalysisLogic(ScriptedLoadableModuleLogic):
         parameters.changeSegmentation = change
         parameters.changesTable = tableNodeFromRows(readCsvRows(_output(outputs, "changes", ".csv")),
                                                     f"{name} changes")
-        followupPath = _output(outputs, "followup", ".json", required=False)
-        summary = json.loads(followupPath.read_text(encoding="utf-8")) if followupPath else result
-        parameters.followupSummary = "\n".join(followup_summary_lines(summary))
-        report = _output(outputs, "report", ".html", required=False)
-        parameters.followupReportPath = str(report) if report else ""
+        parameters.followupSummary = "\n".join(followup_summary_lines(_summary(outputs, "followup", result)))
+        parameters.followupReportPath = _reportPath(outputs)
         if earlier is not None:
             showVolume(earlier)
 
@@ -255,6 +249,18 @@ def _output(outputs: dict, name: str, suffix: str, required: bool = True) -> Opt
     if required:
         raise RuntimeError(f"the command reported no {name}{suffix} (outputs: {', '.join(sorted(outputs))})")
     return None
+
+
+def _summary(outputs: dict, name: str, result: dict) -> dict:
+    """The command's full JSON file ``<name>.json`` when it wrote one, else the result it printed."""
+    path = _output(outputs, name, ".json", required=False)
+    return json.loads(path.read_text(encoding="utf-8")) if path else result
+
+
+def _reportPath(outputs: dict) -> str:
+    """The HTML report's path, or "" when the command wrote none (the report buttons stay disabled)."""
+    report = _output(outputs, "report", ".html", required=False)
+    return str(report) if report else ""
 
 
 def _remove(node) -> None:
