@@ -77,6 +77,7 @@ def test_small_ground_glass_ball_beside_the_tree_is_kept():
 
 def _features(voxels, slices, std, near, elongation):
     return ComponentFeatures(voxels=np.array([0.0, voxels]), slices=np.array([0, slices]),
+                             at_edge=np.array([False, False]),
                              hu_std=np.array([0.0, std]), vessel_fraction=np.array([0.0, near]),
                              elongation=np.array([0.0, elongation]))
 
@@ -115,3 +116,9 @@ def test_single_slice_component_kept_on_request():
     assert not reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0).any()
     kept = reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0, keep_single_slice=True)
     assert np.array_equal(kept, lesions)
+    # on the last slice of the scan the component may go on beyond it: kept (single-slice inputs too)
+    edge = np.roll(lesions, 2, axis=0)
+    assert np.array_equal(reject_false_components(edge, hu, none, (1.0, 1.0, 1.0), axial_axis=0), edge)
+    single = lesions[2:3]
+    assert np.array_equal(reject_false_components(single, hu[2:3], none[2:3], (1.0, 1.0, 1.0), axial_axis=0),
+                          single)

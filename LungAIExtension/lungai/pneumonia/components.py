@@ -4,7 +4,8 @@ Two kinds of connected component pass the density and shape steps of :mod:`.segm
 
 * **plates**: components confined to a single slice. A lesion of the minimum size reaches the neighbouring slice
   on thin-slice CT; on thick slices the single-slice ground-glass patches are mostly vessels running inside the slab
-  (their partial volume). Rejected unless ``keep_single_slice``.
+  (their partial volume). Rejected unless ``keep_single_slice``, or when the slice is the first or last of the
+  scan (whether the component goes on beyond it is unknown; this also keeps single-slice inputs working).
 * **vessel remnants**: small components (below ``remnant_max_mm3``) lying mostly beside the suppressed vessels
   (``remnant_vessel_fraction`` of their voxels within ``remnant_near_mm``) whose density is a mixture of vessel
   and lung (HU standard deviation above ``remnant_hu_std``). Ground glass is a plateau with a low spread; a
@@ -29,6 +30,7 @@ class ComponentFeatures:
 
     voxels: np.ndarray
     slices: np.ndarray
+    at_edge: np.ndarray
     hu_std: np.ndarray
     vessel_fraction: np.ndarray
     elongation: np.ndarray
@@ -54,7 +56,10 @@ def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vess
     """Voxel count, slices spanned, HU standard deviation, fraction of voxels near vessels, elongation."""
     stats = cc3d.statistics(components)
     voxels = np.asarray(stats["voxel_counts"][: n + 1], dtype=np.float64)
-    slices = np.array([0] + [b[axial_axis].stop - b[axial_axis].start for b in stats["bounding_boxes"][1: n + 1]])
+    ranges = [(b[axial_axis].start, b[axial_axis].stop) for b in stats["bounding_boxes"][1: n + 1]]
+    slices = np.array([0] + [stop - start for start, stop in ranges])
+    last = components.shape[axial_axis]
+    at_edge = np.array([False] + [start == 0 or stop == last for start, stop in ranges])
     flat = components.ravel()
     values = hu.ravel().astype(np.float64)
     total = np.bincount(flat, weights=values, minlength=n + 1)
@@ -63,7 +68,7 @@ def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vess
     count = np.maximum(voxels, 1.0)
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
-    return ComponentFeatures(voxels=voxels, slices=slices, hu_std=std, vessel_fraction=near / count,
+    return ComponentFeatures(voxels=voxels, slices=slices, at_edge=at_edge, hu_std=std, vessel_fraction=near / count,
                              elongation=principal_elongation(components, n, spacing_kji))
 
 
@@ -73,7 +78,7 @@ def false_components(features: ComponentFeatures, voxel_mm3: float, keep_single_
     """Boolean per component id (0 included, always False): the components to reject."""
     reject = np.zeros(features.voxels.shape, dtype=bool)
     if not keep_single_slice:
-        reject |= features.slices == 1
+        reject |= (features.slices == 1) & ~features.at_edge
     small = features.voxels * voxel_mm3 < remnant_max_mm3
     reject |= small & (features.hu_std > remnant_hu_std) & (features.vessel_fraction > remnant_vessel_fraction)
     reject |= small & (features.elongation > max_elongation)
