@@ -26,7 +26,6 @@ class LungAIModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self.ui = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self.runner = None
