@@ -110,6 +110,23 @@ def test_followup_new_grown_and_resolved():
     assert set(np.unique(result.change_map).tolist()) == {0, 1, 2, 3}
 
 
+def test_followup_lesion_appearing_joined_to_a_neighbour_is_new():
+    """The later lesion A touches lesion N (one connected component): by volume the group only grew (x 1.6), but
+    A holds a 5 mm ball more than 2 mm away from N, so the group is new, not grown."""
+    n_lesion = ((24, 30, 16), 5.0, -550.0)
+    e_img, e_lungs, _, _ = make_ct([n_lesion], seed=1)
+    l_img, l_lungs, l_truth, _ = make_ct([n_lesion, ((24, 30, 25), 4.5, -550.0)], seed=2)
+    e = analyze(e_img, regions=regions_from_labels(e_img, e_lungs, fill=False))
+    l_ = analyze(l_img, regions=regions_from_labels(l_img, l_lungs, fill=False))
+    assert len(e.lesions) == 1 and len(l_.lesions) == 1  # joined in the later scan
+    assert 1.25 < l_.lesions[0].volume_ml / e.lesions[0].volume_ml < 4.0
+    result = followup(e_img, l_img, earlier_result=e, later_result=l_)
+    assert [c.status for c in result.lesion_changes] == ["new"]
+    # and the other way round: the lesion that went is resolved
+    back = followup(l_img, e_img, earlier_result=l_, later_result=e)
+    assert [c.status for c in back.lesion_changes] == ["resolved"]
+
+
 def test_cli_analyze_writes_every_output(tmp_path, synthetic):
     from lungai.cli.main import main
 

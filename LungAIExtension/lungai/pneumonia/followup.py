@@ -10,7 +10,9 @@ Matched groups (merges and splits included) are ``grown`` when the later volume 
 times the earlier one (and the difference at least ``min_change_ml``), ``shrunk`` when at most 1/``grow_ratio``,
 else ``stable``; earlier lesions without a partner are ``resolved``, later ones ``new``. A group whose volume
 rose (fell) by ``appear_ratio`` (4) or more is also ``new`` (``resolved``): its smaller side is a speck next to a
-lesion that appeared (or went), not the same lesion.
+lesion that appeared (or went), not the same lesion. So is a group whose later (earlier) side holds, more than
+2 mm from the other side, a part into which a ball of the minimum lesion size fits: a lesion that appeared (went)
+joined in one connected component to a neighbour that stayed.
 The change map on the earlier grid: 1 lesion only later (new or progressed), 2 lesion only earlier
 (resolved or regressed), 3 lesion on both.
 """
@@ -23,11 +25,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from lungai.image import Image
 from lungai.io import Segment, write_json, write_segmentation
 from lungai.pneumonia.analysis import AnalysisResult, analyze
-from lungai.pneumonia.regions import SIDES
+from lungai.pneumonia.regions import SIDES, bounding_box
 from lungai.progress import Progress, ensure
 from lungai.report.tables import write_csv
 
@@ -193,9 +196,30 @@ def _groups(pairs: Sequence[Tuple[int, int]]) -> List[Tuple[List[int], List[int]
     return [(sorted(e), sorted(l)) for e, l in groups.values()]
 
 
+def _lesion_beside(earlier: AnalysisResult, later_on_earlier: np.ndarray, e_ids: Sequence[int],
+                   l_ids: Sequence[int], min_size_mm: float, margin_mm: float) -> Tuple[bool, bool]:
+    """Whether the later (earlier) side of a matched group holds, more than ``margin_mm`` away from the other
+    side, a part into which a ball of ``min_size_mm`` fits: a lesion that appeared (went) beside one that
+    stayed, joined to it in one connected component. Growth (a shell) and registration error do not qualify."""
+    e_mask = np.isin(earlier.instances, e_ids)
+    l_mask = np.isin(later_on_earlier, l_ids)
+    spacing = tuple(reversed(earlier.image.spacing))
+    pad = int(np.ceil((margin_mm + min_size_mm) / min(spacing))) + 1
+    box = bounding_box(e_mask | l_mask, pad)
+    e_mask, l_mask = e_mask[box], l_mask[box]
+
+    def holds_lesion(mask, other):
+        beyond = mask & (ndi.distance_transform_edt(~other, sampling=spacing) > margin_mm)
+        return bool(beyond.any()) and float(ndi.distance_transform_edt(beyond, sampling=spacing).max()) >= \
+            min_size_mm / 2.0
+
+    return holds_lesion(l_mask, e_mask), holds_lesion(e_mask, l_mask)
+
+
 def match_lesions(earlier: AnalysisResult, later: AnalysisResult, later_instances_on_earlier: np.ndarray,
                   transform: sitk.Transform, match_mm: float = 10.0, grow_ratio: float = 1.25,
-                  min_change_ml: float = 0.1, appear_ratio: float = 4.0) -> List[LesionChange]:
+                  min_change_ml: float = 0.1, appear_ratio: float = 4.0, min_size_mm: float = 5.0,
+                  margin_mm: float = 2.0) -> List[LesionChange]:
     """Lesion correspondence and status (see module docstring)."""
     both = (earlier.instances > 0) & (later_instances_on_earlier > 0)
     pairs = set(zip(earlier.instances[both].tolist(), later_instances_on_earlier[both].tolist()))
@@ -217,9 +241,13 @@ def match_lesions(earlier: AnalysisResult, later: AnalysisResult, later_instance
     for e_ids, l_ids in groups:
         e_ml = sum(e_by_id[i].volume_ml for i in e_ids)
         l_ml = sum(l_by_id[i].volume_ml for i in l_ids)
-        if not l_ids or e_ml >= appear_ratio * l_ml:
+        appeared = went = False
+        if e_ids and l_ids:
+            appeared, went = _lesion_beside(earlier, later_instances_on_earlier, e_ids, l_ids, min_size_mm,
+                                            margin_mm)
+        if not l_ids or e_ml >= appear_ratio * l_ml or (went and not appeared):
             status = "resolved"
-        elif not e_ids or l_ml >= appear_ratio * e_ml:
+        elif not e_ids or l_ml >= appear_ratio * e_ml or appeared:
             status = "new"
         elif l_ml >= grow_ratio * e_ml and l_ml - e_ml >= min_change_ml:
             status = "grown"
@@ -277,7 +305,8 @@ def followup(earlier_image: Image, later_image: Image, earlier_lungs: Optional[I
     later_ct = resample_onto(later.image.like(later.image.array.astype(np.float32)), fixed, reg.transform, False,
                              default=air)
     changes = region_changes(earlier, later_labels, later_ct)
-    lesion_changes = match_lesions(earlier, later, later_instances, reg.transform, match_mm)
+    lesion_changes = match_lesions(earlier, later, later_instances, reg.transform, match_mm,
+                                   min_size_mm=min_size_mm)
     change_map = np.zeros(fixed.shape, dtype=np.uint8)
     e, l_ = earlier.labels > 0, later_labels > 0
     change_map[l_ & ~e] = 1
