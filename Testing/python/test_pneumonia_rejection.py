@@ -102,7 +102,9 @@ def test_elongation_of_a_rod_and_a_cube():
     components = np.zeros((4, 30, 30), dtype=np.uint32)
     components[1:3, 2:4, 2:22] = 1  # 2 x 2 x 20 voxel rod along i
     components[1:4, 10:13, 10:13] = 2  # cube
-    elongation = principal_elongation(components, 2, (1.0, 1.0, 1.0))
+    where = np.nonzero(components)
+    elongation = principal_elongation(components[where].astype(np.int64), np.stack(where, axis=1), 2,
+                                      (1.0, 1.0, 1.0))
     # rod: variance (20^2 - 1) / 12 along i, (2^2 - 1) / 12 across: ratio sqrt(399 / 3)
     assert elongation[1] == pytest.approx(np.sqrt(399.0 / 3.0), rel=1e-4)
     assert elongation[2] == pytest.approx(1.0, rel=1e-4)

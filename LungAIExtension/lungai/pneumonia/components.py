@@ -36,16 +36,17 @@ class ComponentFeatures:
     elongation: np.ndarray
 
 
-def principal_elongation(components: np.ndarray, n: int, spacing_kji: Sequence[float]) -> np.ndarray:
-    """Per component: sqrt(largest / second-largest eigenvalue) of the covariance of its voxel positions (mm)."""
-    flat = components.ravel()
-    count = np.maximum(np.bincount(flat, minlength=n + 1).astype(np.float64), 1.0)
-    coords = [np.indices(components.shape, dtype=np.float32)[a].ravel() * float(spacing_kji[a]) for a in range(3)]
-    means = [np.bincount(flat, weights=c, minlength=n + 1) / count for c in coords]
+def principal_elongation(ids: np.ndarray, kji: np.ndarray, n: int, spacing_kji: Sequence[float]) -> np.ndarray:
+    """Per component: sqrt(largest / second-largest eigenvalue) of the covariance of its voxel positions (mm).
+
+    ``ids`` are the component ids of the foreground voxels and ``kji`` their indices (one row per voxel)."""
+    count = np.maximum(np.bincount(ids, minlength=n + 1).astype(np.float64), 1.0)
+    coords = [kji[:, a].astype(np.float64) * float(spacing_kji[a]) for a in range(3)]
+    means = [np.bincount(ids, weights=c, minlength=n + 1) / count for c in coords]
     cov = np.empty((n + 1, 3, 3))
     for a in range(3):
         for b in range(a, 3):
-            value = np.bincount(flat, weights=coords[a] * coords[b], minlength=n + 1) / count - means[a] * means[b]
+            value = np.bincount(ids, weights=coords[a] * coords[b], minlength=n + 1) / count - means[a] * means[b]
             cov[:, a, b] = cov[:, b, a] = value
     eig = np.sort(np.clip(np.linalg.eigvalsh(cov), 0.0, None), axis=1)
     return np.sqrt(eig[:, 2] / np.maximum(eig[:, 1], 1e-6))
@@ -54,22 +55,25 @@ def principal_elongation(components: np.ndarray, n: int, spacing_kji: Sequence[f
 def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vessels: np.ndarray,
                        axial_axis: int, spacing_kji: Sequence[float]) -> ComponentFeatures:
     """Voxel count, slices spanned, HU standard deviation, fraction of voxels near vessels, elongation."""
-    stats = cc3d.statistics(components)
-    voxels = np.asarray(stats["voxel_counts"][: n + 1], dtype=np.float64)
-    ranges = [(b[axial_axis].start, b[axial_axis].stop) for b in stats["bounding_boxes"][1: n + 1]]
-    slices = np.array([0] + [stop - start for start, stop in ranges])
-    last = components.shape[axial_axis]
-    at_edge = np.array([False] + [start == 0 or stop == last for start, stop in ranges])
-    flat = components.ravel()
-    values = hu.ravel().astype(np.float64)
-    total = np.bincount(flat, weights=values, minlength=n + 1)
-    squares = np.bincount(flat, weights=values * values, minlength=n + 1)
-    near = np.bincount(flat, weights=near_vessels.ravel().astype(np.float64), minlength=n + 1)
+    where = np.nonzero(components)
+    ids = components[where].astype(np.int64)
+    kji = np.stack(where, axis=1)
+    voxels = np.bincount(ids, minlength=n + 1).astype(np.float64)
     count = np.maximum(voxels, 1.0)
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
-    return ComponentFeatures(voxels=voxels, slices=slices, at_edge=at_edge, hu_std=std, vessel_fraction=near / count,
-                             elongation=principal_elongation(components, n, spacing_kji))
+    first = np.full(n + 1, np.iinfo(np.int64).max)
+    last = np.full(n + 1, -1)
+    np.minimum.at(first, ids, kji[:, axial_axis])
+    np.maximum.at(last, ids, kji[:, axial_axis])
+    slices = np.where(voxels > 0, last - first + 1, 0)
+    at_edge = (voxels > 0) & ((first == 0) | (last == components.shape[axial_axis] - 1))
+    values = hu[where].astype(np.float64)
+    mean = np.bincount(ids, weights=values, minlength=n + 1) / count
+    squares = np.bincount(ids, weights=values * values, minlength=n + 1) / count
+    std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
+    near = np.bincount(ids, weights=near_vessels[where].astype(np.float64), minlength=n + 1) / count
+    at_edge[0] = False
+    return ComponentFeatures(voxels=voxels, slices=slices, at_edge=at_edge, hu_std=std, vessel_fraction=near,
+                             elongation=principal_elongation(ids, kji, n, spacing_kji))
 
 
 def false_components(features: ComponentFeatures, voxel_mm3: float, keep_single_slice: bool,

@@ -153,7 +153,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
                         coarse_spacing)
     lesions |= vessels & expand_blocks(closed, factors, lesions.shape)
     progress.update(0.85, "rejecting plates and vessel remnants")
-    near_vessels = morphology(ndi.binary_dilation, vessels, p.remnant_near_mm, spacing)
+    # on the coarse vessel grid: a 3.6 mm ball at sub-millimetre voxels would cost seconds
+    near_vessels = expand_blocks(morphology(ndi.binary_dilation, bin_average(vessels, factors) > 0,
+                                            p.remnant_near_mm, coarse_spacing), factors, vessels.shape)
     lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
                                       p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
                                       p.max_elongation)
