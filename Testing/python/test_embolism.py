@@ -126,3 +126,21 @@ def test_fine_scans_are_resampled_and_labels_come_back_on_the_input_grid():
     assert inside.mean() > 0.95 and back.array[:, :, 60:].max() == 0
     coarse = Image(array, (1.6, 1.6, 2.0), (0.0, 0.0, 0.0), np.eye(3))
     assert working_grid(coarse) is coarse
+
+
+def test_main_embolus_splitting_the_trunk_keeps_the_trunk_in_the_arteries():
+    """Phantom seed 9001: a left main-artery embolus cuts the enhanced lumen at 1.6 mm, so the two lungs'
+    arteries join above 170 HU only through the heart; the bridged search must still find the trunk at
+    pulmonary-artery density (about 330 HU), not the blood pool (about 210 HU)."""
+    from lungai.embolism.trunk import find_trunk
+    from lungai.embolism.volume import build_work_volume
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    case = make_phantom(PhantomConfig(seed=9001, size=(200, 200, 140), spacing=(1.6, 1.6, 2.0), preset="pe",
+                                      contrast="ctpa"))
+    assert any(r["level"] == "main" for r in case.info["emboli"])
+    vol = build_work_volume(case.ct)
+    trunk = find_trunk(vol)
+    arteries = vol.reorientation.to_canonical(case.truth["arteries"].array)
+    assert arteries[trunk.point] > 0, "the bifurcation must lie in the true pulmonary arteries"
+    assert trunk.hu > 280 and trunk.system_threshold_hu > 250
