@@ -113,3 +113,21 @@ def test_nifti_without_orientation_is_flagged(tmp_path, capsys):
     assert read_image(path).metadata["orientation_unknown"] is True
     assert main(["info", str(path)]) == 0
     assert "states no orientation" in capsys.readouterr().out
+
+
+def test_atomic_folder_replaces_whole_or_keeps_the_old_one(tmp_path) -> None:
+    from lungai.io.atomic import atomic_folder
+
+    target = tmp_path / "dataset"
+    with atomic_folder(target) as staging:
+        (staging / "a.txt").write_text("first")
+    assert (target / "a.txt").read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as staging:
+            (staging / "a.txt").write_text("half")
+            raise RuntimeError("crash while writing")
+    assert (target / "a.txt").read_text() == "first"
+    with atomic_folder(target) as staging:
+        (staging / "b.txt").write_text("second")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]

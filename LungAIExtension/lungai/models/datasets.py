@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from lungai.errors import InputError
+from lungai.io.atomic import atomic_folder
 from lungai.io.writers import write_json
 from lungai.labels import LESION_LABELS, LUNG_LABELS
 
@@ -182,11 +183,9 @@ def convert_phantom_cohort(cohort_dir: PathLike, out_dir: PathLike, target: str 
     cohort_meta = _read_json(cohort / "cohort.json") if (cohort / "cohort.json").is_file() else {}
     task = name or f"Phantom{''.join(p.title() for p in target.split('_'))}"
     final = Path(out_dir) / f"Dataset{dataset_id:03d}_{task}"
-    staging = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "imagesTr").mkdir(parents=True)
-    (staging / "labelsTr").mkdir()
-    try:
+    with atomic_folder(final) as staging:
+        (staging / "imagesTr").mkdir()
+        (staging / "labelsTr").mkdir()
         ids = []
         for case in cases:
             truth = case / "truth" / f"{target}.nii.gz"
@@ -202,12 +201,6 @@ def convert_phantom_cohort(cohort_dir: PathLike, out_dir: PathLike, target: str 
                            extra={"reference": "lungai.phantom", "source_cohort": str(cohort.resolve()),
                                   "cohort": cohort_meta})
         write_splits(staging, ids, folds, seed)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
     return final
 
 
@@ -230,13 +223,11 @@ def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLi
     if not pictures:
         raise InputError(images_dir, "holds no PNG or JPEG slices")
     final = Path(out_dir) / f"Dataset{dataset_id:03d}_{name}"
-    staging = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "imagesTr").mkdir(parents=True)
-    (staging / "labelsTr").mkdir()
     lo, hi = (float(v) for v in window)
     ids = []
-    try:
+    with atomic_folder(final) as staging:
+        (staging / "imagesTr").mkdir()
+        (staging / "labelsTr").mkdir()
         for picture in pictures:
             mask_path = next((masks_dir / f"{picture.stem}{ext}" for ext in (".png", picture.suffix)
                               if (masks_dir / f"{picture.stem}{ext}").is_file()), None)
@@ -263,10 +254,4 @@ def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLi
                            licence=licence, extra={"source_images": str(images_dir.resolve()),
                                                    "display_window_hu": [lo, hi], "assumed_pixel_spacing_mm": pixel_spacing})
         write_splits(staging, ids, folds, seed)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
     return final

@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional, Union
 
 from lungai.errors import LungAIError
 from lungai.io import write_json
+from lungai.io.atomic import atomic_folder
+from lungai.models.datasets import write_dataset_json, write_splits
 
 
 def _dataset_version(entries: List[Dict[str, Any]]) -> str:
@@ -35,10 +37,15 @@ def export_nnunet(store, out_dir: Union[str, Path], dataset_id: int = 501, name:
         raise LungAIError(f"{store.folder}: no approved cases to export")
     task_name = "".join(ch for ch in (name or f"LungAI{store.task.title()}") if ch.isalnum())
     final = Path(out_dir) / f"Dataset{dataset_id:03d}_{task_name}"
-    staging = final.with_name(f".{final.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    (staging / "imagesTr").mkdir(parents=True)
+    with atomic_folder(final) as staging:
+        meta = _write_export(store, records, staging, task_name, val_fraction, seed, folds)
+    return {"folder": str(final), **meta}
+
+
+def _write_export(store, records, staging: Path, task_name: str, val_fraction: float, seed: int,
+                  folds: int) -> Dict[str, Any]:
+    """Fill ``staging`` with the export of ``records``; returns what ``lungai_export.json`` records."""
+    (staging / "imagesTr").mkdir()
     (staging / "labelsTr").mkdir()
     entries = []
     for record in records:
@@ -48,33 +55,15 @@ def export_nnunet(store, out_dir: Union[str, Path], dataset_id: int = 501, name:
         entries.append({"case": record.id, "version": version.number, "version_sha256": version.sha256,
                         "annotator": version.annotator, "approved_by": record.approvals[-1]["reviewer"]})
     cases = sorted(e["case"] for e in entries)
-    labels = {"background": 0}
-    labels.update({key: value for value, key in sorted(store.labels.items())})
-    write_json({"channel_names": {"0": "CT"}, "labels": labels, "numTraining": len(cases),
-                "file_ending": ".nii.gz", "name": task_name, "description": store.meta.get("description", ""),
-                "reference": "LungAI review store export", "licence": "as the source images"},
-               staging / "dataset.json")
-    rng = random.Random(seed)
+    write_dataset_json(staging, {0: "background", **store.labels}, len(cases), task_name,
+                       description=store.meta.get("description", ""), licence="as the source images",
+                       extra={"reference": "LungAI review store export"})
+    write_splits(staging, cases, folds, seed)
     shuffled = cases[:]
-    rng.shuffle(shuffled)
-    k = max(1, min(folds, len(shuffled)))
-    splits = [{"train": sorted(c for j, c in enumerate(shuffled) if j % k != f),
-               "val": sorted(c for j, c in enumerate(shuffled) if j % k == f)} for f in range(k)]
-    write_json(splits, staging / "splits_final.json")
+    random.Random(seed).shuffle(shuffled)
     n_val = max(1, int(round(val_fraction * len(shuffled)))) if len(shuffled) > 1 else 0
-    version = _dataset_version(entries)
-    meta = {"dataset_version": version, "store": str(store.folder), "task": store.task, "cases": entries,
+    meta = {"dataset_version": _dataset_version(entries), "store": str(store.folder), "task": store.task,
+            "cases": entries,
             "split": {"val": sorted(shuffled[:n_val]), "train": sorted(shuffled[n_val:]), "seed": seed}}
     write_json(meta, staging / "lungai_export.json")
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        staging.rename(final)
-        shutil.rmtree(old)
-    else:
-        staging.rename(final)
-    return {"folder": str(final), **meta}
-
-
-
+    return meta
