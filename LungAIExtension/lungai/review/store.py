@@ -329,24 +329,21 @@ class ReviewStore:
         return read_image(path, check="none")
 
     def load_version(self, case_id: str, number: Optional[int] = None) -> Image:
-        record = self.case(case_id)
-        if not record.versions:
-            raise StoreError(f"case {case_id} has no saved version")
-        version = record.versions[-1] if number is None else next(
-            (v for v in record.versions if v.number == number), None)
-        if version is None:
-            raise StoreError(f"case {case_id} has no version {number}")
-        return self._load_entry(case_id, version)
+        """A saved correction (the latest when ``number`` is None)."""
+        return self._load_numbered(case_id, self.case(case_id).versions, number, "saved version")
 
     def load_proposal(self, case_id: str, number: Optional[int] = None) -> Image:
-        record = self.case(case_id)
-        if not record.proposals:
-            raise StoreError(f"case {case_id} has no AI proposal")
-        proposal = record.proposals[-1] if number is None else next(
-            (p for p in record.proposals if p.number == number), None)
-        if proposal is None:
-            raise StoreError(f"case {case_id} has no proposal {number}")
-        return self._load_entry(case_id, proposal)
+        """An AI proposal (the latest when ``number`` is None)."""
+        return self._load_numbered(case_id, self.case(case_id).proposals, number, "AI proposal")
+
+    def _load_numbered(self, case_id: str, entries: List[Union[Version, Proposal]], number: Optional[int],
+                       what: str) -> Image:
+        if not entries:
+            raise StoreError(f"case {case_id} has no {what}")
+        entry = entries[-1] if number is None else next((e for e in entries if e.number == number), None)
+        if entry is None:
+            raise StoreError(f"case {case_id} has no {what} {number}")
+        return self._load_entry(case_id, entry)
 
     def repair(self) -> List[Path]:
         """Remove what a crashed writer left (temporary files, stale locks); returns what was removed.
