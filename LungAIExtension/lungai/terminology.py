@@ -6,7 +6,7 @@ type, optional type modifier and anatomic region with modifier), so segments ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 GENERAL_ANATOMY = "Segmentation category and type - 3D Slicer General Anatomy list"

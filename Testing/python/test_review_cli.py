@@ -10,7 +10,6 @@ import numpy as np
 from lungai.cli.main import main
 from lungai.image import Image
 from lungai.io import Segment, write_image, write_segmentation
-from lungai.labels import segments_for, LUNG_LABELS
 
 
 def _ct(path: Path) -> Image:

@@ -6,7 +6,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import click
 import numpy as np
@@ -110,5 +110,5 @@ def _human(s: Dict[str, Any]) -> str:
              f"  opacity: {s['percent_opacity']:.1f} % of the lungs (truth {s['truth_percent_opacity']:.1f} %)",
              f"  per-patient call: {'positive' if s['patient_call'] else 'negative'}",
              f"  report: {s['outputs']['report']}",
-             f"  time: " + ", ".join(f"{k.split(':')[0]} {v:.1f} s" for k, v in s["seconds"].items())]
+             "  time: " + ", ".join(f"{k.split(':')[0]} {v:.1f} s" for k, v in s["seconds"].items())]
     return "\n".join(lines)

@@ -116,7 +116,7 @@ class Patient:
     # -- named points --------------------------------------------------------------------------------------
     def landmarks(self) -> Dict[str, Vec]:
         s, d = self.scale, self.derived
-        a_c, y_tr = d["a_c"], d["y_tr"]
+        y_tr = d["y_tr"]
         heart = _v(d["x_heart"], d["y_heart"], d["z_heart"])
         rz = self.heart_radii[2]
         return {

@@ -7,7 +7,6 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Optional
 
 from lungai.errors import LungAIError
 
