@@ -23,3 +23,15 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for the module: with tiny tensors on a shared 2-core machine, more threads only spin
+    against each other. The previous setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lungai import quality
 from lungai.denoise.cnn import default_model, denoise_cnn
 from lungai.image import Image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _body(noise_hu: float, seed: int = 0, n: int = 192, pixel_mm: float = 0.8) -> Image:

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from lungai.cli.main import main as cli_main
 from lungai.errors import Cancelled
@@ -24,13 +23,11 @@ from test_models_helpers import TOY_TEMPLATE, dice, toy_chest
 
 
 @pytest.fixture(scope="module")
-def toy_model(tmp_path_factory):
+def toy_model(tmp_path_factory, one_torch_thread):
     """A tiny lungs model trained for a few seconds on toy chests, published into a temporary user registry."""
     home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
     mp.setenv("LUNGAI_HOME", str(home))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is far faster than two on a shared 2-core machine
     entry = ModelEntry.from_dict(dict(TOY_TEMPLATE, version="0.0.0", card="",
                                       weights={"file": "x.pt", "sha256": "0" * 64, "size": 1}))
     cases = []
@@ -43,7 +40,6 @@ def toy_model(tmp_path_factory):
     published = publish_model(TOY_TEMPLATE, network, result, {"name": "toy chests", "cases_train": 4,
                                                               "cases_val": 1})
     yield published, result
-    torch.set_num_threads(threads)
     mp.undo()
 
 

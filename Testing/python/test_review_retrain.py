@@ -19,38 +19,31 @@ TEMPLATE = {
 }
 
 
-def test_retrain_from_review_export(tmp_path: Path, monkeypatch, capsys) -> None:
-    import torch
-
+def test_retrain_from_review_export(tmp_path: Path, monkeypatch, capsys, one_torch_thread) -> None:
     from lungai.phantom import PhantomConfig, make_phantom, save_case
 
     monkeypatch.setenv("LUNGAI_HOME", str(tmp_path / "home"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        store = tmp_path / "store"
-        assert main(["review", "init", str(store), "--task", "lungs"]) == 0
-        for seed in (1, 2, 3):
-            case = make_phantom(PhantomConfig(seed=seed, size=(40, 40, 24), spacing=(9.0, 9.0, 10.0), noise=False))
-            save_case(case, tmp_path / f"c{seed}")
-            assert main(["review", "add", str(store), str(tmp_path / f"c{seed}" / "ct.nii.gz"), "--case-id",
-                         f"c{seed}"]) == 0
-            assert main(["review", "save", str(store), f"c{seed}", str(tmp_path / f"c{seed}" / "truth" /
-                                                                         "lungs.nii.gz"), "--annotator", "a"]) == 0
-            assert main(["review", "submit", str(store), f"c{seed}", "--user", "a"]) == 0
-            assert main(["review", "approve", str(store), f"c{seed}", "--user", "r"]) == 0
-        template = tmp_path / "template.json"
-        template.write_text(json.dumps(TEMPLATE))
-        data = tmp_path / "seed-data"
-        assert main(["--progress", "none", "review", "export", str(store), "-o", str(data)]) == 0
-        dataset = next(data.iterdir())
-        assert main(["--progress", "none", "models", "train", "lungs-tiny", "--template", str(template), "--data",
-                     str(dataset), "--epochs", "1", "--samples-per-case", "1"]) == 0
-        capsys.readouterr()
-        assert main(["--json", "--progress", "none", "review", "retrain", str(store), "--model", "lungs-tiny",
-                     "--epochs", "2", "--samples-per-case", "1"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    store = tmp_path / "store"
+    assert main(["review", "init", str(store), "--task", "lungs"]) == 0
+    for seed in (1, 2, 3):
+        case = make_phantom(PhantomConfig(seed=seed, size=(40, 40, 24), spacing=(9.0, 9.0, 10.0), noise=False))
+        save_case(case, tmp_path / f"c{seed}")
+        assert main(["review", "add", str(store), str(tmp_path / f"c{seed}" / "ct.nii.gz"), "--case-id",
+                     f"c{seed}"]) == 0
+        assert main(["review", "save", str(store), f"c{seed}", str(tmp_path / f"c{seed}" / "truth" /
+                                                                     "lungs.nii.gz"), "--annotator", "a"]) == 0
+        assert main(["review", "submit", str(store), f"c{seed}", "--user", "a"]) == 0
+        assert main(["review", "approve", str(store), f"c{seed}", "--user", "r"]) == 0
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps(TEMPLATE))
+    data = tmp_path / "seed-data"
+    assert main(["--progress", "none", "review", "export", str(store), "-o", str(data)]) == 0
+    dataset = next(data.iterdir())
+    assert main(["--progress", "none", "models", "train", "lungs-tiny", "--template", str(template), "--data",
+                 str(dataset), "--epochs", "1", "--samples-per-case", "1"]) == 0
+    capsys.readouterr()
+    assert main(["--json", "--progress", "none", "review", "retrain", str(store), "--model", "lungs-tiny",
+                 "--epochs", "2", "--samples-per-case", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "lungs-tiny" and result["version"] == "1.1.0"
     from lungai.models import get_model, load_network

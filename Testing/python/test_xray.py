@@ -22,13 +22,7 @@ from lungai.xray.weights import config_from_state, load_initial_weights, load_we
 TINY = NetworkConfig(input_size=64, widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads only spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- data set and folds ---------------------------------------------------------------------------------------------

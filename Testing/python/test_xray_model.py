@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 from PIL import Image as PILImage
 
 from lungai.cli.main import main as lungai_main
@@ -23,12 +22,7 @@ KERMANY = "cxr/kermany-224"
 A_VIRAL_FILM = "PNEUMONIA/person1625_virus_2817.jpeg"  # held out from training, confidently viral
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

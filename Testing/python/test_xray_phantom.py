@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
 
 from lungai.io import write_image
@@ -16,11 +15,8 @@ from test_io_xray import write_dx
 
 
 @pytest.fixture(scope="module")
-def classifier() -> XrayClassifier:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield XrayClassifier.from_registry()
-    torch.set_num_threads(before)
+def classifier(one_torch_thread) -> XrayClassifier:
+    return XrayClassifier.from_registry()
 
 
 @pytest.fixture(scope="module")
