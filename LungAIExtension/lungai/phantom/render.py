@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -210,17 +210,22 @@ def render_tissues(vol: Volumes, fields: Dict[str, np.ndarray], factors, grid: G
             progress.update(k1 / nz, "anatomy")
 
 
-def draw_tubes(vol: Volumes, grid: Grid, tubes: Iterable[Capsule], value: float, *, within_lungs: bool = False,
-               label: Optional[List[np.ndarray]] = None, skip_air: bool = False) -> None:
-    """Paint tubes with partial volume; ``label`` arrays get 1 inside; ``within_lungs`` clips to the lungs."""
+def tube_fields(grid: Grid, tubes: Iterable[Capsule]) -> Iterator[Tuple[tuple, np.ndarray]]:
+    """For each capsule whose reach (1.5 voxels beyond its surface) meets the grid: the box around it and the
+    signed distance field (mm, negative inside) on that box."""
     h = grid.voxel_mm
     for cap in tubes:
         lo, hi = cap.bounds(1.5 * h)
         box = grid.box_around(lo, hi)
-        if box is None:
-            continue
-        z, y, x = grid.mesh(box)
-        fld = cap.field(z, y, x)
+        if box is not None:
+            yield box, cap.field(*grid.mesh(box))
+
+
+def draw_tubes(vol: Volumes, grid: Grid, tubes: Iterable[Capsule], value: float, *, within_lungs: bool = False,
+               label: Optional[List[np.ndarray]] = None, skip_air: bool = False) -> None:
+    """Paint tubes with partial volume; ``label`` arrays get 1 inside; ``within_lungs`` clips to the lungs."""
+    h = grid.voxel_mm
+    for box, fld in tube_fields(grid, tubes):
         inside = fld < 0
         if not inside.any() and not (fld < h).any():
             continue
@@ -251,13 +256,7 @@ def draw_airways(vol: Volumes, grid: Grid, central: Dict[str, List[Capsule]], tr
     draw_tubes(vol, grid, central_walls, wall_hu, label=[vol.airway_tree])
     draw_tubes(vol, grid, walls, wall_hu, within_lungs=True, label=[vol.airway_tree])
     draw_tubes(vol, grid, lumens, -990.0, within_lungs=True)
-    for cap in central_caps:
-        lo, hi = cap.bounds(1.5 * h)
-        box = grid.box_around(lo, hi)
-        if box is None:
-            continue
-        z, y, x = grid.mesh(box)
-        fld = cap.field(z, y, x)
+    for box, fld in tube_fields(grid, central_caps):
         _blend(vol.hu[box], occupancy(fld, h), -995.0)
         inside = fld < 0
         vol.lungs[box][inside] = AIRWAYS
