@@ -5,8 +5,10 @@
     nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py covid2d   # real slices, 5-fold CV
     nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py speed     # 512x512x300 end to end
 
-Phantom cohort: presets covid-mild/moderate/severe, bacterial and healthy, several seeds. Lungs come from
-``lungai.lung.segment_lungs`` (the whole pipeline is measured, not the lesion step alone). Lesion-wise detection
+Phantom cohort: presets covid-mild/moderate/severe, bacterial and healthy, several seeds. ``--lungs auto``
+(default): lungs from ``lungai.lung.segment_lungs`` (the whole pipeline is measured, not the lesion step alone);
+``--lungs truth``: the phantom's true lung and lobe labels, so lesion errors are measured apart from lung-mask
+errors. ``--method classic|model`` and ``--model NAME[@VERSION]`` choose the lesion method (as the CLI does). Lesion-wise detection
 counts truth lesions of at least 5 mm equivalent diameter (found when a predicted lesion overlaps them) and
 predicted lesions (precision: the fraction overlapping a truth lesion). Involvement truth is the lesion share of
 the truth lungs.
@@ -52,17 +54,37 @@ def evaluate_case(case, result, min_mm: float = 5.0) -> Dict[str, float]:
             "call": result.call.positive, "positive": bool(ids)}
 
 
-def phantom(args) -> None:
-    from lungai.phantom import PhantomConfig, make_phantom
+def _method_line(args) -> str:
+    model = f" (model {args.model or 'newest lesions model'})" if args.method == "model" else ""
+    return f"lesion method {args.method}{model}; lungs {args.lungs}"
+
+
+def _truth_regions(case):
+    """Lung regions from the phantom's true lung and lobe labels."""
+    from lungai.pneumonia import regions_from_labels
+
+    return regions_from_labels(case.ct, case.truth["lungs"].array, lobes=case.truth["lobes"].array)
+
+
+def _analyze_case(case, args, image=None):
     from lungai.pneumonia import analyze
 
+    regions = _truth_regions(case) if args.lungs == "truth" else None
+    return analyze(case.ct if image is None else image, method=args.method, model_name=args.model,
+                   min_size_mm=5.0, regions=regions)
+
+
+def phantom(args) -> None:
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    print(_method_line(args), flush=True)
     rows = []
     for preset in args.presets:
         for seed in range(args.seeds):
             cfg = PhantomConfig(seed=100 + seed, preset=preset, size=tuple(args.size), spacing=tuple(args.spacing))
             case = make_phantom(cfg)
             started = time.perf_counter()
-            result = analyze(case.ct, min_size_mm=5.0)
+            result = _analyze_case(case, args)
             row = evaluate_case(case, result)
             row.update(preset=preset, seed=cfg.seed, seconds=time.perf_counter() - started)
             rows.append(row)
@@ -75,7 +97,8 @@ def phantom(args) -> None:
     recall = sum(r["found"] for r in rows) / max(1, sum(r["truth_lesions"] for r in rows))
     precision = sum(r["true_predicted"] for r in rows) / max(1, sum(r["predicted"] for r in rows))
     inv_err = [abs(r["involvement"] - r["involvement_truth"]) for r in rows]
-    print("\nphantom cohort:", len(rows), "cases", f"size {tuple(args.size)} spacing {tuple(args.spacing)} mm")
+    print("\nphantom cohort:", len(rows), "cases", f"size {tuple(args.size)} spacing {tuple(args.spacing)} mm;",
+          _method_line(args))
     print(f"  lesion Dice (diseased cases): mean {np.nanmean([r['dice'] for r in diseased]):.3f}, "
           f"min {np.nanmin([r['dice'] for r in diseased]):.3f}   target >= 0.85")
     print(f"  lesion-wise recall (>= 5 mm): {recall:.3f}   target >= 0.97")
@@ -103,6 +126,7 @@ def followup_bench(args) -> None:
     from lungai.phantom import PhantomConfig, make_phantom
     from lungai.pneumonia.followup import followup
 
+    print(_method_line(args), flush=True)
     for seed in range(args.seeds):
         cfg = PhantomConfig(seed=200 + seed, preset="covid-moderate", size=tuple(args.size), spacing=tuple(args.spacing))
         case = make_phantom(cfg)
@@ -120,7 +144,12 @@ def followup_bench(args) -> None:
         later = Image(np.roll(without(b_id), shift, axis=(0, 1, 2)), case.ct.spacing, case.ct.origin,
                       case.ct.direction, {"source": "later"})
         started = time.perf_counter()
-        result = followup(earlier, later)
+        truth_lungs = {}
+        if args.lungs == "truth":
+            lungs = case.truth["lungs"].array
+            truth_lungs = {"earlier_lungs": case.ct.like(lungs),
+                           "later_lungs": later.like(np.roll(lungs, shift, axis=(0, 1, 2)))}
+        result = followup(earlier, later, method=args.method, model_name=args.model, **truth_lungs)
         a_status = _status_of_truth(result, np.roll(truth, shift, axis=(0, 1, 2)), a_id, "later")
         b_status = _status_of_truth(result, truth, b_id, "earlier")
         others = [_status_of_truth(result, truth, int(i), "earlier") for i in ids if i not in (a_id, b_id)]
@@ -240,6 +269,10 @@ def main(argv=None) -> int:
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--size", type=int, nargs=3, default=(192, 192, 96), help="phantom size (i j k)")
     parser.add_argument("--spacing", type=float, nargs=3, default=(1.8, 1.8, 3.5), help="phantom spacing (mm)")
+    parser.add_argument("--method", choices=["classic", "model"], default="classic", help="lesion method")
+    parser.add_argument("--model", default=None, help="lesion model NAME[@VERSION] (with --method model)")
+    parser.add_argument("--lungs", choices=["auto", "truth"], default="auto",
+                        help="auto: segment_lungs; truth: the phantom's true lung labels (phantom, followup)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "lungai-bench-pneumonia-512.nii.gz"),
                         help="where the speed test keeps its 512x512x300 phantom CT")

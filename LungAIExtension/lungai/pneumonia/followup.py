@@ -287,13 +287,13 @@ def followup(earlier_image: Image, later_image: Image, earlier_lungs: Optional[I
              later_lungs: Optional[Image] = None, method: str = "classic", min_size_mm: float = 5.0,
              device: str = "cpu", match_mm: float = 10.0, progress: Optional[Progress] = None,
              earlier_result: Optional[AnalysisResult] = None,
-             later_result: Optional[AnalysisResult] = None) -> FollowupResult:
+             later_result: Optional[AnalysisResult] = None, model_name: Optional[str] = None) -> FollowupResult:
     """Analyse both scans (unless their results are given), register, match and measure the changes."""
     progress = ensure(progress)
     earlier = earlier_result or analyze(earlier_image, lungs=earlier_lungs, method=method, min_size_mm=min_size_mm,
-                                        device=device, progress=progress.span(0.0, 0.35))
+                                        device=device, progress=progress.span(0.0, 0.35), model_name=model_name)
     later = later_result or analyze(later_image, lungs=later_lungs, method=method, min_size_mm=min_size_mm,
-                                    device=device, progress=progress.span(0.35, 0.7))
+                                    device=device, progress=progress.span(0.35, 0.7), model_name=model_name)
     progress.update(0.7, "registering the later scan to the earlier one")
     reg = register_lungs(earlier.image, earlier.regions.lung_mask, later.image, later.regions.lung_mask,
                          progress.span(0.7, 0.9))
