@@ -195,27 +195,39 @@ def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicPar
     return expand_blocks(tube, factors, smooth.shape) & thick
 
 
-def lesion_model_entry(model_name: Optional[str] = None):
-    """The registry entry of the lesion model: ``model_name`` (``name[@version]``), else the newest model whose
-    task is ``lesions``."""
+def lesion_model_entry(model_name: Optional[str] = None, dims: Optional[int] = None):
+    """The registry entry of the lesion model for a ``dims``-dimensional image.
+
+    ``model_name`` (``name[@version]``) is taken as asked (a 2D model runs slice by slice on a volume; a 3D model
+    cannot run on a 2D image). Without it: the newest model whose task is ``lesions`` and whose ``spatial_dims``
+    equals ``dims``, so a 2D slice model is never picked for a CT volume, nor a 3D model for a slice.
+    """
     from lungai import models
 
     if model_name:
-        return models.get_model(model_name)
+        entry = models.get_model(model_name)
+        if dims is not None and entry.spatial_dims > dims:
+            raise LungAIError(f"model {entry.id} is {entry.spatial_dims}D and cannot segment a {dims}D image")
+        return entry
     entries = [e for e in models.load_registry() if e.task == "lesions"]
-    if not entries:
-        raise LungAIError("no lesion model is registered (task 'lesions'); use --method classic, or import "
-                          "one with `lungai models import`")
-    newest = max(entries, key=lambda e: (e.created or "", models.registry.version_key(e.version)))
-    return models.get_model(newest.name)
+    matching = [e for e in entries if dims is None or e.spatial_dims == dims]
+    if not matching:
+        others = ", ".join(sorted({f"{e.name} ({e.spatial_dims}D)" for e in entries}))
+        raise LungAIError(f"no {dims}D lesion model is registered (task 'lesions')"
+                          + (f"; registered: {others}, choose one with --model" if others else "")
+                          + "; or use --method classic, or import one with `lungai models import`")
+    return max(matching, key=lambda e: (e.created or "", models.registry.version_key(e.version)))
 
 
 def segment_lesions_model(image: Image, regions: LungRegions, device: str = "cpu",
                           progress: Optional[Progress] = None, model_name: Optional[str] = None) -> LesionSegmentation:
-    """Lesion classes by the registered lesion model, kept inside the lungs."""
+    """Lesion classes by the registered lesion model (see :func:`lesion_model_entry`), kept inside the lungs."""
     from lungai import models
 
-    entry = lesion_model_entry(model_name)
+    entry = lesion_model_entry(model_name, image.ndim)
+    if {entry.labels.get(GROUND_GLASS), entry.labels.get(CONSOLIDATION)} != {"ground_glass", "consolidation"}:
+        raise LungAIError(f"model {entry.id} labels {entry.labels} are not {GROUND_GLASS} ground_glass and "
+                          f"{CONSOLIDATION} consolidation; it is not a lesion class model")
     result = models.run_inference(image, entry, device=device, progress=ensure(progress))
     if result.labels is None:
         raise LungAIError(f"model {entry.name} gives no label map (output {entry.output!r}); it is not a lesion "
