@@ -33,6 +33,12 @@ FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", 
             "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
             "clot_fraction", "relative_defect", "log_level_prior")
 
+# Patch around each candidate for the CNN scorer (canonical [S, P, L] voxels of the 1.6 x 1.6 x 2.0 mm working
+# grid: 32 mm across): CT relative to the scan's trunk density, artery tree, the candidate itself.
+PATCH_SHAPE = (16, 20, 20)
+PATCH_CHANNELS = ("ct_over_trunk", "tree", "candidate")
+PATCH_HU_RANGE = (-1.0, 1.5)  # clip of HU / trunk HU: lung and fat are alike below, undiluted inflow above
+
 # Spatial prior: how much likelier a candidate at each artery level is an embolus than an average candidate
 # (P(level | embolus) / P(level | candidate)); the scorer carries the values estimated on its training cohort,
 # these neutral ones only serve an untrained network.
@@ -148,6 +154,28 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     occlusive = contact_contrast < 0.35
     return Candidates(labels=labels, features=features, centroid=centroid, volume_mm3=volume, extent_mm=extent,
                       level=level, side=side, occlusive=occlusive)
+
+
+def candidate_patches(vol: WorkVolume, trunk: Trunk, tree: ArteryTree, cands: Candidates) -> np.ndarray:
+    """(n, len(PATCH_CHANNELS), *PATCH_SHAPE) float16 patches centred on each candidate's centroid.
+
+    The CT is divided by the scan's own trunk density, so that the network sees contrast relative to the
+    enhancement of that scan, not absolute HU; outside the volume counts as air and background.
+    """
+    out = np.zeros((cands.count, len(PATCH_CHANNELS)) + PATCH_SHAPE, dtype=np.float16)
+    if cands.count == 0:
+        return out
+    half = np.asarray(PATCH_SHAPE) // 2
+    pad = [(int(h), int(h)) for h in half]
+    ct = np.pad(np.clip(vol.hu / trunk.hu, *PATCH_HU_RANGE), pad, constant_values=PATCH_HU_RANGE[0])
+    mask = np.pad(tree.mask, pad)
+    labels = np.pad(cands.labels, pad)
+    for i, centre in enumerate(np.round(cands.centroid).astype(int)):
+        box = tuple(slice(c, c + n) for c, n in zip(centre, PATCH_SHAPE))  # padded index c - half + half
+        out[i, 0] = ct[box]
+        out[i, 1] = mask[box]
+        out[i, 2] = labels[box] == i + 1
+    return out
 
 
 def _empty(labels: np.ndarray) -> Candidates:

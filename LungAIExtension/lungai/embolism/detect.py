@@ -10,7 +10,7 @@ import numpy as np
 
 from lungai.checks import check_3d, check_finite, check_geometry
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, grow_tree
-from lungai.embolism.candidates import Candidates, find_candidates
+from lungai.embolism.candidates import Candidates, candidate_patches, find_candidates
 from lungai.embolism.qanadli import qanadli_index
 from lungai.embolism.scorer import EmbolusMLP, load_scorer, score
 from lungai.embolism.trunk import Trunk, find_trunk
@@ -108,7 +108,8 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     progress.update(0.75, "filling defects")
     cands = find_candidates(vol, trunk, tree, network.prior())
     progress.update(0.9, "scoring candidates")
-    probs = score(network, cands.features)
+    patches = candidate_patches(vol, trunk, tree, cands) if network.uses_patches else None
+    probs = score(network, cands.features, patches)
     described = _describe(vol, cands, probs, threshold)
     trunk_info = trunk.to_dict(vol)
     accepted = [c for c in described if c["accepted"]]

@@ -1,8 +1,10 @@
-"""The learned candidate scorer: a small MLP over candidate features with Platt calibration and level prior.
+"""The learned candidate scorer, with Platt calibration and the spatial level prior in its weights.
 
-The network carries its own feature normalisation, the calibration (``a * logit + b``) fitted on validation
-cases and the spatial level prior estimated on its training cohort, so one weights file holds the whole model.
-It is registered as architecture ``EmbolusMLP`` for the model registry (model name ``embolism-candidates``).
+``EmbolusPatchNet`` (current): a small 3D CNN (MONAI convolution blocks) looks at a patch around each candidate
+(CT relative to the scan's own trunk density, artery tree, candidate mask) and its embedding joins the
+candidate's hand-made features in a small MLP head. ``EmbolusMLP`` (1.x models): the features alone. Both carry
+their feature normalisation, the calibration (``a * logit + b``) fitted on validation cases and the level prior
+estimated on the training cohort, so one weights file holds the whole model (model name ``embolism-candidates``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from lungai.embolism.arteries import LEVELS
-from lungai.embolism.candidates import DEFAULT_LEVEL_PRIOR, FEATURES
+from lungai.embolism.candidates import DEFAULT_LEVEL_PRIOR, FEATURES, PATCH_CHANNELS
 from lungai.models import architectures
 
 MODEL_NAME = "embolism-candidates"
@@ -22,6 +24,8 @@ MODEL_NAME = "embolism-candidates"
 
 class EmbolusMLP(nn.Module):
     """features (N, F) -> logit (N,); ``probability`` applies the calibration."""
+
+    uses_patches = False
 
     def __init__(self, in_channels: int = len(FEATURES), hidden: int = 16):
         super().__init__()
@@ -38,19 +42,48 @@ class EmbolusMLP(nn.Module):
         x = torch.maximum(torch.minimum(x, self.high), self.low)
         return self.net((x - self.mean) / self.std).squeeze(-1)
 
-    def probability(self, x: torch.Tensor) -> torch.Tensor:
+    def probability(self, inputs) -> torch.Tensor:
         a, b = self.calibration
-        return torch.sigmoid(a * self.forward(x) + b)
+        return torch.sigmoid(a * self.forward(inputs) + b)
 
     def prior(self) -> Dict[str, float]:
         return {name: float(v) for name, v in zip(LEVELS, self.level_prior)}
+
+
+class EmbolusPatchNet(EmbolusMLP):
+    """(features (N, F), patches (N, C, *PATCH_SHAPE)) -> logit (N,): CNN patch embedding + features -> MLP."""
+
+    uses_patches = True
+
+    def __init__(self, in_channels: int = len(FEATURES), hidden: int = 16, width: int = 8,
+                 patch_channels: int = len(PATCH_CHANNELS)):
+        super().__init__(in_channels, hidden)
+        from monai.networks.blocks import Convolution
+
+        def block(c_in: int, c_out: int) -> nn.Module:
+            return Convolution(3, c_in, c_out, kernel_size=3, act="RELU", norm=None)
+
+        self.cnn = nn.Sequential(block(patch_channels, width), nn.MaxPool3d(2), block(width, 2 * width),
+                                 nn.MaxPool3d(2), block(2 * width, 4 * width), nn.AdaptiveMaxPool3d(1),
+                                 nn.Flatten())
+        self.net = nn.Sequential(nn.Linear(in_channels + 4 * width, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, inputs: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        x, patches = inputs
+        x = torch.maximum(torch.minimum(x, self.high), self.low)
+        return self.net(torch.cat([(x - self.mean) / self.std, self.cnn(patches)], dim=1)).squeeze(-1)
 
 
 def _build(spatial_dims: int, in_channels: int, out_channels: int, **params) -> nn.Module:
     return EmbolusMLP(in_channels=in_channels, **params)
 
 
+def _build_patch(spatial_dims: int, in_channels: int, out_channels: int, **params) -> nn.Module:
+    return EmbolusPatchNet(in_channels=in_channels, **params)
+
+
 architectures.register("EmbolusMLP", _build, replace=True)
+architectures.register("EmbolusPatchNet", _build_patch, replace=True)
 
 
 def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[EmbolusMLP, object]:
@@ -62,10 +95,19 @@ def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[Embol
     return load_network(entry, device), entry
 
 
-def score(network: EmbolusMLP, features: np.ndarray) -> np.ndarray:
-    """Calibrated embolus probability per candidate."""
+def score(network: EmbolusMLP, features: np.ndarray, patches: Optional[np.ndarray] = None,
+          batch: int = 256) -> np.ndarray:
+    """Calibrated embolus probability per candidate (``patches`` needed by a patch network)."""
     if len(features) == 0:
         return np.zeros(0)
+    device = network.mean.device
+    out = []
     with torch.no_grad():
-        x = torch.as_tensor(features, dtype=torch.float32, device=network.mean.device)
-        return network.probability(x).cpu().numpy().astype(float)
+        for start in range(0, len(features), batch):
+            x = torch.as_tensor(features[start:start + batch], dtype=torch.float32, device=device)
+            if network.uses_patches:
+                p = torch.as_tensor(np.asarray(patches[start:start + batch], dtype=np.float32), device=device)
+                out.append(network.probability((x, p)))
+            else:
+                out.append(network.probability(x))
+    return torch.cat(out).cpu().numpy().astype(float)

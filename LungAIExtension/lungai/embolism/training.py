@@ -1,6 +1,6 @@
 """Training the candidate scorer on a phantom CTPA cohort with the project's training engine.
 
-    python -m lungai.embolism.training --cohort /tmp/pe-cohort --publish
+    python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --negatives 3 --publish
 
 Cases are split by patient (seed): the first positive cases and half the negatives fit the network, the rest
 pick the best epoch and fit the Platt calibration; the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS
-from lungai.embolism.candidates import FEATURES
+from lungai.embolism.candidates import FEATURES, PATCH_CHANNELS, PATCH_SHAPE, candidate_patches
 from lungai.embolism.cohort import CohortCase, cohort
 from lungai.embolism.detect import features_for_training
 from lungai.embolism.evaluation import CaseTable, case_table
-from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP, score
+from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP, EmbolusPatchNet, score
 from lungai.errors import InputError
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
 from lungai.resources import resource_path
@@ -32,11 +32,12 @@ PRIOR_COLUMN = FEATURES.index("log_level_prior")
 
 
 def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
-    """Candidate features, their match to the truth and tree level volumes of one case (cached as ``.npz``)."""
+    """Candidate features and patches, their match to the truth and tree level volumes of one case (cached)."""
     path = cache / f"{case.name}.features.npz"
     if path.is_file():
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+            if "patches" in z.files:  # caches of the feature-only scorer lack the patches: extract again
+                return {k: z[k] for k in z.files}
     started = time.perf_counter()
     try:
         vol, trunk, tree, cands = features_for_training(case.ct)
@@ -47,21 +48,22 @@ def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
     table = case_table(case.name, cands.labels, np.zeros(cands.count), emboli, case.records)
     level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
                            for name in LEVELS])
-    out = {"features": cands.features, "hit": table.hit, "iou": table.iou, "iou_id": table.iou_id,
+    out = {"features": cands.features, "patches": candidate_patches(vol, trunk, tree, cands), "hit": table.hit, "iou": table.iou, "iou_id": table.iou_id,
            "voxels": table.voxels, "inside_truth": table.inside_truth, "truth_voxels": table.truth_voxels,
            "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": level_ml,
            "levels": np.asarray(cands.level, dtype="U16"),
            "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16"), "seconds": seconds}
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
+    np.savez_compressed(tmp, **out)
     tmp.replace(path)
     return out
 
 
 def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndarray]:
     empty_i = np.zeros(0, dtype=int)
-    return {"features": np.zeros((0, len(FEATURES)), np.float32), "hit": empty_i, "iou": np.zeros(0),
+    return {"features": np.zeros((0, len(FEATURES)), np.float32),
+            "patches": np.zeros((0, len(PATCH_CHANNELS)) + PATCH_SHAPE, np.float16), "hit": empty_i, "iou": np.zeros(0),
             "iou_id": empty_i, "voxels": empty_i, "inside_truth": empty_i,
             "truth_voxels": int(np.count_nonzero(case.emboli)),
             "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": np.zeros(len(LEVELS)),
@@ -76,7 +78,7 @@ def scored_table(name: str, extracted: Dict[str, np.ndarray], network: EmbolusML
     prior = network.prior()
     if len(x):
         x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in extracted["levels"]])
-    return CaseTable(name=name, scores=score(network, x), hit=extracted["hit"], iou=extracted["iou"],
+    return CaseTable(name=name, scores=score(network, x, extracted["patches"]), hit=extracted["hit"], iou=extracted["iou"],
                      iou_id=extracted["iou_id"], voxels=extracted["voxels"], inside_truth=extracted["inside_truth"],
                      truth_levels={int(i): str(lv) for i, lv in zip(extracted["truth_ids"],
                                                                      extracted["truth_levels"])},
@@ -99,15 +101,45 @@ def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:
     return {name: round((hits[name] / n_hits) / (seen[name] / n_seen), 4) for name in LEVELS}
 
 
-def _arrays(tables: Sequence[Dict[str, np.ndarray]], prior: Dict[str, float]) -> Tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = [], []
+def _arrays(tables: Sequence[Dict[str, np.ndarray]], prior: Dict[str, float]) -> Tuple[torch.Tensor, ...]:
+    """Features (prior column from ``prior``), patches (float16) and hit labels of all candidates."""
+    xs, ps, ys = [], [], []
     for t in tables:
         x = np.array(t["features"], dtype=np.float32)
         if len(x):
             x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in t["levels"]])
         xs.append(x)
+        ps.append(t["patches"])
         ys.append((t["hit"] > 0).astype(np.float32))
-    return torch.as_tensor(np.concatenate(xs)), torch.as_tensor(np.concatenate(ys))
+    return (torch.as_tensor(np.concatenate(xs)), torch.as_tensor(np.concatenate(ps)),
+            torch.as_tensor(np.concatenate(ys)))
+
+
+class AugmentedCandidates(torch.utils.data.Dataset):
+    """((features, patch), label) with the patch flipped along random axes and its in-plane axes swapped at
+    random (the working grid is isotropic in-plane): an embolus looks the same in any vessel direction."""
+
+    def __init__(self, x: torch.Tensor, patches: torch.Tensor, y: torch.Tensor, seed: int = 0):
+        self.x, self.patches, self.y = x, patches, y
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        p = self.patches[i].float()
+        flips = [d for d in (1, 2, 3) if self.rng.uniform() < 0.5]
+        if flips:
+            p = torch.flip(p, flips)
+        if self.rng.uniform() < 0.5:
+            p = p.transpose(2, 3)
+        return (self.x[i], p.contiguous()), self.y[i]
+
+
+def _predict(network: EmbolusMLP, inputs, batch: int = 256) -> torch.Tensor:
+    """Logits in chunks (a whole validation set of patches at once would need gigabytes)."""
+    x, p = inputs
+    return torch.cat([network((x[i:i + batch], p[i:i + batch].float())) for i in range(0, len(x), batch)])
 
 
 def _average_precision(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -137,13 +169,13 @@ def _calibrate(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, np.ndarray]], seed: int = 0,
-          epochs: int = 150, checkpoint_dir=None, hidden: int = 16):
-    """Fit the scorer; returns (network, TrainResult, facts)."""
+          epochs: int = 40, checkpoint_dir=None, hidden: int = 16, width: int = 8):
+    """Fit the patch scorer (``width`` 0: the feature MLP alone); returns (network, TrainResult, facts)."""
     prior = level_prior(train_tables)
-    x_tr, y_tr = _arrays(train_tables, prior)
-    x_va, y_va = _arrays(val_tables, prior)
+    x_tr, p_tr, y_tr = _arrays(train_tables, prior)
+    x_va, p_va, y_va = _arrays(val_tables, prior)
     seed_everything(seed)
-    net = EmbolusMLP(len(FEATURES), hidden=hidden)
+    net = EmbolusPatchNet(len(FEATURES), hidden=hidden, width=width) if width else EmbolusMLP(len(FEATURES), hidden)
     net.mean.copy_(x_tr.mean(0))
     net.std.copy_(x_tr.std(0).clamp_min(1e-3))
     net.low.copy_(x_tr.min(0).values)
@@ -152,16 +184,21 @@ def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, 
     pos_weight = torch.tensor(float((y_tr == 0).sum() / max(float(y_tr.sum()), 1.0)))
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     gen = torch.Generator().manual_seed(seed)
-    train_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_tr, y_tr), batch_size=256,
-                                               shuffle=True, generator=gen)
-    val_loader = [(x_va, y_va)]
-    config = TrainConfig(max_epochs=epochs, batch_size=256, lr=3e-3, seed=seed, patience=40, weight_decay=1e-3,
+    if width:
+        data = AugmentedCandidates(x_tr, p_tr, y_tr, seed)
+        val_inputs, predict = (x_va, p_va), _predict
+    else:
+        data = torch.utils.data.TensorDataset(x_tr, y_tr)
+        val_inputs, predict = x_va, None
+    train_loader = torch.utils.data.DataLoader(data, batch_size=64, shuffle=True, generator=gen)
+    config = TrainConfig(max_epochs=epochs, batch_size=64, lr=2e-3, seed=seed, patience=12, weight_decay=1e-3,
                          metric_name="average_precision", checkpoint_dir=checkpoint_dir, resume=False)
-    trainer = Trainer(net, lambda out, y: bce(out, y), _average_precision, config)
-    result = trainer.fit(train_loader, val_loader)
+    trainer = Trainer(net, lambda out, y: bce(out, y), _average_precision, config, predict_fn=predict,
+                      log=lambda message: print(message, flush=True))
+    result = trainer.fit(train_loader, [(val_inputs, y_va)])
     net.eval()
     with torch.no_grad():
-        val_logits = net(x_va)
+        val_logits = predict(net, val_inputs) if predict else net(val_inputs)
     net.calibration.copy_(_calibrate(val_logits, y_va))
     facts = {"level_prior": prior, "train_candidates": int(len(y_tr)), "train_positive": int(y_tr.sum()),
              "val_candidates": int(len(y_va)), "val_positive": int(y_va.sum()),
@@ -175,24 +212,32 @@ def main(argv=None) -> None:
     parser.add_argument("--train", type=int, default=6, help="positive training cases")
     parser.add_argument("--val", type=int, default=3, help="positive validation cases")
     parser.add_argument("--negatives", type=int, default=3, help="negative cases, shared between the two")
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--hidden", type=int, default=16, help="hidden units (0: logistic regression)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--hidden", type=int, default=16, help="hidden units of the head (0: logistic regression)")
+    parser.add_argument("--width", type=int, default=8, help="first CNN layer's channels (0: features only)")
     parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
     args = parser.parse_args(argv)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)
     cache = args.cohort / "features"
     cases = list(cohort(args.cohort, "train", args.train + args.val, args.negatives))
     positives = [extract(c, cache) for c in cases if c.positive]
     negatives = [extract(c, cache) for c in cases if not c.positive]
     half = (len(negatives) + 1) // 2
     tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
-    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs, hidden=args.hidden)
+    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs, hidden=args.hidden,
+                               width=args.width)
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
+        if args.width:
+            arch = {"name": "EmbolusPatchNet", "params": {"hidden": args.hidden, "width": args.width}}
+            what = (f"3D CNN over a {'x'.join(map(str, PATCH_SHAPE))} patch ({', '.join(PATCH_CHANNELS)}) "
+                    "joined with density, contrast, size, shape, vessel level and level prior features")
+        else:
+            arch = {"name": "EmbolusMLP", "params": {"hidden": args.hidden}}
+            what = "MLP over density, contrast, size, shape, vessel level and level prior"
         template = {"name": MODEL_NAME, "task": "embolism",
-                    "description": "Scores candidate filling defects of the CTPA pulmonary artery tree "
-                                   "(MLP over density, contrast, size, shape, vessel level and level prior).",
-                    "architecture": {"name": "EmbolusMLP", "params": {"hidden": args.hidden}}, "spatial_dims": 3,
+                    "description": f"Scores candidate filling defects of the CTPA pulmonary artery tree ({what}).",
+                    "architecture": arch, "spatial_dims": 3,
                     "in_channels": len(FEATURES), "out_channels": 1, "normalization": {"type": "none"},
                     "output": "classification", "labels": {"0": "embolus"}, "license": "Apache-2.0"}
         data = {"name": "lungai.phantom CTPA cohort (preset pe and healthy, contrast ctpa)",
