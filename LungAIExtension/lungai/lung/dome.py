@@ -1,0 +1,112 @@
+"""Consolidated lung bases: the lung below a consolidation, down to the diaphragm dome.
+
+A consolidated lower lobe fills the posterior and lateral costophrenic recesses with tissue as dense as the liver
+and spleen under the diaphragm, so no slice on its own tells the two apart. The dome is smooth, though: wherever
+the lung ends in aerated parenchyma it lies on the dome, and those columns give the dome's shape. Where the lung
+instead ends in dense lung (a consolidation reaching down past the last aerated slice), it continues down to the
+dome extrapolated from the aerated part, through fat-free, bone-free tissue only, in the columns towards the
+posterior and lateral chest wall (never above the heart or the mediastinum).
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+
+AERATED_HU = -400.0          # a lung bottom this dark lies on the dome
+ORGAN_HU = -100.0            # ... when the voxel below it is tissue (diaphragm, liver, spleen)
+DENSE_HU = -250.0            # a lung bottom this dense, two voxels deep, is a consolidation cut off above the dome
+FAT_HU = (-150.0, -60.0)
+BONE_HU = 180.0
+MIN_DOME_COLUMNS = 40        # fewest aerated-bottom columns to fit a dome
+DOME_TOLERANCE_MM = 6.0      # columns whose lung bottom lies higher above the fit (heart, hilum) are not dome
+MAX_DEPTH_MM = 50.0          # deepest extension below a dense lung bottom
+MIN_EXTENSION_ML = 3.0       # smallest extension kept (joined columns)
+ANTERIOR_LIMIT_DEG = 100.0   # columns within these angles from the lateral direction (seen from the lung's
+POSTERIOR_LIMIT_DEG = 135.0  # footprint centre) are recesses; the rest lie over the heart and mediastinum
+
+
+def _design(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], axis=1)
+
+
+def fit_dome(y: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Quadratic surface ``z(y, x)`` (mm) through the lowest of the given lung-bottom points: points lying more
+    than DOME_TOLERANCE_MM above the fit (lung resting on the heart) are dropped and the fit repeated."""
+    design = _design(y, x)
+    keep = np.ones(z.size, dtype=bool)
+    coef = np.zeros(design.shape[1])
+    for _ in range(6):
+        coef = np.linalg.lstsq(design[keep], z[keep], rcond=None)[0]
+        new = z - design @ coef <= DOME_TOLERANCE_MM
+        if new.sum() < MIN_DOME_COLUMNS or np.array_equal(new, keep):
+            break
+        keep = new
+    return coef
+
+
+def _recess_columns(footprint: np.ndarray, side: int, spacing: Tuple[float, float]) -> np.ndarray:
+    """Columns of the footprint lying towards the lateral or posterior chest wall from its centre."""
+    ys, xs = np.nonzero(footprint)
+    dy, dx = (ys - ys.mean()) * spacing[0], (xs - xs.mean()) * spacing[1]
+    lateral = -1.0 if side == RIGHT_LUNG else 1.0
+    angle = np.degrees(np.arctan2(np.abs(dy), dx * lateral))
+    allowed = np.where(dy > 0, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
+    out = np.zeros_like(footprint)
+    out[ys[allowed], xs[allowed]] = True
+    return out
+
+
+def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
+                   spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Labels ([S, P, L], index 0 inferior) with each lung's dense bottom continued down to its dome."""
+    out = labels.copy()
+    sz, sy, sx = spacing
+    max_steps = int(MAX_DEPTH_MM // sz)
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        lung = out == side
+        footprint = lung.any(axis=0)
+        if footprint.sum() < MIN_DOME_COLUMNS:
+            continue
+        bottom = np.argmax(lung, axis=0)
+        ys, xs = np.nonzero(footprint)
+        b = bottom[ys, xs]
+        at = hu[b, ys, xs]
+        under = hu[np.maximum(b - 1, 0), ys, xs]
+        over = hu[np.minimum(b + 1, hu.shape[0] - 1), ys, xs]
+        on_dome = (at < AERATED_HU) & (b > 0) & (under > ORGAN_HU)
+        if on_dome.sum() < MIN_DOME_COLUMNS:
+            continue
+        coef = fit_dome(ys[on_dome] * sy, xs[on_dome] * sx, b[on_dome] * sz)
+        dome = _design(ys * sy, xs * sx) @ coef / sz
+        target = np.ceil(dome - 0.5).astype(int)
+        recess = _recess_columns(footprint, side, (sy, sx))[ys, xs]
+        dense = (at > DENSE_HU) & (over > DENSE_HU)
+        raised = b - dome > DOME_TOLERANCE_MM / sz
+        chosen = (dense | raised) & recess & (target >= 0) & (b - target >= 1) & (b - target <= max_steps)
+        if not chosen.any():
+            continue
+        ys, xs, b, target = ys[chosen], xs[chosen], b[chosen], target[chosen]
+        # the column is taken only when fat-free, bone-free tissue runs all the way down to the dome
+        depth = b - target
+        reaches = np.ones(ys.size, dtype=bool)
+        for step in range(1, int(depth.max()) + 1):
+            z = np.maximum(b - step, 0)
+            value = hu[z, ys, xs]
+            ok = (body[z, ys, xs] & (out[z, ys, xs] == 0) & (value < BONE_HU) & (value > AERATED_HU)
+                  & ~((value > FAT_HU[0]) & (value < FAT_HU[1])))
+            reaches &= ok | (step > depth)
+        # a few ml at the rim of the recess is the fit's error there, not a consolidation
+        columns = np.zeros(footprint.shape, dtype=np.int32)
+        columns[ys[reaches], xs[reaches]] = depth[reaches]
+        groups, n = ndimage.label(columns > 0, np.ones((3, 3), dtype=bool))
+        volume_ml = np.bincount(groups.ravel(), weights=columns.ravel(), minlength=n + 1) * sz * sy * sx / 1000.0
+        reaches &= volume_ml[groups[ys, xs]] >= MIN_EXTENSION_ML
+        for step in range(1, int(depth.max()) + 1):
+            take = reaches & (step <= depth)
+            out[b[take] - step, ys[take], xs[take]] = side
+    return out

@@ -1,0 +1,55 @@
+"""Consolidated lung bases continued down to the diaphragm dome (lungai.lung.dome)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lungai.labels import RIGHT_LUNG
+from lungai.lung.dome import extend_to_dome, fit_dome
+
+SPACING = (5.0, 2.5, 2.5)  # [S, P, L], index 0 inferior
+
+
+def _right_base(consolidated: bool):
+    """A right lung (footprint radius 62 mm) resting on a dome 30 mm high, over liver (55 HU). With
+    ``consolidated`` the posterior recess (more than 37 mm behind the centre, below z = 12) is dense (30 HU),
+    so the aerated lung ends in a flat cut above it."""
+    nz, ny, nx = 30, 60, 60
+    zz, yy, xx = np.mgrid[0:nz, 0:ny, 0:nx].astype(float)
+    r2 = (yy - 30) ** 2 + (xx - 30) ** 2
+    footprint = r2 <= 25 ** 2
+    dome = 12.0 - 0.012 * r2
+    lung = footprint & (zz > dome) & (zz < 28)
+    hu = np.full((nz, ny, nx), 45.0, dtype=np.float32)  # chest wall around, liver and diaphragm below
+    hu[zz <= dome] = 55.0
+    hu[lung] = -850.0
+    wedge = lung & (yy > 45) & (zz < 12)
+    if consolidated:
+        hu[wedge] = 30.0
+    labels = np.where(hu < -400, RIGHT_LUNG, 0).astype(np.uint8)
+    body = np.ones_like(labels, dtype=bool)
+    return hu, body, labels, wedge, zz <= dome
+
+
+def test_dome_fit_ignores_lung_resting_higher_up():
+    """Bottom points on a paraboloid plus a raised patch (lung on the heart) give back the paraboloid."""
+    yy, xx = np.mgrid[0:40, 0:40].reshape(2, -1) * 2.5
+    z = 60.0 - 0.004 * ((yy - 50) ** 2 + (xx - 50) ** 2)
+    z[(yy < 25) & (xx < 25)] += 40.0
+    coef = fit_dome(yy, xx, z)
+    truth = np.array([60.0 - 0.004 * 5000, 0.4, 0.4, -0.004, 0.0, -0.004])
+    np.testing.assert_allclose(coef, truth, atol=1e-6)
+
+
+def test_consolidated_recess_is_continued_down_to_the_dome():
+    hu, body, labels, wedge, below_dome = _right_base(consolidated=True)
+    out = extend_to_dome(labels, hu, body, SPACING)
+    added = (out == RIGHT_LUNG) & (labels == 0)
+    assert np.count_nonzero(added & wedge) > 0.9 * wedge.sum()
+    assert not (added & ~wedge & ~below_dome).any()  # nothing above the dome but the recess
+    assert np.count_nonzero(added & below_dome) < 0.01 * wedge.sum()  # the liver: rounding at the dome only
+
+
+def test_aerated_base_is_left_alone():
+    hu, body, labels, _, _ = _right_base(consolidated=False)
+    np.testing.assert_array_equal(extend_to_dome(labels, hu, body, SPACING), labels)
