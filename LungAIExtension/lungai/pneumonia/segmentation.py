@@ -34,7 +34,7 @@ from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
 from lungai.pneumonia.components import reject_false_components
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
-from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, vesselness
+from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, tube_zone, vesselness
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
 
@@ -53,7 +53,9 @@ class ClassicParams:
     vessel_min_mm3: float = 30.0
     enclosed_vessel_mm: float = 6.0
     vessel_grid_mm: float = 2.0
-    vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0)
+    vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0, 4.5, 6.0)
+    vessel_shell_fraction: float = 0.25
+    lesion_regrow_mm: float = 2.0
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
     consolidation_rim_mm: float = 1.0
@@ -142,7 +144,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     thin = cc3d.dust(dense & ~thick_zone, threshold=max(1, int(p.vessel_min_mm3 / float(np.prod(spacing)))),
                      connectivity=26)
     vessels = morphology(ndi.binary_dilation, thin, p.vessel_margin_mm, spacing) & ~thick_zone
-    vessels |= _thick_vessels(smooth, thick, spacing, p)
+    vessels |= _vessel_tree(smooth, dense, lung, spacing, PatientAxes.of(image).axial, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
@@ -159,6 +161,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
                                       p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
                                       p.max_elongation)
+    # the vessel shell touching a lesion that survived is that lesion's border: grow it back (hysteresis)
+    if p.lesion_regrow_mm > 0 and lesions.any():
+        shell = vessels & (smooth < p.vessel_core_hu)
+        lesions |= shell & morphology(ndi.binary_dilation, lesions, p.lesion_regrow_mm, spacing)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
@@ -179,20 +185,45 @@ def _line_opening(mask: np.ndarray, axis: int, radius: int) -> np.ndarray:
     return ndi.binary_opening(mask, structure=np.ones(shape, dtype=bool))
 
 
-def _thick_vessels(smooth: np.ndarray, thick: np.ndarray, spacing, p: ClassicParams) -> np.ndarray:
-    """Voxels of thick dense structures that are tubular (vesselness above threshold on a coarse grid)."""
-    if not thick.any():
-        return np.zeros(smooth.shape, dtype=bool)
+def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacing, axial: int,
+                 p: ClassicParams) -> np.ndarray:
+    """The zone of the vessel tree and its partial-volume shell (see :func:`.vessels.tube_zone`).
+
+    Centre lines are found by Frangi vesselness on the coarse vessel grid at every dense voxel; the radius at each
+    centre-line voxel is its distance to the edge of the dense structure there. Rebuilding the tubes from their
+    centre lines covers bifurcations and the thick hilar vessels, but not a dense lesion a vessel runs into.
+    """
     factors = shrink_factors(spacing, p.vessel_grid_mm)
-    coarse = bin_average(smooth, factors)
-    where = bin_average(thick, factors) > 0.5
     coarse_spacing = [s * f for s, f in zip(spacing, factors)]
-    tube = vesselness(coarse, coarse_spacing, p.vessel_scales_mm, where) >= p.vessel_threshold
-    if not tube.any():
+    coarse_dense = bin_average(dense, factors) >= 0.5
+    if not coarse_dense.any():
         return np.zeros(smooth.shape, dtype=bool)
-    # centre lines -> whole cross-sections: grow by the largest scale, then keep the thick voxels only
-    tube = ndi.binary_dilation(tube, iterations=max(1, int(round(max(p.vessel_scales_mm) / p.vessel_grid_mm))))
-    return expand_blocks(tube, factors, smooth.shape) & thick
+    # the mediastinum (between the lungs) is given the density of aerated lung, so that a vessel leaving the
+    # lung at the hilum stays a tube up to the lung's edge instead of merging into a plate of soft tissue
+    aerated = lung & (smooth < p.ground_glass_hu[0])
+    level = np.float32(np.median(smooth[aerated])) if aerated.any() else np.float32(p.ground_glass_hu[0])
+    coarse = bin_average(smooth, factors)
+    coarse[mediastinum(bin_average(lung, factors) >= 0.5, axial)] = level
+    centres = vesselness(coarse, coarse_spacing, p.vessel_scales_mm, coarse_dense) >= p.vessel_threshold
+    if not centres.any():
+        return np.zeros(smooth.shape, dtype=bool)
+    half_voxel = 0.5 * min(coarse_spacing)
+    radius = np.maximum(ndi.distance_transform_edt(coarse_dense, sampling=coarse_spacing) - half_voxel, half_voxel)
+    zone = tube_zone(centres, radius, coarse_spacing, p.vessel_shell_fraction, p.vessel_margin_mm,
+                     p.vessel_scales_mm)
+    return expand_blocks(zone, factors, smooth.shape)
+
+
+def mediastinum(lung: np.ndarray, axial: int) -> np.ndarray:
+    """Voxels between the lungs: inside the convex hull of both lungs on each slice, outside the lungs."""
+    from skimage.morphology import convex_hull_image
+
+    hull = np.zeros_like(lung)
+    for index in np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axial))):
+        where = [slice(None)] * 3
+        where[axial] = index
+        hull[tuple(where)] = convex_hull_image(lung[tuple(where)])
+    return hull & ~lung
 
 
 def lesion_model_entry(model_name: Optional[str] = None, dims: Optional[int] = None):
@@ -213,7 +244,7 @@ def lesion_model_entry(model_name: Optional[str] = None, dims: Optional[int] = N
     matching = [e for e in entries if dims is None or e.spatial_dims == dims]
     if not matching:
         others = ", ".join(sorted({f"{e.name} ({e.spatial_dims}D)" for e in entries}))
-        raise LungAIError(f"no {dims}D lesion model is registered (task 'lesions')"
+        raise LungAIError(f"no lesion model is registered for {dims}D images (task 'lesions', spatial_dims {dims})"
                           + (f"; registered: {others}, choose one with --model" if others else "")
                           + "; or use --method classic, or import one with `lungai models import`")
     return max(matching, key=lambda e: (e.created or "", models.registry.version_key(e.version)))
