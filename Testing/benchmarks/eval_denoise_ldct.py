@@ -153,6 +153,107 @@ def prepare(args: argparse.Namespace) -> None:
         print(f"{target.name}: {len(sets)} pairs ({time.time() - t0:.0f} s)", flush=True)
 
 
+BUNDLE_CHEST_VAL = (100, 112)  # chest-ct-141 slices kept out of training for validation (slices 103, 109)
+PHANTOM_TRAIN_SEEDS = (11, 12, 13, 14)  # the task check uses seeds 1 and 2
+
+
+def _quarter_noise(image, group: str, seed: int):
+    """Extra noise (HU) that a quarter dose adds to the normal-dose ``image``, calibrated for kernel ``group``."""
+    from lungai.denoise import dose
+
+    cal = dose.CALIBRATIONS[group]
+    flux = dose.estimate_flux(image, cal, seed)
+    return dose.simulate_low_dose(image, 0.25, seed=seed + 1, calibration=cal, flux=flux).array - image.array
+
+
+def _volume_part(volume, picks, thickness: float):
+    """Picked axial slices of ``volume`` as an image whose z spacing says how far apart they are."""
+    from lungai.image import Image
+
+    step = picks[1] - picks[0] if len(picks) > 1 else 1
+    spacing = (volume.spacing[0], volume.spacing[1], volume.spacing[2] * step)
+    return Image(volume.array[picks].astype(np.float32), spacing, volume.origin, volume.direction,
+                 {"slice_thickness_mm": thickness})
+
+
+def bundle(args: argparse.Namespace) -> None:
+    """Noise-bank bundles (normal-dose slices + simulated quarter-dose noise) for ``train-bank``."""
+    from lungai.denoise import dose
+    from lungai.denoise.noisebank import save_bundle
+    from lungai.io import read_image
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    out = WORK / "bundles"
+    t0 = time.time()
+
+    def done(name: str) -> bool:
+        return (out / f"{name}.npz").exists()
+
+    def note(name: str) -> None:
+        size = (out / f"{name}.npz").stat().st_size / 2 ** 20
+        print(f"{name}.npz {size:.1f} MiB ({time.time() - t0:.0f} s)", flush=True)
+
+    for patient in PATIENTS:  # each full-dose slice with realizations of its own kernel
+        name = f"ldct-{patient}"
+        if done(name):
+            continue
+        pairs = _pairs(patients=[patient])
+        images, noise, kernels = [], [[] for _ in range(args.realizations)], []
+        for n, p in enumerate(pairs):
+            image = p.full.like(p.full.array, slice_thickness_mm=3.0)
+            for r in range(args.realizations):
+                noise[r].append(_quarter_noise(image, p.kernel_group, args.seed + 1000 * n + 17 * r)[0])
+            images.append(p.full.array[0])
+            kernels.append(p.kernel_group)
+        save_bundle(out / f"{name}.npz", np.stack(images), [np.stack(n) for n in noise], pairs[0].pixel_mm,
+                    f"AAPM-Mayo {patient} full dose", kernels)
+        note(name)
+    chest = read_image(CHEST_CT, check="ct")
+    lo, hi = BUNDLE_CHEST_VAL
+    for name, picks in (("chest-train", [k for k in range(0, chest.shape[0], args.chest_step) if not lo <= k < hi]),
+                        ("chest-val", [103, 109])):
+        if done(name):
+            continue
+        # alternate kernels: half of the slices get smooth-kernel noise, half sharp
+        noise = np.empty((len(picks),) + chest.shape[1:], np.float32)
+        kernels = []
+        for g, group in enumerate(dose.KERNEL_GROUPS):
+            sel = list(range(g, len(picks), 2))
+            part = _volume_part(chest, [picks[s] for s in sel], float(chest.spacing[2]))
+            noise[sel] = _quarter_noise(part, group, args.seed + 7 + g)
+        kernels = [dose.KERNEL_GROUPS[s % 2] for s in range(len(picks))]
+        save_bundle(out / f"{name}.npz", chest.array[picks], [noise], float(chest.spacing[0]),
+                    f"chest-ct-141 slices {picks[0]}..{picks[-1]}", kernels)
+        note(name)
+    for name, path, step in (("cip", DATA.parent / "ct" / "cip-crop-2slices" / "ct.nrrd", 1),
+                             ("ctpa", DATA.parent / "ct" / "ctpa-crop" / "ct.nii.gz", 4)):
+        if done(name):
+            continue
+        volume = read_image(path, check="none")
+        picks = list(range(0, volume.shape[0], step))
+        part = _volume_part(volume, picks, max(1.0, float(volume.spacing[2])))
+        noise = [_quarter_noise(part, group, args.seed + 31 + g) for g, group in enumerate(dose.KERNEL_GROUPS)]
+        save_bundle(out / f"{name}.npz", part.array, noise, float(volume.spacing[0]), f"{path.parent.name}",
+                    dose.KERNEL_GROUPS)
+        note(name)
+    for seed in PHANTOM_TRAIN_SEEDS:  # noise-free phantoms with lesions, scanned as in the task check
+        name = f"phantom-{seed}"
+        if done(name):
+            continue
+        case = make_phantom(PhantomConfig(seed=seed, size=(352, 352, args.phantom_slices), spacing=(0.9, 0.9, 3.0),
+                                          preset="covid-moderate", noise=False))
+        clean = case.clean_ct
+        flux = dose.flux_for_noise(clean, 12.0, "smooth", seed=seed)
+        group = dose.KERNEL_GROUPS[seed % 2]
+        normal = dose.add_calibrated_noise(clean, 1.0, group, flux=flux, seed=seed).array
+        # the extra noise of a quarter dose has three times the normal-dose variance: a scan at dose 1/3
+        extra = [dose.add_calibrated_noise(clean, 1.0 / 3.0, group, flux=flux, seed=seed + 1 + r).array - clean.array
+                 for r in range(2)]
+        save_bundle(out / f"{name}.npz", normal, extra, float(clean.spacing[0]), f"covid-moderate phantom {seed}",
+                    [group] * 2, lesions=case.truth["lesion_class"].array > 0)
+        note(name)
+
+
 def _training_sets(exclude: str):
     pairs_dir = WORK / "pairs"
     train = [pairs_dir / f"ldct-{p}.npz" for p in PATIENTS if p != exclude]
@@ -189,24 +290,49 @@ def publish(args: argparse.Namespace) -> None:
     from lungai.models.training import TrainResult, publish_model
 
     folder = WORK / args.model_dir
-    net = training.build_network()
+    params = _network_params(folder)
+    net = training.build_network(params)
     net.load_state_dict(torch.load(folder / "best.pt", weights_only=True))
     result = TrainResult(**json.loads((folder / "result.json").read_text()))
     evaluations = json.loads(Path(args.evaluation).read_text()) if args.evaluation else {}
-    data = {"name": "simulated low/normal-dose pairs",
-            "cases_train": "22 full-dose LDCT slices (AAPM-Mayo L143, L192; B30f and D45f), 21 slices of "
-                           "chest-ct-141, 2 covid-moderate phantoms (12 slices)",
-            "cases_val": "4 other slices of chest-ct-141",
-            "source": "shared/data/ldct, shared/data/ct/chest-ct-141, lungai.phantom",
-            "licence": "AAPM-Mayo LDCT (TCIA), ITKElastix example data (Apache-2.0), synthetic",
-            "description": "low dose simulated with lungai.denoise.dose (calibrated projection-domain noise "
-                           f"insertion) at doses {LDCT_DOSES} (LDCT) and {OTHER_DOSES} (others); target = the "
-                           "normal-dose image; lesion-weighted loss on phantom lesions; no real quarter-dose image "
-                           "was used for training",
-            "evaluations": evaluations}
+    bundles = result.config.get("bundles")
+    if bundles:  # trained by train_denoise_bank.py on noise-bank bundles
+        data = {"name": "simulated low/normal-dose pairs (noise bank)",
+                "cases_train": ", ".join(bundles) + ": 22 full-dose LDCT slices (AAPM-Mayo L143, L192; B30f and "
+                               "D45f; 3 noise realizations each), 64 slices of chest-ct-141, the 2-slice CIP crop, "
+                               "28 slices of the CTPA crop, 4 covid-moderate phantoms (8 slices each)",
+                "cases_val": "chest-ct-141 slices 103 and 109 (slices 100-111 kept out of training)",
+                "source": "shared/data/ldct, shared/data/ct (chest-ct-141, cip-crop-2slices, ctpa-crop), "
+                          "lungai.phantom",
+                "licence": "AAPM-Mayo LDCT (TCIA), ITKElastix example data (Apache-2.0), Chest Imaging Platform "
+                           "(BSD-style), TotalSegmentator (CC BY 4.0), synthetic",
+                "description": "quarter-dose noise simulated once per slice with lungai.denoise.dose (calibrated "
+                               "projection-domain insertion, smooth and sharp kernels), then at every step scaled "
+                               "to a random dose (half near 0.25, half 0.1-0.5), random sign, rotation and flip; "
+                               "target = the normal-dose image; lesion-weighted loss on phantom lesions; no real "
+                               "quarter-dose image was used for training",
+                "evaluations": evaluations}
+    else:
+        data = {"name": "simulated low/normal-dose pairs",
+                "cases_train": "22 full-dose LDCT slices (AAPM-Mayo L143, L192; B30f and D45f), 21 slices of "
+                               "chest-ct-141, 2 covid-moderate phantoms (12 slices)",
+                "cases_val": "4 other slices of chest-ct-141",
+                "source": "shared/data/ldct, shared/data/ct/chest-ct-141, lungai.phantom",
+                "licence": "AAPM-Mayo LDCT (TCIA), ITKElastix example data (Apache-2.0), synthetic",
+                "description": "low dose simulated with lungai.denoise.dose (calibrated projection-domain noise "
+                               f"insertion) at doses {LDCT_DOSES} (LDCT) and {OTHER_DOSES} (others); target = the "
+                               "normal-dose image; lesion-weighted loss on phantom lesions; no real quarter-dose "
+                               "image was used for training",
+                "evaluations": evaluations}
     registry = Path(args.registry) if args.registry else REPO / "Resources" / "Models" / "registry.json"
-    entry = publish_model(training.registry_template(), net, result, data, registry, version=args.version)
+    entry = publish_model(training.registry_template(params), net, result, data, registry, version=args.version)
     print(f"published {entry.id}: {entry.weights}")
+
+
+def _network_params(folder: Path) -> Dict:
+    """Architecture parameters a training run wrote beside its weights (the defaults when it wrote none)."""
+    path = folder / "params.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _fold_network(patient: str, prefix: str = "cnn-without-"):
@@ -218,7 +344,7 @@ def _fold_network(patient: str, prefix: str = "cnn-without-"):
     path = WORK / f"{prefix}{patient}" / "best.pt"
     if not path.is_file():
         sys.exit(f"{path} is missing: run `train --exclude {patient}` first")
-    net = training.build_network()
+    net = training.build_network(_network_params(path.parent))
     net.load_state_dict(torch.load(path, weights_only=True))
     return net.eval()
 
@@ -295,6 +421,12 @@ def main(argv: List[str]) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lesion-weight", type=float, default=3.0, help="extra loss weight inside phantom lesions")
     p.set_defaults(func=prepare)
+    p = sub.add_parser("bundle", help="simulate noise-bank bundles for train-bank (cached under the work folder)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--realizations", type=int, default=3, help="noise realizations per LDCT full-dose slice")
+    p.add_argument("--chest-step", type=int, default=2, help="use every n-th chest-ct-141 slice")
+    p.add_argument("--phantom-slices", type=int, default=8)
+    p.set_defaults(func=bundle)
     p = sub.add_parser("train", help="train the CNN without one patient (or 'none' for the shipped model)")
     p.add_argument("--exclude", choices=PATIENTS + ("none",), required=True)
     p.add_argument("--epochs", type=int, default=20)

@@ -1,0 +1,221 @@
+"""Noise-bank training of the CNN denoiser: fresh low-dose inputs at every step, on CPU or GPU.
+
+A *bundle* holds normal-dose axial slices (the targets, int16 HU) and, per slice, one or more realizations of
+the extra noise a quarter dose adds (int8 with a per-slice step in HU), simulated once with the calibrated
+projection-domain model of :mod:`lungai.denoise.dose`. Training then draws, at every step, a patch, one noise
+realization, a dose (the noise of dose ``d`` is the quarter-dose noise times ``sqrt((1/d - 1) / 3)``), a random
+sign of the noise and a random rotation/flip, so a few hundred simulated slices give millions of distinct pairs
+without re-running the slow simulation.
+
+This module needs only numpy and torch (no SimpleITK), so training runs on a bare GPU machine:
+``Testing/benchmarks/train_denoise_bank.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+BUNDLE_DOSE = 0.25  # the dose whose extra noise a bundle stores
+#: int8 codes in steps of std/NOISE_STEPS_PER_SIGMA: the rounding adds white noise of std/(8 sqrt 12), 0.1 % of the
+#: noise power, codes reach 16 std (never clipped in practice), and the codes compress to about 5 bits
+NOISE_STEPS_PER_SIGMA = 8.0
+HU_SCALE = 0.001  # HU -> network units (lungai.denoise.training.NORMALIZATION)
+SOFT_TISSUE_WINDOW = (-160.0, 240.0)
+
+
+def quantize_noise(noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Noise slices [n, j, i] (HU) -> int8 codes and the HU step of each slice."""
+    noise = np.asarray(noise, np.float32)
+    std = noise.reshape(len(noise), -1).std(axis=1)
+    step = np.maximum(std / NOISE_STEPS_PER_SIGMA, 1e-3).astype(np.float32)
+    codes = np.clip(np.rint(noise / step[:, None, None]), -127, 127).astype(np.int8)
+    return codes, step
+
+
+def noise_scale(dose: float) -> float:
+    """Factor turning the stored quarter-dose extra noise into the extra noise of ``dose`` (variance 1/d - 1)."""
+    return math.sqrt((1.0 / dose - 1.0) / (1.0 / BUNDLE_DOSE - 1.0))
+
+
+def save_bundle(path: Path, images: np.ndarray, noise: Sequence[np.ndarray], pixel_mm: float, source: str,
+                kernels: Sequence[str], lesions: Optional[np.ndarray] = None) -> None:
+    """Write a bundle: ``images`` [n, j, i] normal dose (HU), ``noise`` realizations each [n, j, i] (HU)."""
+    quantized = [quantize_noise(n) for n in noise]
+    arrays = {"images": np.clip(np.rint(images), -32768, 32767).astype(np.int16),
+              "noise": np.stack([q[0] for q in quantized]), "noise_step": np.stack([q[1] for q in quantized]),
+              "pixel_mm": np.float32(pixel_mm), "source": np.array(source), "kernels": np.array(list(kernels))}
+    if lesions is not None:
+        arrays["lesions"] = np.asarray(lesions, bool)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
+@dataclass
+class Bundle:
+    """One bundle on a torch device: int16 targets, int8 noise codes [r, n, j, i], steps [r, n]."""
+
+    name: str
+    images: torch.Tensor
+    noise: torch.Tensor
+    noise_step: torch.Tensor
+    lesions: Optional[torch.Tensor]
+    body: List[torch.Tensor]  # per slice: flat indices of body pixels (patch centres)
+    weight: float = 1.0
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device, weight: float = 1.0) -> "Bundle":
+        z = np.load(path)
+        images = torch.from_numpy(z["images"]).to(device)
+        body = [torch.nonzero(sl.flatten() > -700).flatten() for sl in images]
+        lesions = torch.from_numpy(z["lesions"]).to(device) if "lesions" in z.files else None
+        return cls(Path(path).stem, images, torch.from_numpy(z["noise"]).to(device),
+                   torch.from_numpy(z["noise_step"]).to(device), lesions, body, weight)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def pair(self, k: int, r: int, dose: float, sign: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Low-dose input and normal-dose target of slice ``k`` with realization ``r`` (HU, float32)."""
+        target = self.images[k].float()
+        extra = self.noise[r, k].float() * (self.noise_step[r, k] * sign * noise_scale(dose))
+        return target + extra, target
+
+
+class NoiseBank:
+    """Draws training batches from bundles: patch, realization, dose, noise sign, rotation and flip."""
+
+    def __init__(self, bundles: Sequence[Bundle], patch: int = 128, doses: Tuple[float, float] = (0.1, 0.5),
+                 quarter_share: float = 0.5, lesion_weight: float = 3.0, seed: int = 0):
+        self.bundles = [b for b in bundles if len(b)]
+        if not self.bundles:
+            raise ValueError("no training slices")
+        self.patch, self.doses, self.quarter_share, self.lesion_weight = patch, doses, quarter_share, lesion_weight
+        w = np.array([b.weight for b in self.bundles], float)
+        self.bundle_p = w / w.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def _dose(self) -> float:
+        if self.rng.uniform() < self.quarter_share:
+            return float(self.rng.uniform(0.22, 0.28))
+        lo, hi = self.doses
+        return float(math.exp(self.rng.uniform(math.log(lo), math.log(hi))))
+
+    def sample(self, batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``inputs`` [b, 1, p, p] and ``targets`` [b, 2, p, p] (target, loss weight) in network units."""
+        xs, ys = [], []
+        p = self.patch
+        for _ in range(batch):
+            b = self.bundles[self.rng.choice(len(self.bundles), p=self.bundle_p)]
+            k = int(self.rng.integers(len(b)))
+            r = int(self.rng.integers(b.noise.shape[0]))
+            x, y = b.pair(k, r, self._dose(), float(self.rng.choice((-1.0, 1.0))))
+            w = (1.0 + self.lesion_weight * b.lesions[k].float()) if b.lesions is not None else torch.ones_like(y)
+            h, wd = y.shape
+            ph, pw = min(p, h - h % 4), min(p, wd - wd % 4)
+            body = b.body[k]
+            centre = int(body[int(self.rng.integers(len(body)))]) if len(body) else int(self.rng.integers(h * wd))
+            j = int(np.clip(centre // wd - ph // 2, 0, h - ph))
+            i = int(np.clip(centre % wd - pw // 2, 0, wd - pw))
+            stack = torch.stack([x, y, w])[:, j:j + ph, i:i + pw]
+            if (ph, pw) != (p, p):  # a small image: pad to the patch (zero loss weight outside)
+                stack = torch.nn.functional.pad(stack, (0, p - pw, 0, p - ph))
+            stack = torch.rot90(stack, int(self.rng.integers(4)), dims=(1, 2))
+            if self.rng.uniform() < 0.5:
+                stack = torch.flip(stack, dims=(2,))
+            xs.append(stack[0:1] * HU_SCALE)
+            ys.append(torch.stack([stack[1] * HU_SCALE, stack[2]]))
+        return torch.stack(xs), torch.stack(ys)
+
+
+def weighted_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Squared error weighted by the second target channel (1 outside lesions, 1 + lesion_weight inside)."""
+    target, weight = targets[:, 0:1], targets[:, 1:2]
+    return torch.sum(weight * (outputs - target) ** 2) / torch.sum(weight)
+
+
+def validation_pairs(bundles: Sequence[Bundle], dose: float = BUNDLE_DOSE) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """Whole slices (cropped to multiples of 4) with their first noise realization at ``dose``."""
+    pairs = []
+    for b in bundles:
+        for k in range(len(b)):
+            x, y = b.pair(k, 0, dose, 1.0)
+            h, w = (s - s % 4 for s in y.shape)
+            pairs.append((x[None, None, :h, :w] * HU_SCALE, y[None, None, :h, :w] * HU_SCALE))
+    return pairs
+
+
+def window_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
+    lo, hi = SOFT_TISSUE_WINDOW
+    a = torch.clamp(output / HU_SCALE, lo, hi)
+    b = torch.clamp(target / HU_SCALE, lo, hi)
+    return float(20.0 * torch.log10((hi - lo) / torch.sqrt(torch.mean((a - b) ** 2))))
+
+
+def evaluate(net: torch.nn.Module, pairs: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean [-160, 240] HU window PSNR (dB) of the network on validation slices."""
+    net.eval()
+    with torch.inference_mode():
+        values = [window_psnr(net(x), y) for x, y in pairs]
+    net.train()
+    return float(np.mean(values))
+
+
+def _learning_rate(progress: float, lr: float, warmup: float = 0.03, floor: float = 0.01) -> float:
+    """Linear warm-up, then a cosine decay to ``floor * lr`` at ``progress`` 1."""
+    if progress < warmup:
+        return lr * (0.1 + 0.9 * progress / warmup)
+    t = min(1.0, (progress - warmup) / (1.0 - warmup))
+    return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+def train_bank(net: torch.nn.Module, bank: NoiseBank, val: Sequence[Tuple[torch.Tensor, torch.Tensor]], *,
+               steps: int = 20000, batch: int = 32, lr: float = 1e-3, eval_every: int = 500,
+               time_limit_s: Optional[float] = None, log: Callable[[str], None] = print) -> Dict:
+    """Adam, warm-up and cosine learning-rate decay, gradient clipping; keeps the weights best on ``val``.
+
+    The schedule runs over ``steps`` or, when ``time_limit_s`` is given and comes first, over that time (the
+    rate decays with whichever is further along), so a time-boxed run still ends at a low rate.
+    Returns ``{"state": best state dict (CPU), "best_metric", "best_step", "history", "seconds", "steps"}``.
+    """
+    device = next(net.parameters()).device
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    best, best_step, best_state, history = -math.inf, 0, None, []
+    t0, losses = time.time(), []
+    net.train()
+    step, progress = 0, 0.0
+    while progress < 1.0:
+        step += 1
+        elapsed = time.time() - t0
+        progress = max(step / steps, elapsed / time_limit_s if time_limit_s else 0.0)
+        rate = _learning_rate(progress, lr)
+        for group in opt.param_groups:
+            group["lr"] = rate
+        x, y = bank.sample(batch)
+        loss = weighted_mse(net(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0:
+            losses.append(float(loss.detach()))
+        if step % eval_every == 0 or progress >= 1.0:
+            metric = evaluate(net, val)
+            history.append({"step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                            "val_psnr_soft_tissue_db": metric, "lr": rate, "seconds": round(time.time() - t0, 1)})
+            losses = []
+            if metric > best:
+                best, best_step = metric, step
+                best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            log(f"step {step}: loss {history[-1]['train_loss']:.3e}, val PSNR {metric:.3f} dB "
+                f"(best {best:.3f} at {best_step}), lr {rate:.2e}, {time.time() - t0:.0f} s")
+    return {"state": best_state if best_state is not None else copy.deepcopy(net.state_dict()),
+            "best_metric": best, "best_step": best_step, "history": history, "seconds": time.time() - t0,
+            "steps": step}

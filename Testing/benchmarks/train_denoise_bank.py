@@ -1,0 +1,136 @@
+"""Train the CNN denoiser on noise-bank bundles (``eval_denoise_ldct.py bundle``), CPU or GPU.
+
+Usage (repository root)::
+
+    python Testing/benchmarks/train_denoise_bank.py --bundles DIR --out DIR [--folds L143 L192 none]
+        [--steps 20000] [--batch 32] [--patch 128] [--lr 1e-3] [--features 32] [--device cuda]
+
+Each fold trains one network: ``--folds L143`` trains without patient L143's slices (for the honest 2-fold
+evaluation on the real pairs), ``none`` on everything (the model to publish). Folds run in parallel processes
+(one GPU holds them all). Output per fold: ``<out>/<prefix><fold>/best.pt`` (state dict) and ``result.json``
+(a :class:`lungai.models.training.TrainResult` dict), the layout ``eval_denoise_ldct.py evaluate/publish`` reads.
+
+Only numpy and torch are needed: the ``lungai`` package is entered without its ``__init__`` (which loads
+SimpleITK for image I/O), so this runs on a bare GPU machine with the repository and the bundles copied over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import sys
+import types
+from pathlib import Path
+from typing import List
+
+REPO = Path(__file__).resolve().parents[2]
+PATIENTS = ("L143", "L192")
+#: sampling weight of each bundle family (per bundle); the chest CT bundle is large, the others small
+FAMILY_WEIGHTS = {"ldct": 3.0, "chest-train": 4.0, "cip": 0.5, "ctpa": 0.5, "phantom": 0.5}
+
+
+def _enter_lungai_lightly() -> None:
+    """Import ``lungai.denoise.network`` / ``noisebank`` without running the package ``__init__`` files."""
+    root = REPO / "LungAIExtension" / "lungai"
+    for name, path in (("lungai", root), ("lungai.denoise", root / "denoise"), ("lungai.models", root / "models")):
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__path__ = [str(path)]
+            sys.modules[name] = module
+
+
+def _family(stem: str) -> str:
+    return next((f for f in FAMILY_WEIGHTS if stem.startswith(f)), "")
+
+
+def train_fold(fold: str, args: argparse.Namespace) -> None:
+    import torch
+
+    _enter_lungai_lightly()
+    from lungai.denoise.network import RedCnnShuffle
+    from lungai.denoise.noisebank import Bundle, NoiseBank, train_bank, validation_pairs
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    torch.backends.cudnn.benchmark = True
+    device = torch.device(args.device)
+    folder = Path(args.out) / f"{args.prefix}{fold}"
+    folder.mkdir(parents=True, exist_ok=True)
+    log_file = open(folder / "train.log", "w")
+
+    def log(message: str) -> None:
+        print(f"[{fold}] {message}", flush=True)
+        log_file.write(message + "\n")
+        log_file.flush()
+
+    train, used = [], []
+    for path in sorted(Path(args.bundles).glob("*.npz")):
+        family = _family(path.stem)
+        if not family or path.stem == f"ldct-{fold}":
+            continue
+        train.append(Bundle.load(path, device, FAMILY_WEIGHTS[family]))
+        used.append(path.stem)
+    val = validation_pairs([Bundle.load(Path(args.bundles) / "chest-val.npz", device)])
+    log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} chest slices")
+    params = {"features": args.features, "depth": args.depth, "shuffle": args.shuffle, "kernel_size": 3}
+    net = RedCnnShuffle(2, 1, 1, **params).to(device)
+    bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, seed=args.seed)
+    out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
+                     time_limit_s=args.time_limit, log=log)
+    torch.save(out["state"], folder / "best.pt")
+    config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
+              "lr": args.lr, "schedule": "one-cycle cosine", "optimizer": "Adam", "grad_clip": 1.0,
+              "lesion_weight": args.lesion_weight, "seed": args.seed, "device": str(device), "params": params,
+              "bundles": used, "sampling_weights": FAMILY_WEIGHTS}
+    hardware = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor(),
+                "torch": torch.__version__}
+    history = [{"epoch": h["step"], "train_loss": h["train_loss"], "val_psnr_soft_tissue_db":
+                h["val_psnr_soft_tissue_db"], "lr": h["lr"], "seconds": h["seconds"]} for h in out["history"]]
+    result = {"history": history, "best_metric": out["best_metric"], "best_epoch": out["best_step"],
+              "epochs_run": out["steps"], "stopped_early": out["steps"] < args.steps, "seconds": out["seconds"],
+              "hardware": hardware, "metric_name": "psnr_soft_tissue_db", "higher_is_better": True,
+              "config": config, "checkpoint_dir": None, "resumed_from_epoch": None}
+    (folder / "result.json").write_text(json.dumps(result, indent=1))
+    (folder / "params.json").write_text(json.dumps(params))
+    log(f"best val PSNR {out['best_metric']:.3f} dB at step {out['best_step']} of {out['steps']}, "
+        f"{out['seconds']:.0f} s")
+
+
+def main(argv: List[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundles", required=True, help="folder of bundle .npz files")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--folds", nargs="+", default=list(PATIENTS) + ["none"],
+                        help="patients to leave out, one network each ('none': train on everything)")
+    parser.add_argument("--prefix", default="cnn-without-")
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--time-limit", type=float, help="stop each fold after this many seconds")
+    parser.add_argument("--lesion-weight", type=float, default=3.0)
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=7)
+    parser.add_argument("--shuffle", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args(argv)
+    if len(args.folds) == 1:
+        train_fold(args.folds[0], args)
+        return
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=train_fold, args=(fold, args)) for fold in args.folds]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [f for f, p in zip(args.folds, procs) if p.exitcode != 0]
+    if failed:
+        sys.exit(f"folds failed: {failed}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
