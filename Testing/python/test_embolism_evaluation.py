@@ -32,6 +32,24 @@ def test_case_table_matches_by_overlap_with_one_voxel_tolerance():
     assert t.iou_id[0] == 1 and t.iou[1] == 0.0
     assert t.inside_truth.tolist() == [2, 0, 0]
     assert t.truth_voxels == 5
+    assert t.covers.tolist() == [[True, False], [False, True], [False, False]]
+
+
+def test_one_candidate_reaching_two_emboli_detects_both():
+    """A main-artery clot that continues into a lobar occlusion is one candidate: it finds both emboli."""
+    truth = np.zeros((5, 12, 12), np.uint8)
+    truth[2, 2:5, 2:5] = 1          # 9 voxels (main)
+    truth[2, 5:9, 2:5] = 2          # 12 voxels, touching embolus 1 (lobar)
+    cands = np.zeros_like(truth, dtype=np.int32)
+    cands[2, 3:8, 3] = 1            # reaches both, more of embolus 2
+    cands[0, 0, 0] = 2              # false positive
+    records = [{"id": 1, "level": "main"}, {"id": 2, "level": "lobar"}]
+    t = case_table("x", cands, np.array([0.9, 0.4]), truth, records)
+    assert t.hit.tolist() == [2, 0]  # the primary match (training label) is the larger overlap
+    f = froc([t], rates=(1,))
+    assert f["sensitivity_at_1fp"] == pytest.approx(1.0) and f["emboli"] == 2
+    assert froc([t], rates=(1,), level="main")["sensitivity_at_1fp"] == pytest.approx(1.0)
+    assert operating_point([t], 0.5) == {"threshold": 0.5, "sensitivity": 1.0, "fp_per_scan": 0.0}
 
 
 def test_froc_counts_duplicates_once_and_reads_sensitivity_at_fp_rates():

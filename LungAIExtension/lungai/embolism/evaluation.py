@@ -1,7 +1,8 @@
 """Evaluation as CAD-PE papers report it: FROC, per-scan ROC AUC, mask AP/AP50/AP75 and Dice.
 
 A candidate *hits* a true embolus when it overlaps the embolus grown by one voxel; several hits on one embolus
-count once (the best score) and are not false positives. FROC sensitivities are read at 1, 2 and 4 false
+count once (the best score) and are not false positives, and one candidate that reaches several emboli (a
+main-artery clot continuing into a lobar occlusion) detects each of them. FROC sensitivities are read at 1, 2 and 4 false
 positives per scan, overall and per embolus level. AP follows the COCO convention on candidate masks (IoU
 0.50:0.95 averaged; AP50 and AP75 at one IoU), Dice compares the accepted candidates with the truth mask.
 """
@@ -9,7 +10,7 @@ positives per scan, overall and per embolus level. AP follows the COCO conventio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -30,6 +31,7 @@ class CaseTable:
     inside_truth: np.ndarray    # (n,) candidate voxels inside any truth embolus
     truth_levels: Dict[int, str] = field(default_factory=dict)
     truth_voxels: int = 0
+    covers: Optional[np.ndarray] = None  # (n, max id) bool: candidate i reaches embolus j + 1 (None: ``hit`` only)
 
     @property
     def positive(self) -> bool:
@@ -46,6 +48,7 @@ def case_table(name: str, candidate_labels: np.ndarray, scores: np.ndarray, trut
     voxels = np.bincount(candidate_labels.ravel(), minlength=n + 1)[1:]
     inside = np.bincount(candidate_labels[truth > 0], minlength=n + 1)[1:] if n else np.zeros(0, int)
     truth_sizes = np.bincount(truth.ravel(), minlength=max([r["id"] for r in records], default=0) + 1)
+    covers = np.zeros((n, truth_sizes.size - 1), dtype=bool)
     if n and records:
         grown = ndimage.grey_dilation(truth, size=(3, 3, 3))
         pairs_sel = (candidate_labels > 0) & (grown > 0)
@@ -53,6 +56,7 @@ def case_table(name: str, candidate_labels: np.ndarray, scores: np.ndarray, trut
         near = np.bincount(candidate_labels[pairs_sel].astype(np.int64) * m + grown[pairs_sel],
                            minlength=(n + 1) * m).reshape(n + 1, m)[1:]
         hit = np.where(near.max(axis=1) > 0, near.argmax(axis=1), 0)
+        covers = near[:, 1:] > 0
         sel = (candidate_labels > 0) & (truth > 0)
         inter = np.bincount(candidate_labels[sel].astype(np.int64) * m + truth[sel],
                             minlength=(n + 1) * m).reshape(n + 1, m)[1:]
@@ -63,7 +67,7 @@ def case_table(name: str, candidate_labels: np.ndarray, scores: np.ndarray, trut
         iou = ious.max(axis=1)
     return CaseTable(name=name, scores=np.asarray(scores, float), hit=hit, iou=iou, iou_id=iou_id,
                      voxels=voxels, inside_truth=inside, truth_levels={r["id"]: r["level"] for r in records},
-                     truth_voxels=int(np.count_nonzero(truth)))
+                     truth_voxels=int(np.count_nonzero(truth)), covers=covers)
 
 
 def _detections(tables: Sequence[CaseTable], level: str = "") -> tuple:
@@ -72,11 +76,12 @@ def _detections(tables: Sequence[CaseTable], level: str = "") -> tuple:
     for t in tables:
         targets = {i for i, lv in t.truth_levels.items() if not level or lv == level}
         per = {i: -np.inf for i in targets}
-        for s, h in zip(t.scores, t.hit):
-            if h == 0:
-                fps.append(s)
-            elif h in per:
-                per[h] = max(per[h], s)
+        covers = t.covers if t.covers is not None else t.hit[:, None] == np.arange(1, max(t.truth_levels, default=0) + 1)
+        fps.extend(t.scores[~covers.any(axis=1)] if covers.size else t.scores)
+        for i in per:
+            reached = t.scores[covers[:, i - 1]] if i <= covers.shape[1] else []
+            if len(reached):
+                per[i] = float(np.max(reached))
         best.extend(per.values())
     return np.asarray(best), np.asarray(fps)
 

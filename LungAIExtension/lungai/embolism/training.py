@@ -48,8 +48,9 @@ def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
     table = case_table(case.name, cands.labels, np.zeros(cands.count), emboli, case.records)
     level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
                            for name in LEVELS])
-    out = {"features": cands.features, "patches": candidate_patches(vol, trunk, tree, cands), "hit": table.hit, "iou": table.iou, "iou_id": table.iou_id,
-           "voxels": table.voxels, "inside_truth": table.inside_truth, "truth_voxels": table.truth_voxels,
+    out = {"features": cands.features, "patches": candidate_patches(vol, trunk, tree, cands), "hit": table.hit,
+           "covers": table.covers, "iou": table.iou, "iou_id": table.iou_id, "voxels": table.voxels,
+           "inside_truth": table.inside_truth, "truth_voxels": table.truth_voxels,
            "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": level_ml,
            "levels": np.asarray(cands.level, dtype="U16"),
            "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16"), "seconds": seconds}
@@ -63,7 +64,8 @@ def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
 def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndarray]:
     empty_i = np.zeros(0, dtype=int)
     return {"features": np.zeros((0, len(FEATURES)), np.float32),
-            "patches": np.zeros((0, len(PATCH_CHANNELS)) + PATCH_SHAPE, np.float16), "hit": empty_i, "iou": np.zeros(0),
+            "patches": np.zeros((0, len(PATCH_CHANNELS)) + PATCH_SHAPE, np.float16), "hit": empty_i,
+            "covers": np.zeros((0, len(case.records)), bool), "iou": np.zeros(0),
             "iou_id": empty_i, "voxels": empty_i, "inside_truth": empty_i,
             "truth_voxels": int(np.count_nonzero(case.emboli)),
             "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": np.zeros(len(LEVELS)),
@@ -82,7 +84,8 @@ def scored_table(name: str, extracted: Dict[str, np.ndarray], network: EmbolusML
                      iou_id=extracted["iou_id"], voxels=extracted["voxels"], inside_truth=extracted["inside_truth"],
                      truth_levels={int(i): str(lv) for i, lv in zip(extracted["truth_ids"],
                                                                      extracted["truth_levels"])},
-                     truth_voxels=int(extracted["truth_voxels"]))
+                     truth_voxels=int(extracted["truth_voxels"]),
+                     covers=extracted.get("covers"))  # caches before multi-embolus hits: primary hit only
 
 
 def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:
