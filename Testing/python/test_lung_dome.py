@@ -53,3 +53,21 @@ def test_consolidated_recess_is_continued_down_to_the_dome():
 def test_aerated_base_is_left_alone():
     hu, body, labels, _, _ = _right_base(consolidated=False)
     np.testing.assert_array_equal(extend_to_dome(labels, hu, body, SPACING), labels)
+
+
+def test_the_top_of_the_liver_dome_is_not_filled_in_as_a_vessel():
+    """Axial slices cut the dome apex as an island inside the lung; per-slice hole filling takes vessels (a 6 mm
+    vessel through the upper slices) but not the island resting on the liver below it."""
+    from lungai.lung.classic import _fill_lung
+
+    nz, ny, nx = 12, 60, 60
+    zz, yy, xx = np.mgrid[0:nz, 0:ny, 0:nx].astype(float)
+    r2 = (yy - 30) ** 2 + (xx - 30) ** 2
+    liver = zz <= 5.0 - 0.005 * r2  # reaches the chest wall (beyond the lung, radius 25) in slices 0 and 1
+    vessel = ((yy - 30) ** 2 + (xx - 10) ** 2 <= 1.5 ** 2) & (zz >= 6)
+    labels = np.where((r2 <= 25 ** 2) & ~liver & ~vessel, RIGHT_LUNG, 0).astype(np.uint8)
+    island = liver & (zz >= 2)  # lung all around it in these slices
+    assert island.sum() > 1000
+    out = _fill_lung(labels, SPACING, planar=False)
+    assert (out[vessel] == RIGHT_LUNG).all()
+    assert np.count_nonzero(out[island] == RIGHT_LUNG) < 0.01 * island.sum()  # the closing's rim at most

@@ -36,6 +36,7 @@ TOP_REACH_MM = 10.0           # without a trachea in view, lung reaches this clo
 MIN_LUNG_ML = 40.0            # less lung than this in the field of view is "no lungs"
 MIN_LUNG_AREA_MM2 = 400.0     # same, per slice, for planar inputs
 CLOSING_MM = 3.0
+ORGAN_TOP_MM2 = 400.0        # holes resting on this much tissue below are an organ's top, not vessels
 
 
 @dataclass
@@ -143,6 +144,22 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
     return lungs, airways, seed
 
 
+def _organ_tops(filled: np.ndarray, walls: np.ndarray, spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Holes of a lung's slices that are the top of an organ under it, not vessels: 3D stacks of holes resting on
+    tissue outside the lung over at least ORGAN_TOP_MM2 (the apex of the liver or spleen dome, cut by an axial
+    slice, is an island inside the lung; a vessel ending on the hilum rests on a few mm^2)."""
+    holes = filled & ~walls
+    if not holes.any():
+        return holes
+    stacks, n = label(holes)
+    resting = np.zeros_like(holes)
+    resting[1:] = holes[1:] & ~filled[:-1]
+    area = np.bincount(stacks[resting], minlength=n + 1) * spacing[1] * spacing[2]
+    tops = area >= ORGAN_TOP_MM2
+    tops[0] = False
+    return tops[stacks]
+
+
 def _fill_lung(labels: np.ndarray, spacing: Tuple[float, float, float], planar: bool) -> np.ndarray:
     """Vessels and airway walls inside each lung filled: hole filling per slice and a small closing."""
     out = labels.copy()
@@ -154,8 +171,11 @@ def _fill_lung(labels: np.ndarray, spacing: Tuple[float, float, float], planar: 
             continue
         box = bbox(mask, margin)
         sub = np.pad(mask[box], margin)
-        closed = ndimage.binary_closing(sub, element)[margin:-margin, margin:-margin, margin:-margin]
-        closed = fill_holes_slices(closed | mask[box])
+        closed = ndimage.binary_closing(sub, element)[margin:-margin, margin:-margin, margin:-margin] | mask[box]
+        filled = fill_holes_slices(closed)
+        if not planar:
+            filled &= ~_organ_tops(filled, closed, spacing)
+        closed = filled
         region = out[box]
         region[closed & (region == 0)] = side
     return out
