@@ -34,7 +34,8 @@ from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
 from lungai.pneumonia.components import reject_false_components
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
-from lungai.pneumonia.vessels import bin_average, expand_blocks, shrink_factors, tube_zone, vesselness
+from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
+                                      vesselness)
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
 
@@ -56,6 +57,7 @@ class ClassicParams:
     vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0, 4.5, 6.0)
     vessel_shell_fraction: float = 0.25
     lesion_regrow_mm: float = 2.0
+    hilum_mm: float = 6.0
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
     consolidation_rim_mm: float = 1.0
@@ -144,7 +146,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     thin = cc3d.dust(dense & ~thick_zone, threshold=max(1, int(p.vessel_min_mm3 / float(np.prod(spacing)))),
                      connectivity=26)
     vessels = morphology(ndi.binary_dilation, thin, p.vessel_margin_mm, spacing) & ~thick_zone
-    vessels |= _vessel_tree(smooth, dense, lung, spacing, PatientAxes.of(image).axial, p)
+    vessels |= _vessel_tree(smooth, dense, lung, spacing, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
@@ -185,8 +187,7 @@ def _line_opening(mask: np.ndarray, axis: int, radius: int) -> np.ndarray:
     return ndi.binary_opening(mask, structure=np.ones(shape, dtype=bool))
 
 
-def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacing, axial: int,
-                 p: ClassicParams) -> np.ndarray:
+def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacing, p: ClassicParams) -> np.ndarray:
     """The zone of the vessel tree and its partial-volume shell (see :func:`.vessels.tube_zone`).
 
     Centre lines are found by Frangi vesselness on the coarse vessel grid at every dense voxel; the radius at each
@@ -198,32 +199,27 @@ def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacin
     coarse_dense = bin_average(dense, factors) >= 0.5
     if not coarse_dense.any():
         return np.zeros(smooth.shape, dtype=bool)
-    # the mediastinum (between the lungs) is given the density of aerated lung, so that a vessel leaving the
-    # lung at the hilum stays a tube up to the lung's edge instead of merging into a plate of soft tissue
-    aerated = lung & (smooth < p.ground_glass_hu[0])
-    level = np.float32(np.median(smooth[aerated])) if aerated.any() else np.float32(p.ground_glass_hu[0])
-    coarse = bin_average(smooth, factors)
-    coarse[mediastinum(bin_average(lung, factors) >= 0.5, axial)] = level
-    centres = vesselness(coarse, coarse_spacing, p.vessel_scales_mm, coarse_dense) >= p.vessel_threshold
+    score, axes = vesselness(bin_average(smooth, factors), coarse_spacing, p.vessel_scales_mm, coarse_dense,
+                             with_axes=True)
+    half_voxel = 0.5 * min(coarse_spacing)
+    # the radius of the tube at a centre voxel: the largest distance to the structure's edge next to it (a centre
+    # found on the coarse grid may lie a voxel off the true centre line)
+    depth = ndi.maximum_filter(ndi.distance_transform_edt(coarse_dense, sampling=coarse_spacing), size=3)
+    radius = np.maximum(depth - half_voxel, half_voxel)
+    # at large scales two nearby blobs can look like a tube: keep centres whose structure goes on along the axis
+    centres = continues_along_axis(score >= p.vessel_threshold, axes, radius, coarse_dense, coarse_spacing)
     if not centres.any():
         return np.zeros(smooth.shape, dtype=bool)
-    half_voxel = 0.5 * min(coarse_spacing)
-    radius = np.maximum(ndi.distance_transform_edt(coarse_dense, sampling=coarse_spacing) - half_voxel, half_voxel)
     zone = tube_zone(centres, radius, coarse_spacing, p.vessel_shell_fraction, p.vessel_margin_mm,
                      p.vessel_scales_mm)
+    # where a vessel leaves the lung at the hilum it merges with the mediastinum and is no tube any more: follow
+    # the dense structure on from the rebuilt tubes to the lung's edge
+    edge = ndi.distance_transform_edt(bin_average(lung, factors) >= 0.5, sampling=coarse_spacing) <= p.hilum_mm
+    steps = max(1, int(np.ceil(p.hilum_mm / min(coarse_spacing))))
+    ends = ndi.binary_dilation(zone & coarse_dense, ndi.generate_binary_structure(3, 3), iterations=steps,
+                               mask=coarse_dense & edge)
+    zone |= morphology(ndi.binary_dilation, ends & ~zone, p.vessel_margin_mm, coarse_spacing)
     return expand_blocks(zone, factors, smooth.shape)
-
-
-def mediastinum(lung: np.ndarray, axial: int) -> np.ndarray:
-    """Voxels between the lungs: inside the convex hull of both lungs on each slice, outside the lungs."""
-    from skimage.morphology import convex_hull_image
-
-    hull = np.zeros_like(lung)
-    for index in np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axial))):
-        where = [slice(None)] * 3
-        where[axial] = index
-        hull[tuple(where)] = convex_hull_image(lung[tuple(where)])
-    return hull & ~lung
 
 
 def lesion_model_entry(model_name: Optional[str] = None, dims: Optional[int] = None):

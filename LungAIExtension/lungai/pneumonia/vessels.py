@@ -40,18 +40,22 @@ def expand_blocks(array: np.ndarray, factors: Sequence[int], shape: Sequence[int
 
 
 def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence[float], candidates: np.ndarray,
-               alpha: float = 0.5, beta: float = 0.5, c: float = 120.0, ridge: float = 0.5) -> np.ndarray:
+               alpha: float = 0.5, beta: float = 0.5, c: float = 120.0, ridge: float = 0.5,
+               with_axes: bool = False):
     """Frangi vesselness of bright tubes, maximum over ``scales_mm``, at the ``candidates`` voxels (0 elsewhere).
 
     ``c`` is the structure-strength constant in scale-normalised HU; vessels against lung (about 800 HU of
     contrast) score near 1, ground-glass blobs and plates (fissures, lesion borders) near 0. Only voxels near a
     centre line count (scale-normalised gradient at most ``ridge`` times the largest eigenvalue magnitude), which
-    keeps the tube-like shoulders of round lesions out.
+    keeps the tube-like shoulders of round lesions out. With ``with_axes`` it also returns, per voxel, the unit
+    direction of the tube there (the eigenvector of the smallest eigenvalue magnitude at the best scale; array
+    ``[..., 3]`` in array-axis order, in voxel units of each axis scaled to mm).
     """
     out = np.zeros(hu.shape, dtype=np.float32)
+    axes = np.zeros(hu.shape + (3,), dtype=np.float32) if with_axes else None
     where = np.nonzero(candidates)
     if where[0].size == 0:
-        return out
+        return (out, axes) if with_axes else out
     hu = hu.astype(np.float32, copy=False)
     for scale in scales_mm:
         sigma = [scale / s for s in spacing_kji]
@@ -67,7 +71,10 @@ def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence
             h[:, b, a] = d
         grad = np.stack([ndi.gaussian_filter(hu, sigma, order=[int(a == b) for b in range(3)], mode="nearest")[where]
                          * (scale / spacing_kji[a]) for a in range(3)], axis=1)
-        lam = np.linalg.eigvalsh(h)
+        if with_axes:
+            lam, vectors = np.linalg.eigh(h)
+        else:
+            lam = np.linalg.eigvalsh(h)
         order_idx = np.argsort(np.abs(lam), axis=1)
         lam = np.take_along_axis(lam, order_idx, axis=1)
         l1, l2, l3 = lam[:, 0], lam[:, 1], lam[:, 2]
@@ -81,5 +88,57 @@ def vesselness(hu: np.ndarray, spacing_kji: Sequence[float], scales_mm: Sequence
         # on a vessel's centre line the intensity gradient vanishes; on the shoulders of blobs it does not
         centred = np.linalg.norm(grad, axis=1) <= ridge * a3
         v = np.where(bright_tube & centred, v, 0).astype(np.float32)
+        if with_axes:
+            better = v > out[where]
+            axis = np.take_along_axis(vectors, order_idx[:, None, :1], axis=2)[:, :, 0]
+            axes[tuple(w[better] for w in where)] = axis[better]
         out[where] = np.maximum(out[where], v)
+    return (out, axes) if with_axes else out
+
+
+def continues_along_axis(centres: np.ndarray, axes: np.ndarray, radius_mm: np.ndarray, dense: np.ndarray,
+                         spacing_kji: Sequence[float], reach: float = 1.5) -> np.ndarray:
+    """The centre-line voxels whose dense structure goes on along the tube's axis beyond ``reach`` radii (on at
+    least one side: a vessel's end has one), unlike a ball, whose medial axis is a point."""
+    where = np.nonzero(centres)
+    if where[0].size == 0:
+        return centres.copy()
+    spacing = np.asarray(spacing_kji, dtype=np.float32)
+    position = np.stack(where, axis=1).astype(np.float32)
+    step = axes[where] / spacing * (reach * radius_mm[where] + float(spacing.max()))[:, None]
+    goes_on = np.zeros(where[0].size, dtype=bool)
+    for sign in (1.0, -1.0):
+        target = np.rint(position + sign * step).astype(np.int64)
+        inside = np.all((target >= 0) & (target < np.asarray(dense.shape)), axis=1)
+        hit = np.zeros_like(goes_on)
+        hit[inside] = dense[tuple(target[inside].T)]
+        goes_on |= hit
+    out = np.zeros_like(centres)
+    out[tuple(w[goes_on] for w in where)] = True
     return out
+
+
+def tube_zone(centres: np.ndarray, radius_mm: np.ndarray, spacing_kji: Sequence[float], shell_fraction: float,
+              margin_mm: float, bin_edges_mm: Sequence[float]) -> np.ndarray:
+    """The vessels around their centre lines, rebuilt as a union of balls, with their partial-volume shells.
+
+    Every centre-line voxel carries the vessel radius there (``radius_mm``); it contributes a ball of
+    ``radius * (1 + shell_fraction) + margin_mm``: the shell in which a vessel's blur and the slab averaging of
+    thick slices put ground-glass densities grows with the vessel's calibre. Radii are grouped by
+    ``bin_edges_mm`` (each group uses its largest radius), one distance transform per group.
+    """
+    zone = np.zeros(centres.shape, dtype=bool)
+    edges = [0.0, *bin_edges_mm, np.inf]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        seeds = centres & (radius_mm > lo) & (radius_mm <= hi)
+        if not seeds.any():
+            continue
+        reach = float(radius_mm[seeds].max()) * (1.0 + shell_fraction) + margin_mm
+        pad = [int(np.ceil(reach / s)) + 1 for s in spacing_kji]
+        box = []
+        for axis, n in enumerate(seeds.shape):
+            present = np.flatnonzero(seeds.any(axis=tuple(a for a in range(3) if a != axis)))
+            box.append(slice(max(0, int(present[0]) - pad[axis]), min(n, int(present[-1]) + 1 + pad[axis])))
+        box = tuple(box)
+        zone[box] |= ndi.distance_transform_edt(~seeds[box], sampling=spacing_kji) <= reach
+    return zone
