@@ -5,7 +5,7 @@ and spleen under the diaphragm, so no slice on its own tells the two apart. The 
 the lung ends in aerated parenchyma it lies on the dome, and those columns give the dome's shape. Where the lung
 instead ends in dense lung (a consolidation reaching down past the last aerated slice), it continues down to the
 dome extrapolated from the aerated part, through fat-free, bone-free tissue only, in the columns towards the
-posterior and lateral chest wall (never above the heart or the mediastinum).
+posterior and lateral chest wall (never above the heart, the mediastinum or the anterior dome).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ BONE_HU = 180.0
 MIN_DOME_COLUMNS = 40        # fewest aerated-bottom columns to fit a dome
 DOME_TOLERANCE_MM = 6.0      # columns whose lung bottom lies higher above the fit (heart, hilum) are not dome
 MAX_DEPTH_MM = 50.0          # deepest extension below a dense lung bottom
+DOME_REACH_MM = 10.0         # ... down to within this of the dome (fat under the dome's rim ends it early)
 MIN_EXTENSION_ML = 3.0       # smallest extension kept (joined columns)
-ANTERIOR_LIMIT_DEG = 100.0   # columns within these angles from the lateral direction (seen from the lung's
-POSTERIOR_LIMIT_DEG = 135.0  # footprint centre) are recesses; the rest lie over the heart and mediastinum
+ANTERIOR_LIMIT_DEG = 45.0    # columns within these angles from the lateral direction (seen from the lung's
+POSTERIOR_LIMIT_DEG = 135.0  # footprint centre) are recesses; the rest lie over the heart, the mediastinum and the
+#                              anterior dome, which rises above a fit of the whole dome
 
 
 def _design(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -91,22 +93,24 @@ def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
         if not chosen.any():
             continue
         ys, xs, b, target = ys[chosen], xs[chosen], b[chosen], target[chosen]
-        # the column is taken only when fat-free, bone-free tissue runs all the way down to the dome
+        # the column is taken only when fat-free, bone-free tissue runs down to the dome (to within
+        # DOME_REACH_MM: fat under the dome's rim), and filled as far as that tissue runs
         depth = b - target
-        reaches = np.ones(ys.size, dtype=bool)
+        run = np.zeros(ys.size, dtype=int)
         for step in range(1, int(depth.max()) + 1):
             z = np.maximum(b - step, 0)
             value = hu[z, ys, xs]
             ok = (body[z, ys, xs] & (out[z, ys, xs] == 0) & (value < BONE_HU) & (value > AERATED_HU)
                   & ~((value > FAT_HU[0]) & (value < FAT_HU[1])))
-            reaches &= ok | (step > depth)
+            run += ok & (run == step - 1) & (step <= depth)
+        reaches = (run > 0) & ((depth - run) * sz <= DOME_REACH_MM)
         # a few ml at the rim of the recess is the fit's error there, not a consolidation
         columns = np.zeros(footprint.shape, dtype=np.int32)
-        columns[ys[reaches], xs[reaches]] = depth[reaches]
+        columns[ys[reaches], xs[reaches]] = run[reaches]
         groups, n = ndimage.label(columns > 0, np.ones((3, 3), dtype=bool))
         volume_ml = np.bincount(groups.ravel(), weights=columns.ravel(), minlength=n + 1) * sz * sy * sx / 1000.0
         reaches &= volume_ml[groups[ys, xs]] >= MIN_EXTENSION_ML
-        for step in range(1, int(depth.max()) + 1):
-            take = reaches & (step <= depth)
+        for step in range(1, int(run.max(initial=0)) + 1):
+            take = reaches & (step <= run)
             out[b[take] - step, ys[take], xs[take]] = side
     return out
