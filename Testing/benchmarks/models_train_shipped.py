@@ -16,7 +16,7 @@
         size=(224, 224, 68), spacing=(1.55, 1.55, 5.0), dose=2.0)"
     LUNGAI_HOME=/tmp/l3d/home nice -n 10 python Testing/benchmarks/models_train_shipped.py lesions3d \
         --cohort /tmp/l3d/cohortA --cohort /tmp/l3d/cohortB --cohort /tmp/l3d/cohortC --work /tmp/l3d/work \
-        --epochs 8 --steps 120 --samples 8 --lr 2e-3 --patience 10 [--evaluations FILE.json --ship]
+        --epochs 24 --steps 120 --samples 8 --lr 2e-3 --patience 24 [--evaluations FILE.json --ship]
 
 Figures printed (and written to <work>/<model>-figures.json): validation Dice on held-out phantom cases, and on
 real data: lungs vs TotalSegmentator masks of ../shared/data/ct/abdomen-lung-bases, lung volumes on the real
