@@ -43,6 +43,7 @@ class LungRegions:
     zones: np.ndarray  # 0 outside, 1..12 in ZONE_NAMES order
     zone_names: List[str]
     lobes: Optional[np.ndarray] = None  # 0 outside, 1..5 (lungai.labels), or None when not available
+    organ_tops: Optional[np.ndarray] = None  # partial-volume organ tops inside the lungs' outline (not filled)
 
     @property
     def lung_mask(self) -> np.ndarray:
@@ -53,9 +54,22 @@ class LungRegions:
         return self.lobes is not None and bool(np.any(self.lobes))
 
 
-def fill_lungs(lungs: np.ndarray, axes: PatientAxes) -> np.ndarray:
-    """Fill holes of each lung slice by slice (vessels and dense lesions that a threshold lung mask leaves out)."""
+ORGAN_TOP_FRACTION = 0.5  # a hole with at least this share of its area resting on tissue below it ...
+ORGAN_TOP_MM2 = 50.0  # ... (and at least this area) is the top of an organ bulging into the lung ...
+ORGAN_TOP_HU = -100.0  # ... when it is partial volume (below this mean HU), not a consolidation
+
+
+def fill_lungs(lungs: np.ndarray, axes: PatientAxes, hu: Optional[np.ndarray] = None,
+               spacing_kji: Optional[Tuple[float, float, float]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Fill holes of each lung slice by slice (vessels and dense lesions that a threshold lung mask leaves out).
+
+    With ``hu``, holes that are the partial-volume top of an organ bulging up into the lung (the diaphragm dome
+    over the liver, the heart) are left out: a hole of mean density below ORGAN_TOP_HU with at least
+    ORGAN_TOP_FRACTION of its area (and ORGAN_TOP_MM2) resting on tissue outside the lungs on the slice below it,
+    or on such a hole. Returns the filled label map and the organ tops left out.
+    """
     out = lungs.copy()
+    tops = np.zeros(lungs.shape, dtype=bool)
     structure = ndi.generate_binary_structure(3, 1)
     index = [slice(None)] * 3
     index[axes.axial] = [0, 2]
@@ -68,11 +82,42 @@ def fill_lungs(lungs: np.ndarray, axes: PatientAxes) -> np.ndarray:
             continue
         box = bounding_box(mask, 1)
         sub = np.pad(mask[box], pad)
-        filled = ndi.binary_fill_holes(sub, structure=structure)
         inner = tuple(slice(1, -1) if axis == axes.axial else slice(None) for axis in range(3))
+        holes = ndi.binary_fill_holes(sub, structure=structure)[inner] & ~mask[box]
+        if hu is not None and spacing_kji is not None:
+            top = _organ_tops(holes, (lungs[box] > 0) | holes, hu[box], axes, structure, spacing_kji)
+            tops[box] |= top
+            holes &= ~top
         target = out[box]
-        target[filled[inner] & (target == 0)] = label
-    return out
+        target[holes & (target == 0)] = label
+    return out, tops
+
+
+def _organ_tops(holes: np.ndarray, lung: np.ndarray, hu: np.ndarray, axes: PatientAxes, structure: np.ndarray,
+                spacing_kji) -> np.ndarray:
+    """The holes (per-slice components) that are partial-volume organ tops (see :func:`fill_lungs`)."""
+    components, n = ndi.label(holes, structure=structure)
+    if n == 0:
+        return np.zeros_like(holes)
+    index = np.arange(1, n + 1)
+    size = ndi.sum(holes, components, index)
+    dark = ndi.mean(hu, components, index) < ORGAN_TOP_HU
+    pixel_mm2 = float(np.prod([s for axis, s in enumerate(spacing_kji) if axis != axes.axial]))
+    below = -axes.superior_sign  # the array step towards the feet
+    tops = np.zeros(n + 1, dtype=bool)
+    for _ in range(holes.shape[axes.axial]):  # a stack of tops rests on the one below it
+        outside = ~lung | tops[components]
+        under = np.roll(outside, -below, axis=axes.axial)  # under[v] = outside at v's inferior neighbour
+        edge = [slice(None)] * 3
+        edge[axes.axial] = -1 if below > 0 else 0  # the most inferior slice has nothing known below it
+        under[tuple(edge)] = False
+        area = ndi.sum(under & holes, components, index)
+        resting = (area * pixel_mm2 >= ORGAN_TOP_MM2) & (area >= ORGAN_TOP_FRACTION * size)
+        new = np.concatenate([[False], resting & dark])
+        if np.array_equal(new, tops):
+            break
+        tops = new
+    return tops[components]
 
 
 def regions_from_labels(image: Image, lungs: np.ndarray, zones: Optional[np.ndarray] = None,
@@ -80,15 +125,17 @@ def regions_from_labels(image: Image, lungs: np.ndarray, zones: Optional[np.ndar
     """Build :class:`LungRegions` from a lungs label map; zones are computed when not given.
 
     ``fill`` closes the holes of each lung per slice so that dense lesions and vessels a threshold-based lung
-    mask leaves out still count as lung (zones and lobes are extended into the filled voxels by nearest label).
+    mask leaves out still count as lung (zones and lobes are extended into the filled voxels by nearest label),
+    except the partial-volume tops of organs (see :func:`fill_lungs`), which are kept in ``organ_tops``.
     """
     lungs = np.asarray(lungs)
     if lungs.shape != image.shape:
         raise ValueError(f"lung label map {lungs.shape} is not on the CT grid {image.shape}")
     axes = PatientAxes.of(image)
     lungs = lungs.astype(np.uint8)
+    tops = None
     if fill:
-        filled = fill_lungs(lungs, axes)
+        filled, tops = fill_lungs(lungs, axes, np.asarray(image.array), tuple(reversed(image.spacing)))
         added = filled != lungs
         lungs = filled
         if added.any():
@@ -101,6 +148,7 @@ def regions_from_labels(image: Image, lungs: np.ndarray, zones: Optional[np.ndar
 
         zones = compute_zones(image.like(lungs)).array
     return LungRegions(lungs=lungs, zones=np.asarray(zones).astype(np.uint8), zone_names=list(ZONE_NAMES),
+                       organ_tops=tops,
                        lobes=None if lobes is None else np.asarray(lobes).astype(np.uint8))
 
 

@@ -60,6 +60,7 @@ class ClassicParams:
     hilum_mm: float = 6.0
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
+    organ_top_rim_mm: float = 4.0
     consolidation_rim_mm: float = 1.0
     keep_single_slice: bool = False
     remnant_max_mm3: float = 700.0
@@ -126,6 +127,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     smooth = ndi.gaussian_filter(hu, sigma) if p.smoothing_mm > 0 else hu
     airways = regions.lungs[box] == AIRWAYS
     region = lung & ~morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
+    if regions.organ_tops is not None:
+        # the lung around an organ top bulging up into it (diaphragm dome, heart) is its partial-volume rim
+        region &= ~morphology(ndi.binary_dilation, regions.organ_tops[box], p.organ_top_rim_mm, spacing)
 
     progress.update(0.2, "density ranges")
     lo, hi = p.ground_glass_hu[0], p.consolidation_hu[1]
