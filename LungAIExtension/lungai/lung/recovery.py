@@ -6,8 +6,9 @@ air mask. Three steps put it back:
 * chest-wall rays: in each axial slice, rays from the centre of each lung find the outer edge of the aerated lung
   and the first rib beyond it. In healthy directions the gap is only pleura and the thin inner chest wall, a margin
   measured on the same slice; where the gap is wider and fat-free, the tissue in between is lung that lost its air.
-  Rays towards the mediastinum are not used, and bones off the interpolated rib cage (clavicle, scapula) are
-  ignored, which keeps heart, great vessels, chest-wall muscle, breast and abdomen out;
+  Rays towards the mediastinum are not used, bones off the interpolated rib cage (clavicle, scapula) are
+  ignored, and pieces smaller than MIN_LAYER_MM2 in a slice are dropped (chest wall between the pleura and a rib
+  set farther out), which keeps heart, great vessels, chest-wall muscle, breast and abdomen out;
 * enclosure: dense tissue with this lung on both sides along most axes through it (consolidation against the heart
   or spine, which the rays do not see);
 * slice completion: a voxel that is lung in the slices above and below.
@@ -41,6 +42,7 @@ POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the paravertebral g
 MIN_LUNG_AREA_MM2 = 150.0
 FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
 BONE_HU = 180.0
+MIN_LAYER_MM2 = 80.0         # smallest dense layer a slice's rays recover (smaller pieces are chest wall)
 CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
 
 
@@ -152,8 +154,14 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     touching = np.zeros(n + 1, dtype=bool)
     touching[joined[window_lung]] = True
     touching[0] = False
+    kept = take & touching[joined]
+    # a few pixels between the pleura and a rib set farther out are chest wall, not a dense layer
+    pieces, k = ndimage.label(kept, np.ones((3, 3), dtype=bool))
+    area = np.bincount(pieces.ravel(), minlength=k + 1) * sy * sx
+    big = area >= MIN_LAYER_MM2
+    big[0] = False
     out = np.zeros_like(lung)
-    out[y0:y1, x0:x1] = take & touching[joined]
+    out[y0:y1, x0:x1] = big[pieces]
     return out
 
 
