@@ -67,12 +67,27 @@ def speed(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=1))
 
 
+def _cnn(image, weights=None):
+    """The registered CNN, or the network of a training run (``weights``: its best.pt, params.json beside it)."""
+    import torch
+
+    from lungai.denoise.cnn import denoise_cnn, denoise_slices
+    from lungai.denoise.training import NORMALIZATION, build_network
+
+    if not weights:
+        return denoise_cnn(image)[0]
+    params = Path(weights).parent / "params.json"
+    net = build_network(json.loads(params.read_text()) if params.is_file() else None)
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    return image.like(denoise_slices(net.eval(), image.array.astype(np.float32), NORMALIZATION,
+                                     torch.device("cpu")))
+
+
 def task(args: argparse.Namespace) -> None:
     import torch
 
     from lungai import quality
     from lungai.denoise import dose
-    from lungai.denoise.cnn import denoise_cnn
     from lungai.denoise.nlm import denoise_nlm
     from lungai.phantom import PhantomConfig, make_phantom
     from lungai.pneumonia.regions import regions_from_labels
@@ -90,7 +105,7 @@ def task(args: argparse.Namespace) -> None:
         images = {"normal dose": dose.add_calibrated_noise(clean, 1.0, args.group, flux=flux, seed=seed),
                   "low dose": dose.add_calibrated_noise(clean, args.dose, args.group, flux=flux, seed=seed + 1)}
         images["low + NLM"] = denoise_nlm(images["low dose"])
-        images["low + CNN"] = denoise_cnn(images["low dose"])[0]
+        images["low + CNN"] = _cnn(images["low dose"], args.weights)
         for name, image in images.items():
             regions = regions_from_labels(image, lungs)
             seg = segment_lesions_classic(image, regions)
@@ -130,6 +145,7 @@ def main(argv: List[str]) -> None:
                    help="noise std (HU) of the normal-dose phantom; quarter dose then has about twice that")
     p.add_argument("--dose", type=float, default=0.25, help="dose fraction of the low-dose scan")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--weights", help="a training run's best.pt instead of the registered CNN")
     p.add_argument("--json", help="also write the rows here")
     p.set_defaults(func=task)
     args = parser.parse_args(argv)

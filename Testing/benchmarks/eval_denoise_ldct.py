@@ -299,7 +299,7 @@ def publish(args: argparse.Namespace) -> None:
     if bundles:  # trained by train_denoise_bank.py on noise-bank bundles
         data = {"name": "simulated low/normal-dose pairs (noise bank)",
                 "cases_train": ", ".join(bundles) + ": 22 full-dose LDCT slices (AAPM-Mayo L143, L192; B30f and "
-                               "D45f; 3 noise realizations each), 64 slices of chest-ct-141, the 2-slice CIP crop, "
+                               "D45f; 3 noise realizations each), 65 slices of chest-ct-141, the 2-slice CIP crop, "
                                "28 slices of the CTPA crop, 4 covid-moderate phantoms (8 slices each)",
                 "cases_val": "chest-ct-141 slices 103 and 109 (slices 100-111 kept out of training)",
                 "source": "shared/data/ldct, shared/data/ct (chest-ct-141, cip-crop-2slices, ctpa-crop), "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import platform
 import sys
 import types
@@ -76,16 +77,24 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
     log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} chest slices")
     params = {"features": args.features, "depth": args.depth, "shuffle": args.shuffle, "kernel_size": 3}
     net = RedCnnShuffle(2, 1, 1, **params).to(device)
+    if args.init_prefix:  # a warm start from an earlier network of the same fold (never one that saw the patient)
+        init = Path(f"{args.init_prefix}{fold}") / "best.pt"
+        net.load_state_dict(torch.load(init, map_location=device, weights_only=True))
+        log(f"starting from {init}")
     bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, seed=args.seed)
     out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
                      time_limit_s=args.time_limit, log=log)
     torch.save(out["state"], folder / "best.pt")
     config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
-              "lr": args.lr, "schedule": "one-cycle cosine", "optimizer": "Adam", "grad_clip": 1.0,
-              "lesion_weight": args.lesion_weight, "seed": args.seed, "device": str(device), "params": params,
+              "lr": args.lr, "schedule": "warm-up, cosine decay", "optimizer": "Adam", "grad_clip": 1.0,
+              "lesion_weight": args.lesion_weight, "seed": args.seed, "init": args.init_prefix,
+              "device": str(device), "params": params,
               "bundles": used, "sampling_weights": FAMILY_WEIGHTS}
-    hardware = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor(),
-                "torch": torch.__version__}
+    hardware = {"cpu": platform.processor() or platform.machine(), "cpu_cores": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
+                "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+    if device.type == "cuda":
+        hardware["gpu"] = torch.cuda.get_device_name(device)
     history = [{"epoch": h["step"], "train_loss": h["train_loss"], "val_psnr_soft_tissue_db":
                 h["val_psnr_soft_tissue_db"], "lr": h["lr"], "seconds": h["seconds"]} for h in out["history"]]
     result = {"history": history, "best_metric": out["best_metric"], "best_epoch": out["best_step"],
@@ -111,6 +120,7 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--time-limit", type=float, help="stop each fold after this many seconds")
+    parser.add_argument("--init-prefix", help="start each fold from <init-prefix><fold>/best.pt (same fold)")
     parser.add_argument("--lesion-weight", type=float, default=3.0)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--depth", type=int, default=7)
