@@ -144,3 +144,45 @@ def test_main_embolus_splitting_the_trunk_keeps_the_trunk_in_the_arteries():
     arteries = vol.reorientation.to_canonical(case.truth["arteries"].array)
     assert arteries[trunk.point] > 0, "the bifurcation must lie in the true pulmonary arteries"
     assert trunk.hu > 280 and trunk.system_threshold_hu > 250
+
+
+def _tube_with_clot(lumen_hu: float):
+    """A 12 mm enhanced artery (canonical [S, P, L], 1.6 x 1.6 x 2.0 mm) in lung with a 6 mm clot in its middle."""
+    from lungai.embolism.arteries import ArteryTree, LEVEL_CODE
+    from lungai.embolism.volume import WorkVolume
+
+    shape, spacing = (30, 40, 40), (2.0, 1.6, 1.6)
+    z, y, x = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    r_vessel = np.hypot(y - 32.0, x - 32.0)
+    hu = np.full(shape, -850.0, np.float32)
+    hu[r_vessel < 6.0] = lumen_hu
+    clot = (np.hypot(r_vessel, z - 30.0) < 3.0)
+    hu[clot] = 40.0
+    mask = hu > 150.0
+    tree = ArteryTree(mask=mask, level=np.where(mask, LEVEL_CODE["lobar"], 0).astype(np.uint8),
+                      diameter=np.where(mask, 12.0, 0.0).astype(np.float32), low_hu=100.0, centreline_mm={})
+    vol = WorkVolume(hu=hu, raw=hu, lungs=np.ones(shape, np.uint8), spacing=spacing, reorientation=None,
+                     image=None, input_image=None)
+    return vol, tree, clot
+
+
+@pytest.mark.parametrize("lumen_hu, found", [(330.0, True), (480.0, False)])
+def test_clot_is_a_candidate_but_a_dark_swirl_in_undiluted_inflow_is_not(lumen_hu, found):
+    """With the trunk at 330 HU, a 40 HU clot in a 330 HU lumen is a filling defect; the same spot in 480 HU
+    contrast (1.45 x the trunk: vena cava inflow, right-heart mixing) is a mixing artefact and is dropped."""
+    from lungai.embolism.candidates import candidate_patches, find_candidates
+    from lungai.embolism.trunk import Trunk
+
+    vol, tree, clot = _tube_with_clot(lumen_hu)
+    trunk = Trunk(point=(15, 20, 20), hu=330.0, system_threshold_hu=250.0, system=np.zeros((1, 1, 1), bool),
+                  factors=(1, 1, 1))
+    cands = find_candidates(vol, trunk, tree)
+    on_clot = set(np.unique(cands.labels[clot])) - {0}
+    assert bool(on_clot) is found
+    if found:
+        (label,) = on_clot
+        patches = candidate_patches(vol, trunk, tree, cands)
+        assert patches.shape[1:] == (3, 16, 20, 20)
+        patch = patches[label - 1].astype(np.float32)
+        assert patch[2].sum() == np.count_nonzero(cands.labels == label)  # the candidate channel
+        assert patch[0, 8, 10, 10] == pytest.approx(40.0 / 330.0, abs=0.02)  # CT over trunk HU at the centre

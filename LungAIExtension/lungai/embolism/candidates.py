@@ -28,6 +28,9 @@ MIN_HU = -100.0           # darker than this is lung or fat, not clot (clot is a
 MIN_VOXELS = 2
 MAX_ML = 10.0             # a larger dark region in the envelope is heart wall or mediastinal tissue, not clot
 CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
+# expected lumen denser than this x the trunk's HU is undiluted contrast inflow (vena cava, right heart), where a
+# small dark swirl is a mixing artefact, the classic mimic of a central embolus, not clot
+INFLOW_FRACTION = 1.2
 
 FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", "lumen_hu", "contact_contrast",
             "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
@@ -94,7 +97,8 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
         return _empty(labels)
     counts = np.bincount(lab.ravel(), minlength=n + 1)
     touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
-    keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching
+    inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * t * counts
+    keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching & ~inflow
     keep[0] = False
     remap = np.zeros(n + 1, dtype=np.int32)
     remap[keep] = np.arange(1, int(keep.sum()) + 1)
