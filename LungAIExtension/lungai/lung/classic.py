@@ -21,7 +21,7 @@ from lungai.lung.body import PURE_AIR_HU, body_interior, outside_air
 from lungai.lung.grid import WorkGrid, upsample_labels
 from lungai.lung.morphology import FACES, PLANAR, ball, bbox, fill_holes_slices, label
 from lungai.lung.orientation import Reorientation
-from lungai.lung.recovery import recover_dense_lung
+from lungai.lung.recovery import hilar_zone, recover_dense_lung
 from lungai.lung.separation import separate
 from lungai.progress import Progress, ensure
 
@@ -208,7 +208,8 @@ def segment_working(hu: np.ndarray, spacing: Tuple[float, float, float], planar:
     labels = _fill_lung(labels, spacing, planar)
     progress.update(0.5, "recovering dense lung at the chest wall")
     before = np.count_nonzero(labels)
-    labels = recover_dense_lung(labels, hu, body, spacing, progress.span(0.5, 0.9), planar)
+    hilum = hilar_zone(airways, labels > 0, spacing) if airways.any() else None
+    labels = recover_dense_lung(labels, hu, body, spacing, progress.span(0.5, 0.9), planar, hilum)
     labels = _fill_lung(labels, spacing, planar)
     details.recovered_ml = float((np.count_nonzero(labels) - before) * voxel)
     if airways.any():

@@ -10,20 +10,20 @@ air mask. Three steps put it back:
   ignored, and pieces smaller than MIN_LAYER_MM2 in a slice are dropped (chest wall between the pleura and a rib
   set farther out), which keeps heart, great vessels, chest-wall muscle, breast and abdomen out;
 * enclosure: dense tissue with this lung on both sides along most axes through it (consolidation against the heart
-  or spine, which the rays do not see);
+  or spine, which the rays do not see); near the central airways nearly all axes (hilar vessels and soft tissue);
 * slice completion: a voxel that is lung in the slices above and below.
 """
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import extend_to_dome
-from lungai.lung.morphology import bbox
+from lungai.lung.morphology import bbox, fill_holes_slices
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -43,6 +43,8 @@ MIN_LUNG_AREA_MM2 = 150.0
 FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
 BONE_HU = 180.0
 MIN_LAYER_MM2 = 80.0         # smallest dense layer a slice's rays recover (smaller pieces are chest wall)
+HILUM_MM = 10.0              # near the central airways (hilum) the enclosure test is stricter:
+HILUM_MIN_AXES = 10          # ... lung on both sides along this many of the 13 axes
 CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
 
 
@@ -194,11 +196,13 @@ def _or_shifted(target: np.ndarray, mask: np.ndarray, step: np.ndarray) -> None:
 
 
 def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
-                   spacing: Tuple[float, float, float], planar: bool = False) -> np.ndarray:
+                   spacing: Tuple[float, float, float], planar: bool = False,
+                   hilum: Optional[np.ndarray] = None) -> np.ndarray:
     """Dense voxels that this lung surrounds: aerated lung within ENCLOSED_REACH_MM on both sides along at
     least ENCLOSED_MIN_AXES of the 13 axes (consolidation next to the heart or spine, which the chest-wall rays
     do not see). Organs beside the lung (heart, liver under the dome) have lung on one side only along most axes.
-    A thin slab (``planar``) uses the 4 in-plane axes and the same share of them.
+    A thin slab (``planar``) uses the 4 in-plane axes and the same share of them. Inside ``hilum`` HILUM_MIN_AXES
+    are needed: the hilar vessels and soft tissue have lung around them on all sides but the mediastinal one.
     """
     if not lung.any():
         return np.zeros_like(lung)
@@ -221,14 +225,29 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
             _or_shifted(backward, sub, -t * axis)
         score += forward & backward
     region = candidates & (score >= needed)
+    if hilum is not None:
+        region &= ~hilum[box] | (score >= int(np.ceil(HILUM_MIN_AXES * len(axes) / 13.0)))
     out = np.zeros_like(lung)
     out[box] = region
     return out
 
 
+def hilar_zone(airways: np.ndarray, lungs: np.ndarray, spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Voxels within HILUM_MM of the central airways: the trachea and the bronchi not wrapped by lung in their
+    axial slice (main bronchi entering the hilum; not bronchi inside a lobe, around which dense tissue is lung)."""
+    central = airways & ~fill_holes_slices(lungs)
+    out = np.zeros_like(airways)
+    if not central.any():
+        return out
+    box = bbox(central, margin=int(np.ceil(HILUM_MM / min(spacing))) + 1)
+    out[box] = ndimage.distance_transform_edt(~central[box], sampling=spacing) <= HILUM_MM
+    return out
+
+
 def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
-                       progress=None, planar: bool = False) -> np.ndarray:
-    """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring)."""
+                       progress=None, planar: bool = False, hilum: Optional[np.ndarray] = None) -> np.ndarray:
+    """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring);
+    ``hilum`` (see :func:`hilar_zone`) makes the enclosure test stricter there."""
     out = labels.copy()
     nz = labels.shape[0]
     cage = rib_cage(hu, spacing, planar)
@@ -243,7 +262,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], cage[z])
             out[z][add] = side
     for side in (RIGHT_LUNG, LEFT_LUNG):
-        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar)
+        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar, hilum)
         out[enclosed] = side
     if not planar:
         out = extend_to_dome(out, hu, body, spacing)

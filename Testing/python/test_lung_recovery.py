@@ -1,4 +1,4 @@
-"""Consolidated lung bases continued down to the diaphragm dome (lungai.lung.dome)."""
+"""Dense-lung recovery details: consolidated bases down to the dome, the dome apex, the hilar zone."""
 
 from __future__ import annotations
 
@@ -71,3 +71,20 @@ def test_the_top_of_the_liver_dome_is_not_filled_in_as_a_vessel():
     out = _fill_lung(labels, SPACING, planar=False)
     assert (out[vessel] == RIGHT_LUNG).all()
     assert np.count_nonzero(out[island] == RIGHT_LUNG) < 0.01 * island.sum()  # the closing's rim at most
+
+
+def test_hilar_zone_surrounds_the_central_airways_only():
+    """The zone where enclosure is stricter lies around bronchi outside the lung (entering the hilum), not around
+    a bronchus wrapped by lung in its slice."""
+    from lungai.lung.recovery import hilar_zone
+
+    spacing = (2.0, 2.0, 2.0)
+    lungs = np.zeros((10, 60, 60), dtype=bool)
+    lungs[:, 10:50, 30:58] = True
+    airways = np.zeros_like(lungs)
+    airways[:, 28:32, 10:14] = True   # main bronchus in the mediastinum, beside the lung
+    airways[:, 28:32, 44:48] = True   # segmental bronchus inside the lung
+    lungs &= ~airways
+    zone = hilar_zone(airways, lungs, spacing)
+    assert zone[5, 30, 13 + 5] and not zone[5, 30, 13 + 6]   # 10 mm from the main bronchus, not 12 mm
+    assert not zone[5, 30, 40:52].any()
