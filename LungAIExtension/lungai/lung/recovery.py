@@ -235,12 +235,14 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
 def hilar_zone(airways: np.ndarray, lungs: np.ndarray, spacing: Tuple[float, float, float]) -> np.ndarray:
     """Voxels within HILUM_MM of the central airways: the trachea and the bronchi not wrapped by lung in their
     axial slice (main bronchi entering the hilum; not bronchi inside a lobe, around which dense tissue is lung)."""
-    central = airways & ~fill_holes_slices(lungs)
     out = np.zeros_like(airways)
-    if not central.any():
+    if not airways.any():
         return out
-    box = bbox(central, margin=int(np.ceil(HILUM_MM / min(spacing))) + 1)
-    out[box] = ndimage.distance_transform_edt(~central[box], sampling=spacing) <= HILUM_MM
+    # the lung wrapping a bronchus lies within a few cm of it: the box around the airways is enough
+    box = bbox(airways, margin=int(np.ceil(2 * HILUM_MM / min(spacing))) + 1)
+    central = airways[box] & ~fill_holes_slices(lungs[box])
+    if central.any():
+        out[box] = ndimage.distance_transform_edt(~central, sampling=spacing) <= HILUM_MM
     return out
 
 
