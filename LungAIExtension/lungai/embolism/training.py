@@ -118,25 +118,37 @@ def _arrays(tables: Sequence[Dict[str, np.ndarray]], prior: Dict[str, float]) ->
             torch.as_tensor(np.concatenate(ys)))
 
 
-class AugmentedCandidates(torch.utils.data.Dataset):
-    """((features, patch), label) with the patch flipped along random axes and its in-plane axes swapped at
-    random (the working grid is isotropic in-plane): an embolus looks the same in any vessel direction."""
+class AugmentedBatches:
+    """Loader of balanced, augmented training batches ``((features, patches), labels)``.
 
-    def __init__(self, x: torch.Tensor, patches: torch.Tensor, y: torch.Tensor, seed: int = 0):
+    Each epoch draws ``samples`` candidates with replacement so that about ``positive_fraction`` are emboli
+    (hard negatives are plentiful, emboli are few), and flips every batch's patches along random axes and
+    swaps their in-plane axes at random (the working grid is isotropic in-plane): an embolus looks the same
+    in any vessel direction.
+    """
+
+    def __init__(self, x: torch.Tensor, patches: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+                 samples: int = 2048, positive_fraction: float = 0.25, seed: int = 0):
         self.x, self.patches, self.y = x, patches, y
-        self.rng = np.random.default_rng(seed)
+        self.batch_size, self.samples = batch_size, samples
+        n_pos = max(float(y.sum()), 1.0)
+        ratio = (len(y) - n_pos) / n_pos * positive_fraction / (1.0 - positive_fraction)
+        self.weights = torch.where(y > 0, ratio, 1.0).double()
+        self.gen = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        return len(self.y)
+        return self.samples // self.batch_size
 
-    def __getitem__(self, i: int):
-        p = self.patches[i].float()
-        flips = [d for d in (1, 2, 3) if self.rng.uniform() < 0.5]
-        if flips:
-            p = torch.flip(p, flips)
-        if self.rng.uniform() < 0.5:
-            p = p.transpose(2, 3)
-        return (self.x[i], p.contiguous()), self.y[i]
+    def __iter__(self):
+        for _ in range(len(self)):
+            idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.gen)
+            p = self.patches[idx].float()
+            flips = [d for d in (2, 3, 4) if torch.rand(1, generator=self.gen).item() < 0.5]
+            if flips:
+                p = torch.flip(p, flips)
+            if torch.rand(1, generator=self.gen).item() < 0.5:
+                p = p.transpose(3, 4)
+            yield (self.x[idx], p.contiguous()), self.y[idx]
 
 
 def _predict(network: EmbolusMLP, inputs, batch: int = 256) -> torch.Tensor:
@@ -184,16 +196,15 @@ def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, 
     net.low.copy_(x_tr.min(0).values)
     net.high.copy_(x_tr.max(0).values)
     net.level_prior.copy_(torch.tensor([prior[name] for name in LEVELS]))
-    pos_weight = torch.tensor(float((y_tr == 0).sum() / max(float(y_tr.sum()), 1.0)))
-    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    gen = torch.Generator().manual_seed(seed)
     if width:
-        data = AugmentedCandidates(x_tr, p_tr, y_tr, seed)
+        bce = torch.nn.BCEWithLogitsLoss()  # the batches are balanced; the calibration below fixes the base rate
+        train_loader = AugmentedBatches(x_tr, p_tr, y_tr, seed=seed)
         val_inputs, predict = (x_va, p_va), _predict
     else:
-        data = torch.utils.data.TensorDataset(x_tr, y_tr)
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=(y_tr == 0).sum() / y_tr.sum().clamp_min(1.0))
+        train_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_tr, y_tr), batch_size=64,
+                                                   shuffle=True, generator=torch.Generator().manual_seed(seed))
         val_inputs, predict = x_va, None
-    train_loader = torch.utils.data.DataLoader(data, batch_size=64, shuffle=True, generator=gen)
     config = TrainConfig(max_epochs=epochs, batch_size=64, lr=2e-3, seed=seed, patience=12, weight_decay=1e-3,
                          metric_name="average_precision", checkpoint_dir=checkpoint_dir, resume=False)
     trainer = Trainer(net, lambda out, y: bce(out, y), _average_precision, config, predict_fn=predict,
