@@ -24,9 +24,23 @@ def _segment_distance(points_mm: np.ndarray, a, b) -> np.ndarray:
     return np.linalg.norm(points_mm - (a + t[:, None] * ab), axis=1)
 
 
-def vessel_tree_ct(lesion_centre_mm=None, lesion_radius_mm=2.5, seed=0):
-    """One lung (-860 HU) holding a branching vessel tree (+40 HU, radii 3.5 to 1 mm, oblique and in-plane
-    branches) and, optionally, a ground-glass ball (-550 HU). Positions are (z, y, x) mm."""
+# trunk from the hilum, two generations of branches, in several directions (z up to 95 mm, y/x up to 95 mm):
+# (start, end, radius) in (z, y, x) mm
+TREE = [((50, 48, 8), (50, 48, 40), 3.5),
+        ((50, 48, 40), (80, 30, 70), 2.5), ((50, 48, 40), (20, 70, 75), 2.5), ((50, 48, 40), (50, 85, 60), 2.0),
+        ((80, 30, 70), (90, 15, 90), 1.5), ((80, 30, 70), (60, 12, 95), 1.5), ((20, 70, 75), (8, 90, 88), 1.5),
+        ((20, 70, 75), (35, 92, 100), 1.2), ((50, 85, 60), (50, 100, 90), 1.2), ((50, 85, 60), (70, 100, 45), 1.0)]
+# hilar calibre: a 5.5 mm trunk leaving the lung into the soft tissue beside it (the mediastinum), 4 mm lobar
+# branches, 2.5 mm segmental ones
+HILAR_TREE = [((50, 48, 0), (50, 48, 28), 5.5),
+              ((50, 48, 28), (80, 34, 55), 4.0), ((50, 48, 28), (22, 66, 58), 4.0),
+              ((80, 34, 55), (92, 18, 82), 2.5), ((80, 34, 55), (68, 14, 88), 2.5),
+              ((22, 66, 58), (10, 86, 84), 2.5), ((22, 66, 58), (36, 90, 90), 2.5)]
+
+
+def vessel_tree_ct(lesion_centre_mm=None, lesion_radius_mm=2.5, seed=0, tree=TREE):
+    """One lung (-860 HU) holding a branching vessel ``tree`` (+40 HU; oblique and in-plane branches) and,
+    optionally, a ground-glass ball (-550 HU). Positions are (z, y, x) mm."""
     rng = np.random.default_rng(seed)
     sz, sy, sx = SPACING[2], SPACING[1], SPACING[0]
     grid = np.stack(np.meshgrid(np.arange(SHAPE[0]) * sz, np.arange(SHAPE[1]) * sy, np.arange(SHAPE[2]) * sx,
@@ -34,13 +48,8 @@ def vessel_tree_ct(lesion_centre_mm=None, lesion_radius_mm=2.5, seed=0):
     lung = np.zeros(SHAPE, dtype=np.uint8)
     lung[:, 4:-4, 4:-4] = 1  # the lung goes on above and below the field of view
     ct = np.where(lung > 0, -860.0, 40.0).astype(np.float32)
-    # trunk from the hilum, two generations of branches, in several directions (z up to 95 mm, y/x up to 95 mm)
-    segments = [((50, 48, 8), (50, 48, 40), 3.5),
-                ((50, 48, 40), (80, 30, 70), 2.5), ((50, 48, 40), (20, 70, 75), 2.5), ((50, 48, 40), (50, 85, 60), 2.0),
-                ((80, 30, 70), (90, 15, 90), 1.5), ((80, 30, 70), (60, 12, 95), 1.5), ((20, 70, 75), (8, 90, 88), 1.5),
-                ((20, 70, 75), (35, 92, 100), 1.2), ((50, 85, 60), (50, 100, 90), 1.2), ((50, 85, 60), (70, 100, 45), 1.0)]
     vessels = np.zeros(grid.shape[0], dtype=bool)
-    for a, b, radius in segments:
+    for a, b, radius in tree:
         vessels |= _segment_distance(grid, a, b) <= radius
     vessels = vessels.reshape(SHAPE) & (lung > 0)
     ct[vessels] = 40.0
@@ -63,6 +72,24 @@ def test_vessel_tree_without_lesion_gives_no_lesion():
     result = _analyze(image, lung)
     assert [round(les.volume_ml * 1000) for les in result.lesions] == []
     assert not result.call.positive
+
+
+def test_hilar_calibre_tree_gives_no_lesion():
+    # thick vessels seen in thick slices, their bifurcations and the trunk's end at the lung's edge are all vessel
+    image, lung, _ = vessel_tree_ct(tree=HILAR_TREE)
+    result = _analyze(image, lung)
+    assert [round(les.volume_ml * 1000) for les in result.lesions] == []
+    assert not result.call.positive
+
+
+def test_ground_glass_ball_beside_a_thick_vessel_is_kept():
+    # 6 mm ball 2 mm from the wall of a 4 mm lobar branch (two slices of 2.5 mm): the shell does not swallow it
+    image, lung, truth = vessel_tree_ct(lesion_centre_mm=(63.75, 49.0, 45.6), lesion_radius_mm=3.0,
+                                    tree=HILAR_TREE)
+    result = _analyze(image, lung)
+    assert len(result.lesions) == 1
+    assert result.lesions[0].type == "ground_glass"
+    assert np.count_nonzero(result.instances[truth]) >= 0.5 * np.count_nonzero(truth)
 
 
 def test_small_ground_glass_ball_beside_the_tree_is_kept():
@@ -118,9 +145,12 @@ def test_single_slice_component_kept_on_request():
     assert not reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0).any()
     kept = reject_false_components(lesions, hu, none, (1.0, 1.0, 1.0), axial_axis=0, keep_single_slice=True)
     assert np.array_equal(kept, lesions)
-    # on the last slice of the scan the component may go on beyond it: kept (single-slice inputs too)
+    # on the last slice of a whole scan: partial volume like any other plate (lung bases and apices)
     edge = np.roll(lesions, 2, axis=0)
-    assert np.array_equal(reject_false_components(edge, hu, none, (1.0, 1.0, 1.0), axial_axis=0), edge)
+    assert not reject_false_components(edge, hu, none, (1.0, 1.0, 1.0), axial_axis=0).any()
+    # on inputs of one or two slices the component may go on beyond them: kept
+    assert np.array_equal(reject_false_components(edge[3:], hu[3:], none[3:], (1.0, 1.0, 1.0), axial_axis=0),
+                          edge[3:])
     single = lesions[2:3]
     assert np.array_equal(reject_false_components(single, hu[2:3], none[2:3], (1.0, 1.0, 1.0), axial_axis=0),
                           single)

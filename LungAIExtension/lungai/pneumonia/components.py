@@ -4,8 +4,8 @@ Two kinds of connected component pass the density and shape steps of :mod:`.segm
 
 * **plates**: components confined to a single slice. A lesion of the minimum size reaches the neighbouring slice
   on thin-slice CT; on thick slices the single-slice ground-glass patches are mostly vessels running inside the slab
-  (their partial volume). Rejected unless ``keep_single_slice``, or when the slice is the first or last of the
-  scan (whether the component goes on beyond it is unknown; this also keeps single-slice inputs working).
+  (their partial volume). Rejected unless ``keep_single_slice``, or on inputs of fewer than ``EDGE_SCAN_SLICES``
+  slices when the slice is the first or last of the scan (single-slice inputs keep working).
 * **vessel remnants**: small components (below ``remnant_max_mm3``) lying mostly beside the suppressed vessels
   (``remnant_vessel_fraction`` of their voxels within ``remnant_near_mm``) whose density is a mixture of vessel
   and lung (HU standard deviation above ``remnant_hu_std``). Ground glass is a plateau with a low spread; a
@@ -22,6 +22,8 @@ from typing import Sequence
 
 import cc3d
 import numpy as np
+
+EDGE_SCAN_SLICES = 3  # scans with fewer slices keep single-slice components on their first and last slice
 
 
 @dataclass
@@ -65,7 +67,11 @@ def component_features(components: np.ndarray, n: int, hu: np.ndarray, near_vess
     np.minimum.at(first, ids, kji[:, axial_axis])
     np.maximum.at(last, ids, kji[:, axial_axis])
     slices = np.where(voxels > 0, last - first + 1, 0)
-    at_edge = (voxels > 0) & ((first == 0) | (last == components.shape[axial_axis] - 1))
+    # on a scan of a few slices (a 2D slice, a thick slab) a component on its first or last slice may go on beyond
+    # it; on a whole chest CT those slices cut the lung bases and apices, whose single-slice patches are partial
+    # volume like any other
+    few_slices = components.shape[axial_axis] < EDGE_SCAN_SLICES
+    at_edge = (voxels > 0) & few_slices & ((first == 0) | (last == components.shape[axial_axis] - 1))
     values = hu[where].astype(np.float64)
     mean = np.bincount(ids, weights=values, minlength=n + 1) / count
     squares = np.bincount(ids, weights=values * values, minlength=n + 1) / count

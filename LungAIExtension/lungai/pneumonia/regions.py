@@ -99,21 +99,25 @@ def _organ_tops(holes: np.ndarray, lung: np.ndarray, hu: np.ndarray, axes: Patie
     components, n = ndi.label(holes, structure=structure)
     if n == 0:
         return np.zeros_like(holes)
-    index = np.arange(1, n + 1)
-    size = ndi.sum(holes, components, index)
-    dark = ndi.mean(hu, components, index) < ORGAN_TOP_HU
+    where = np.nonzero(holes)
+    ids = components[where]
+    size = np.bincount(ids, minlength=n + 1).astype(np.float64)
+    dark = np.bincount(ids, weights=hu[where].astype(np.float64), minlength=n + 1) < ORGAN_TOP_HU * size
     pixel_mm2 = float(np.prod([s for axis, s in enumerate(spacing_kji) if axis != axes.axial]))
-    below = -axes.superior_sign  # the array step towards the feet
+    # each hole voxel's neighbour towards the feet (none below the most inferior slice)
+    below = list(where)
+    below[axes.axial] = where[axes.axial] - axes.superior_sign
+    known = (below[axes.axial] >= 0) & (below[axes.axial] < holes.shape[axes.axial])
+    below = tuple(b[known] for b in below)
+    ids_known = ids[known]
+    on_tissue = ~lung[below]  # resting on tissue outside the lungs ...
+    below_ids = components[below]
     tops = np.zeros(n + 1, dtype=bool)
-    for _ in range(holes.shape[axes.axial]):  # a stack of tops rests on the one below it
-        outside = ~lung | tops[components]
-        under = np.roll(outside, -below, axis=axes.axial)  # under[v] = outside at v's inferior neighbour
-        edge = [slice(None)] * 3
-        edge[axes.axial] = -1 if below > 0 else 0  # the most inferior slice has nothing known below it
-        under[tuple(edge)] = False
-        area = ndi.sum(under & holes, components, index)
-        resting = (area * pixel_mm2 >= ORGAN_TOP_MM2) & (area >= ORGAN_TOP_FRACTION * size)
-        new = np.concatenate([[False], resting & dark])
+    for _ in range(holes.shape[axes.axial]):  # ... or on an organ top below (a stack of them)
+        resting = on_tissue | tops[below_ids]
+        area = np.bincount(ids_known, weights=resting, minlength=n + 1)
+        new = dark & (area * pixel_mm2 >= ORGAN_TOP_MM2) & (area >= ORGAN_TOP_FRACTION * size)
+        new[0] = False
         if np.array_equal(new, tops):
             break
         tops = new

@@ -55,7 +55,7 @@ class ClassicParams:
     enclosed_vessel_mm: float = 6.0
     vessel_grid_mm: float = 2.0
     vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0, 4.5, 6.0)
-    vessel_shell_fraction: float = 0.25
+    vessel_shell_fraction: float = 0.5
     lesion_regrow_mm: float = 2.0
     hilum_mm: float = 6.0
     vessel_threshold: float = 0.5
@@ -127,9 +127,13 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     smooth = ndi.gaussian_filter(hu, sigma) if p.smoothing_mm > 0 else hu
     airways = regions.lungs[box] == AIRWAYS
     region = lung & ~morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
-    if regions.organ_tops is not None:
+    factors = shrink_factors(spacing, p.vessel_grid_mm)
+    coarse_spacing = [s * f for s, f in zip(spacing, factors)]
+    if regions.organ_tops is not None and regions.organ_tops[box].any():
         # the lung around an organ top bulging up into it (diaphragm dome, heart) is its partial-volume rim
-        region &= ~morphology(ndi.binary_dilation, regions.organ_tops[box], p.organ_top_rim_mm, spacing)
+        # (on the coarse vessel grid: a ball of several millimetres at sub-millimetre voxels would cost seconds)
+        region &= ~expand_blocks(morphology(ndi.binary_dilation, bin_average(regions.organ_tops[box], factors) > 0,
+                                            p.organ_top_rim_mm, coarse_spacing), factors, lung.shape)
 
     progress.update(0.2, "density ranges")
     lo, hi = p.ground_glass_hu[0], p.consolidation_hu[1]
@@ -138,10 +142,8 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.3, "thin dense structures")
     # the ball test runs on the coarse vessel grid (fast for large balls); dense voxels next to a thick
     # structure belong to it (its rounded corners), the rest are thin structures
-    factors = shrink_factors(spacing, p.vessel_grid_mm)
-    coarse_spacing = [s * f for s, f in zip(spacing, factors)]
-    coarse_thick = morphology(ndi.binary_opening, bin_average(dense, factors) >= 0.5, p.dense_opening_mm,
-                              coarse_spacing)
+    coarse_dense = bin_average(dense, factors) >= 0.5
+    coarse_thick = morphology(ndi.binary_opening, coarse_dense, p.dense_opening_mm, coarse_spacing)
     thick = expand_blocks(coarse_thick, factors, dense.shape) & dense
     progress.update(0.45, "vessel suppression")
     thick_zone = expand_blocks(morphology(ndi.binary_dilation, coarse_thick, p.vessel_margin_mm, coarse_spacing),
@@ -150,7 +152,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     thin = cc3d.dust(dense & ~thick_zone, threshold=max(1, int(p.vessel_min_mm3 / float(np.prod(spacing)))),
                      connectivity=26)
     vessels = morphology(ndi.binary_dilation, thin, p.vessel_margin_mm, spacing) & ~thick_zone
-    vessels |= _vessel_tree(smooth, dense, lung, spacing, p)
+    vessels |= _vessel_tree(smooth, coarse_dense, lung, spacing, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
@@ -170,7 +172,8 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     # the vessel shell touching a lesion that survived is that lesion's border: grow it back (hysteresis)
     if p.lesion_regrow_mm > 0 and lesions.any():
         shell = vessels & (smooth < p.vessel_core_hu)
-        lesions |= shell & morphology(ndi.binary_dilation, lesions, p.lesion_regrow_mm, spacing)
+        lesions |= shell & expand_blocks(morphology(ndi.binary_dilation, bin_average(lesions, factors) > 0,
+                                                    p.lesion_regrow_mm, coarse_spacing), factors, lesions.shape)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
@@ -191,7 +194,8 @@ def _line_opening(mask: np.ndarray, axis: int, radius: int) -> np.ndarray:
     return ndi.binary_opening(mask, structure=np.ones(shape, dtype=bool))
 
 
-def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacing, p: ClassicParams) -> np.ndarray:
+def _vessel_tree(smooth: np.ndarray, coarse_dense: np.ndarray, lung: np.ndarray, spacing,
+                 p: ClassicParams) -> np.ndarray:
     """The zone of the vessel tree and its partial-volume shell (see :func:`.vessels.tube_zone`).
 
     Centre lines are found by Frangi vesselness on the coarse vessel grid at every dense voxel; the radius at each
@@ -200,22 +204,20 @@ def _vessel_tree(smooth: np.ndarray, dense: np.ndarray, lung: np.ndarray, spacin
     """
     factors = shrink_factors(spacing, p.vessel_grid_mm)
     coarse_spacing = [s * f for s, f in zip(spacing, factors)]
-    coarse_dense = bin_average(dense, factors) >= 0.5
     if not coarse_dense.any():
         return np.zeros(smooth.shape, dtype=bool)
     score, axes = vesselness(bin_average(smooth, factors), coarse_spacing, p.vessel_scales_mm, coarse_dense,
                              with_axes=True)
     half_voxel = 0.5 * min(coarse_spacing)
-    # the radius of the tube at a centre voxel: the largest distance to the structure's edge next to it (a centre
-    # found on the coarse grid may lie a voxel off the true centre line)
-    depth = ndi.maximum_filter(ndi.distance_transform_edt(coarse_dense, sampling=coarse_spacing), size=3)
-    radius = np.maximum(depth - half_voxel, half_voxel)
+    depth = ndi.distance_transform_edt(coarse_dense, sampling=coarse_spacing)
     # at large scales two nearby blobs can look like a tube: keep centres whose structure goes on along the axis
-    centres = continues_along_axis(score >= p.vessel_threshold, axes, radius, coarse_dense, coarse_spacing)
+    # beyond the largest radius next to them (a centre found on the coarse grid may lie a voxel off the centre line)
+    widest = np.maximum(ndi.maximum_filter(depth, size=3) - half_voxel, half_voxel)
+    centres = continues_along_axis(score >= p.vessel_threshold, axes, widest, coarse_dense, coarse_spacing)
     if not centres.any():
         return np.zeros(smooth.shape, dtype=bool)
-    zone = tube_zone(centres, radius, coarse_spacing, p.vessel_shell_fraction, p.vessel_margin_mm,
-                     p.vessel_scales_mm)
+    zone = tube_zone(centres, np.maximum(depth - half_voxel, half_voxel), coarse_spacing, p.vessel_shell_fraction,
+                     p.vessel_margin_mm, p.vessel_scales_mm)
     # where a vessel leaves the lung at the hilum it merges with the mediastinum and is no tube any more: follow
     # the dense structure on from the rebuilt tubes to the lung's edge
     edge = ndi.distance_transform_edt(bin_average(lung, factors) >= 0.5, sampling=coarse_spacing) <= p.hilum_mm

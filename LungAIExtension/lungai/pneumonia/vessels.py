@@ -22,13 +22,21 @@ def shrink_factors(spacing_kji: Sequence[float], target_mm: float) -> Tuple[int,
 
 
 def bin_average(array: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Mean over non-overlapping blocks of ``factors`` voxels (edges padded by replication)."""
+    """Mean over non-overlapping blocks of ``factors`` voxels (edges padded by replication).
+
+    Summed one axis at a time (several times faster than one reduction over a six-axis view)."""
     pads = [(0, (-n) % f) for n, f in zip(array.shape, factors)]
-    a = np.pad(array, pads, mode="edge") if any(p for _, p in pads) else array
-    shape = []
-    for n, f in zip(a.shape, factors):
-        shape += [n // f, f]
-    return a.reshape(shape).mean(axis=(1, 3, 5), dtype=np.float32)
+    out = np.pad(array, pads, mode="edge") if any(p for _, p in pads) else array
+    if out.dtype == bool:
+        out = out.view(np.uint8)
+    total = np.uint16 if out.dtype.kind in "bui" else np.float32
+    for axis, f in enumerate(factors):
+        if f == 1:
+            continue
+        shape = list(out.shape)
+        shape[axis:axis + 1] = [shape[axis] // f, f]
+        out = out.reshape(shape).sum(axis=axis + 1, dtype=total)
+    return out.astype(np.float32) / np.float32(np.prod(factors))
 
 
 def expand_blocks(array: np.ndarray, factors: Sequence[int], shape: Sequence[int]) -> np.ndarray:
