@@ -52,6 +52,21 @@ def test_one_candidate_reaching_two_emboli_detects_both():
     assert operating_point([t], 0.5) == {"threshold": 0.5, "sensitivity": 1.0, "fp_per_scan": 0.0}
 
 
+def test_touching_emboli_each_keep_their_one_voxel_margin():
+    """Two touching emboli: a candidate where the grown margins of both overlap reaches both (a label-max
+    dilation would give that voxel to the higher-numbered embolus only)."""
+    truth = np.zeros((3, 8, 8), np.uint8)
+    truth[1, 2, 2:6] = 1
+    truth[1, 3, 2:6] = 2
+    cands = np.zeros_like(truth, dtype=np.int32)
+    cands[0, 2, 3] = 1              # the slice above embolus 1, diagonal to embolus 2: within one voxel of both
+    cands[1, 1, 4] = 2              # beside embolus 1 only
+    t = case_table("x", cands, np.array([0.9, 0.8]), truth, [{"id": 1, "level": "segmental"},
+                                                              {"id": 2, "level": "segmental"}])
+    assert t.covers.tolist() == [[True, True], [True, False]]
+    assert t.hit.tolist() == [1, 1]
+
+
 def test_froc_counts_duplicates_once_and_reads_sensitivity_at_fp_rates():
     # scan 1: embolus 1 found at 0.9 (and again at 0.3), embolus 2 at 0.5; FPs at 0.8 and 0.2
     a = _table([0.9, 0.3, 0.5, 0.8, 0.2], [1, 1, 2, 0, 0], {1: "lobar", 2: "segmental"})

@@ -50,11 +50,14 @@ def case_table(name: str, candidate_labels: np.ndarray, scores: np.ndarray, trut
     truth_sizes = np.bincount(truth.ravel(), minlength=max([r["id"] for r in records], default=0) + 1)
     covers = np.zeros((n, truth_sizes.size - 1), dtype=bool)
     if n and records:
-        grown = ndimage.grey_dilation(truth, size=(3, 3, 3))
-        pairs_sel = (candidate_labels > 0) & (grown > 0)
         m = int(truth_sizes.size)
-        near = np.bincount(candidate_labels[pairs_sel].astype(np.int64) * m + grown[pairs_sel],
-                           minlength=(n + 1) * m).reshape(n + 1, m)[1:]
+        near = np.zeros((n, m), dtype=np.int64)  # candidate voxels within one voxel of each embolus
+        for box, embolus in zip(ndimage.find_objects(truth), range(1, m)):
+            if box is None:
+                continue
+            box = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
+            grown = ndimage.binary_dilation(truth[box] == embolus, structure=np.ones((3, 3, 3), bool))
+            near[:, embolus] = np.bincount(candidate_labels[box][grown], minlength=n + 1)[1:]
         hit = np.where(near.max(axis=1) > 0, near.argmax(axis=1), 0)
         covers = near[:, 1:] > 0
         sel = (candidate_labels > 0) & (truth > 0)
