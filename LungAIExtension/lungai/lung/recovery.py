@@ -38,7 +38,8 @@ ENCLOSED_REACH_MM = 25.0    # dense tissue with this lung within this distance o
 ENCLOSED_MIN_AXES = 7       # ... along this many of the 13 axes is lung
 MAX_FAT_FRACTION = 0.15     # a gap with more fat-dark samples than this is chest wall, not dense lung
 ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, towards the front
-POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the paravertebral gutter: aorta, azygos)
+POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the left paravertebral gutter: descending aorta)
+POSTERIOR_LIMIT_RIGHT_DEG = 140.0  # the right gutter holds only the azygos vein and oesophagus beside the spine
 MIN_LUNG_AREA_MM2 = 150.0
 FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
 BONE_HU = 180.0
@@ -115,7 +116,8 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     lateral = -1.0 if side == RIGHT_LUNG else 1.0
     angle = np.degrees(np.arccos(np.clip(np.cos(theta) * lateral, -1, 1)))
     posterior = np.sin(theta) > 0
-    allowed = np.where(posterior, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
+    posterior_limit = POSTERIOR_LIMIT_RIGHT_DEG if side == RIGHT_LUNG else POSTERIOR_LIMIT_DEG
+    allowed = np.where(posterior, angle <= posterior_limit, angle <= ANTERIOR_LIMIT_DEG)
     lung_edge = (last_lung + 0.5) * step
     with np.errstate(invalid="ignore"):
         # a dense layer: the air ends well before the rib cage, taken from the rib this ray meets when that
