@@ -2,9 +2,10 @@
 
 ``EmbolusPatchNet`` (current): a small 3D CNN (MONAI convolution blocks) looks at a patch around each candidate
 (CT relative to the scan's own trunk density, artery tree, candidate mask) and its embedding joins the
-candidate's hand-made features in a small MLP head. ``EmbolusMLP`` (1.x models): the features alone. Both carry
+candidate's hand-made features in a small MLP head. ``EmbolusMLP`` (up to 1.1): the features alone. Both carry
 their feature normalisation, the calibration (``a * logit + b``) fitted on validation cases and the level prior
 estimated on the training cohort, so one weights file holds the whole model (model name ``embolism-candidates``).
+Both are registry architecture ``EmbolusMLP``; a ``width`` parameter (CNN channels) selects the patch network.
 """
 
 from __future__ import annotations
@@ -74,16 +75,15 @@ class EmbolusPatchNet(EmbolusMLP):
         return self.net(torch.cat([(x - self.mean) / self.std, self.cnn(patches)], dim=1)).squeeze(-1)
 
 
-def _build(spatial_dims: int, in_channels: int, out_channels: int, **params) -> nn.Module:
+def _build(spatial_dims: int, in_channels: int, out_channels: int, width: int = 0, **params) -> nn.Module:
+    """Registry architecture ``EmbolusMLP``: the patch network when ``width`` (CNN channels) is given."""
+    if width:
+        return EmbolusPatchNet(in_channels=in_channels, width=width, **params)
     return EmbolusMLP(in_channels=in_channels, **params)
 
 
-def _build_patch(spatial_dims: int, in_channels: int, out_channels: int, **params) -> nn.Module:
-    return EmbolusPatchNet(in_channels=in_channels, **params)
-
-
+# one registry name for the scorer family, so that the models package finds it (architectures.PROVIDERS)
 architectures.register("EmbolusMLP", _build, replace=True)
-architectures.register("EmbolusPatchNet", _build_patch, replace=True)
 
 
 def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[EmbolusMLP, object]:

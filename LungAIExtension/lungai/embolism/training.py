@@ -243,7 +243,7 @@ def main(argv=None) -> None:
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
         if args.width:
-            arch = {"name": "EmbolusPatchNet", "params": {"hidden": args.hidden, "width": args.width}}
+            arch = {"name": "EmbolusMLP", "params": {"hidden": args.hidden, "width": args.width}}
             what = (f"3D CNN over a {'x'.join(map(str, PATCH_SHAPE))} patch ({', '.join(PATCH_CHANNELS)}) "
                     "joined with density, contrast, size, shape, vessel level and level prior features")
         else:
