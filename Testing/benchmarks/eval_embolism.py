@@ -5,7 +5,8 @@
 Phantom test cohort (seeds 9000+, never used in training; candidates are extracted once and cached beside
 the cases, then scored with the registry's scorer): FROC sensitivity at 1, 2 and 4 false positives
 per scan, overall and per level (main, lobar, segmental, subsegmental), per-scan ROC AUC of the PE score,
-mask AP/AP50/AP75, Dice of accepted candidates, and the default operating point. Real data (skipped when
+mask AP/AP50/AP75, Dice of accepted candidates, the default operating point, and per true embolus its best
+candidate's confidence and rank in its scan (or "no candidate") against the threshold of 2 FP/scan. Real data (skipped when
 ../shared/data is absent): the CTPA-like crop (no embolism) must give at most 2 accepted candidates and its
 trunk must lie in the TotalSegmentator pulmonary artery mask; the artery tree is compared with that mask;
 the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder.
@@ -23,7 +24,7 @@ import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import cohort
-from lungai.embolism.evaluation import summary
+from lungai.embolism.evaluation import CaseTable, froc_threshold, summary
 from lungai.embolism.scorer import load_scorer
 from lungai.embolism.training import extract, scored_table
 from lungai.errors import InputError
@@ -34,18 +35,43 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None) -> dict:
     network, entry = load_scorer(model)
-    tables, seconds = [], []
+    tables, seconds, records = [], [], []
     for case in cohort(folder, "test", positives, negatives):
+        records.append(case.records)
         extracted = extract(case, folder / "features")
         table = scored_table(case.name, extracted, network)
         tables.append(table)
         seconds.append(float(extracted["seconds"]))
-        found = len({h for h in table.hit[table.scores >= threshold] if h})
+        found = int(table.covers[table.scores >= threshold].any(axis=0).sum()) if table.covers.size else 0
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
     out = {"model": entry.id, **summary(tables, threshold)}
+    at_2fp = froc_threshold(tables, 2)
+    out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
+                                                                      for e in per_embolus(t, case_records, at_2fp)]}
     out["seconds_per_scan_without_scoring"] = round(float(np.mean(seconds)), 1)
+    return out
+
+
+def per_embolus(table: CaseTable, records: list, found_above: float) -> list:
+    """Every true embolus of a scan: its best candidate's confidence and rank among the scan's candidates."""
+    order = np.argsort(-table.scores, kind="stable")
+    rank = np.empty(len(order), dtype=int)
+    rank[order] = np.arange(1, len(order) + 1)
+    out = []
+    for r in records:
+        row = {"scan": table.name.split("_2")[0], "id": r["id"], "level": r["level"], "occlusive": r["occlusive"],
+               "voxels": r["voxels"], "vessel_diameter_mm": r["vessel_diameter_mm"]}
+        reach = np.nonzero(table.covers[:, r["id"] - 1])[0] if table.covers.size else np.zeros(0, int)
+        if len(reach):
+            best = reach[np.argmax(table.scores[reach])]
+            row.update(confidence=round(float(table.scores[best]), 4), rank=int(rank[best]),
+                       candidates=len(table.scores), candidate_voxels=int(table.voxels[best]),
+                       found=bool(table.scores[best] > found_above))
+        else:
+            row.update(confidence=None, rank=None, candidates=len(table.scores), found=False)
+        out.append(row)
     return out
 
 

@@ -89,16 +89,20 @@ def _detections(tables: Sequence[CaseTable], level: str = "") -> tuple:
     return np.asarray(best), np.asarray(fps)
 
 
+def froc_threshold(tables: Sequence[CaseTable], rate: float) -> float:
+    """The score an embolus must exceed to count at ``rate`` false positives per scan (the (allowed + 1)-th
+    highest false-positive score; -inf when there are no more false positives than allowed)."""
+    fps = np.sort(_detections(tables)[1])[::-1]
+    allowed = int(np.floor(rate * max(len(tables), 1)))
+    return float(fps[allowed]) if allowed < len(fps) else -np.inf
+
+
 def froc(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4), level: str = "") -> Dict[str, float]:
     """Sensitivity at each false-positive rate per scan (the best threshold with at most that many)."""
-    best, fps = _detections(tables, level)
-    n_scans = max(len(tables), 1)
+    best, _ = _detections(tables, level)
     out = {}
-    all_fp = np.sort(fps)[::-1]
     for r in rates:
-        allowed = int(np.floor(r * n_scans))
-        # threshold just above the (allowed+1)-th highest FP score
-        thr = all_fp[allowed] if allowed < len(all_fp) else -np.inf
+        thr = froc_threshold(tables, r)  # false positives count at every level
         out[f"sensitivity_at_{r:g}fp"] = round(float(np.mean((best > thr) & np.isfinite(best))) if len(best) else float("nan"), 4)
     out["emboli"] = int(len(best))
     return out
