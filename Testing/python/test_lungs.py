@@ -51,7 +51,7 @@ def _check_sides(result, ct: Image) -> None:
 
 
 # the targets themselves: healthy 0.98, severe COVID 0.97 per lung (the 10-seed figures are in
-# Testing/benchmarks/bench_lungs.py; seeds whose whole basal slices are consolidated still miss 0.97)
+# Testing/benchmarks/bench_lungs.py)
 @pytest.mark.parametrize("fixture, minimum", [("healthy", 0.98), ("severe", 0.97)])
 def test_phantom_dice_per_lung(request, fixture, minimum):
     ct, truth, result = request.getfixturevalue(fixture)
