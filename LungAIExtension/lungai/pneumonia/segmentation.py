@@ -56,7 +56,8 @@ class ClassicParams:
     vessel_grid_mm: float = 2.0
     vessel_scales_mm: Tuple[float, ...] = (2.0, 3.0, 4.5, 6.0)
     vessel_shell_fraction: float = 0.5
-    lesion_regrow_mm: float = 2.0
+    lesion_regrow_mm: float = 4.0
+    regrow_from_mm: float = 10.0
     hilum_mm: float = 6.0
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
@@ -169,11 +170,19 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
                                       p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
                                       p.max_elongation)
-    # the vessel shell touching a lesion that survived is that lesion's border: grow it back (hysteresis)
-    if p.lesion_regrow_mm > 0 and lesions.any():
-        shell = vessels & (smooth < p.vessel_core_hu)
-        lesions |= shell & expand_blocks(morphology(ndi.binary_dilation, bin_average(lesions, factors) > 0,
-                                                    p.lesion_regrow_mm, coarse_spacing), factors, lesions.shape)
+    # hysteresis: from the lesions that survived and hold a ball of ``regrow_from_mm``, grow back into the
+    # suppressed vessel zone (up to ``lesion_regrow_mm`` through it): vessels and their shells inside or along a
+    # lesion are lesion; small remnants beside vessels do not creep along them
+    cores = morphology(ndi.binary_opening, bin_average(lesions, factors) >= 0.5, p.regrow_from_mm / 2.0,
+                       coarse_spacing)
+    if p.lesion_regrow_mm > 0 and cores.any():
+        coarse_lesions = bin_average(lesions, factors) > 0
+        labelled, _ = ndi.label(coarse_lesions, ndi.generate_binary_structure(3, 3))
+        seeds = np.isin(labelled, np.unique(labelled[cores])) & coarse_lesions
+        steps = max(1, int(np.ceil(p.lesion_regrow_mm / min(coarse_spacing))))
+        grown = ndi.binary_dilation(seeds, ndi.generate_binary_structure(3, 1), iterations=steps,
+                                    mask=seeds | (bin_average(vessels, factors) > 0))
+        lesions |= vessels & expand_blocks(grown, factors, lesions.shape)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
