@@ -88,3 +88,21 @@ def test_hilar_zone_surrounds_the_central_airways_only():
     zone = hilar_zone(airways, lungs, spacing)
     assert zone[5, 30, 13 + 5] and not zone[5, 30, 13 + 6]   # 10 mm from the main bronchus, not 12 mm
     assert not zone[5, 30, 40:52].any()
+
+
+def test_gas_behind_a_thin_wall_is_split_off_but_a_bulla_is_kept():
+    """Stomach gas joined to the lung through a one-voxel gap in a thin diaphragm is not lung; a bulla (gas
+    as dark, inside the lung) is."""
+    from lungai.lung.classic import _gas_behind_thin_walls
+
+    hu = np.full((30, 40, 40), 40.0, dtype=np.float32)
+    hu[12:28, 5:35, 5:35] = -850.0          # lung
+    hu[18:24, 12:20, 12:20] = -1000.0       # bulla inside it
+    hu[2:11, 10:30, 10:30] = -1000.0        # stomach gas under an 1-voxel diaphragm (slice 11) ...
+    hu[11, 19:21, 19:21] = -700.0           # ... with a gap
+    lungs = hu < -400
+    gas = _gas_behind_thin_walls(lungs, hu, voxel_ml=0.008)
+    stomach = np.zeros_like(lungs)
+    stomach[2:11, 10:30, 10:30] = True
+    assert gas[stomach].all()
+    assert not gas[12:28].any()             # lung and bulla untouched

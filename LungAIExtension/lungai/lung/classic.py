@@ -31,6 +31,7 @@ PLANAR_MAX_EXTENT_MM = 24.0   # thinner inputs are segmented slice by slice
 LUNG_MAX_MEAN_HU = -450.0     # an air region denser than this on average is not lung
 MAX_PURE_AIR_FRACTION = 0.45  # ... nor one mostly darker than PURE_AIR_HU (bowel or stomach gas)
 MIN_CORE_FRACTION = 0.1       # ... nor a thin sheet (foam pads, the gap between table and back)
+MIN_GAS_ML = 5.0              # smallest gas pocket split off the lung behind a thin wall
 MAX_PURE_AIR_FRACTION_NO_TRACHEA = 0.3  # stricter when no trachea anchors the lungs
 TOP_REACH_MM = 10.0           # without a trachea in view, lung reaches this close to the top of the scan
 MIN_LUNG_ML = 40.0            # less lung than this in the field of view is "no lungs"
@@ -141,7 +142,31 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
             MIN_LUNG_AREA_MM2 / 8 if planar else 2.0)
         small[0] = False
         lungs &= ~small[pieces]
+    if not planar and lungs.any():
+        box = bbox(lungs, margin=1)
+        lungs[box] &= ~_gas_behind_thin_walls(lungs[box], hu[box], voxel_ml)
     return lungs, airways, seed
+
+
+def _gas_behind_thin_walls(lungs: np.ndarray, hu: np.ndarray, voxel_ml: float) -> np.ndarray:
+    """Gas joined to the lung only through a wall thinner than a working voxel (stomach fundus under a thin
+    hemidiaphragm): after a one-voxel erosion it is a separate piece, mostly darker than PURE_AIR_HU, which lung
+    (emphysema included) is not on the averaged grid. Returned with its one-voxel rim."""
+    core = ndimage.binary_erosion(lungs, FACES)
+    pieces, n = label(core)
+    if n < 2:
+        return np.zeros_like(lungs)
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+    pure = np.bincount(pieces.ravel(), weights=(hu < PURE_AIR_HU).ravel(), minlength=n + 1) / np.maximum(sizes, 1)
+    gas = (pure >= MAX_PURE_AIR_FRACTION) & (sizes * voxel_ml >= MIN_GAS_ML)
+    gas[0] = False
+    gas[np.argmax(np.where(np.arange(n + 1) > 0, sizes, 0))] = False
+    if not gas.any():
+        return np.zeros_like(lungs)
+    found = gas[pieces]
+    others = core & ~found
+    cube = np.ones((3, 3, 3), dtype=bool)
+    return lungs & ndimage.binary_dilation(found, cube) & ~ndimage.binary_dilation(others, cube) | found
 
 
 def _organ_tops(filled: np.ndarray, walls: np.ndarray, spacing: Tuple[float, float, float]) -> np.ndarray:
