@@ -4,8 +4,9 @@ Inside an enhanced artery a clot is a region darker than the contrast that surro
 density at every voxel is the grey-level closing of the smoothed CT with a cube of about ``CLOSING_MM``: it
 fills dark holes and short gaps enclosed by contrast (clots, short occlusions) but not the lung beside a
 vessel's convex wall. A candidate is a connected region whose density lies ``defect`` HU below that
-expectation, inside the closed tree envelope and darker than the tree's low threshold, or an occluded artery:
-a clot-dense (``CLOT_HU``) tube in the lungs, at least two voxels thick, that leaves the enhanced tree. Features describe
+expectation, inside the closed tree envelope and darker than the tree's low threshold (or, where a small clot
+only dims a thin artery, below half the expected lumen), or an occluded artery: a clot-dense (``CLOT_HU``) tube in the lungs, at least
+two voxels thick, that leaves the enhanced tree. Features describe
 density, contrast to the lumen, size, thickness, what surrounds the region, vessel size and level, and the
 spatial prior of the level.
 """
@@ -24,6 +25,7 @@ from lungai.embolism.volume import WorkVolume
 
 CLOSING_MM = 5.0          # half-size of the closing cube: fills defects up to about 10 mm across
 DEFECT_FRACTION = 0.3     # minimum darkening below the expected lumen, as a fraction of the trunk's HU
+DIM_FRACTION = 0.5        # inside the enhanced tree: a defect keeps less than this fraction of the expected lumen
 MIN_HU = -100.0           # darker than this is lung or fat, not clot (clot is about -50..120 HU)
 MIN_VOXELS = 2
 MAX_ML = 10.0             # a larger dark region in the envelope is heart wall or mediastinal tissue, not clot
@@ -88,10 +90,14 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     t = trunk.hu
     dmask = envelope & ~tmask & (defect > DEFECT_FRACTION * t) & (hu > MIN_HU) & (hu < tree.low_hu) \
         & (expected > tree.low_hu)
-    # occluded arteries: clot-dense tubes at least two voxels thick, leaving the enhanced tree inside the lungs
+    # a small clot dims a thin artery without darkening it below the tree's threshold: less than half the
+    # contrast of the lumen around it
+    dmask |= tmask & envelope & (defect > DEFECT_FRACTION * t) & (hu < DIM_FRACTION * expected) & (hu > MIN_HU)
+    # occluded arteries: clot-dense tubes at least two voxels thick (a 2-voxel cube or a 6-neighbour cross
+    # fits inside), leaving the enhanced tree inside the lungs; one-voxel partial-volume shells vanish
     cross = ndimage.generate_binary_structure(3, 1)
     clot = (hu > CLOT_HU[0]) & (hu < min(CLOT_HU[1], tree.low_hu)) & ~tmask & (vol.lungs[box] > 0)
-    dmask |= ndimage.binary_opening(clot, structure=cross)
+    dmask |= ndimage.binary_opening(clot, structure=cross) | ndimage.binary_opening(clot, np.ones((2, 2, 2), bool))
     lab, n = ndimage.label(dmask, structure=np.ones((3, 3, 3), bool))
     if n == 0:
         return _empty(labels)
