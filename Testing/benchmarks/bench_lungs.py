@@ -39,33 +39,48 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return round(2.0 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b)), 4)
 
 
-def phantom_accuracy(seeds: int, size, spacing) -> list:
+def phantom_accuracy(seeds: int, size, spacing, presets) -> list:
+    """Per case: Dice per lung and airways, sides, soft tissue inside the mask (mask minus the truth lungs and
+    airways at HU > -300: false lesions for the pneumonia analysis) and lesion volume the mask misses."""
     from lungai.phantom import PhantomConfig, make_phantom
 
     rows = []
-    for preset in ("healthy", "covid-severe"):
+    for preset in presets:
         for seed in range(seeds):
             case = make_phantom(PhantomConfig(seed=seed, size=size, spacing=spacing, preset=preset))
             truth = case.truth["lungs"].array
             res = segment_lungs(case.ct, method="classic")
             lab = res.labels.array
             airway = truth == AIRWAYS
+            lungs = np.isin(lab, (1, 2))
+            ml = case.ct.voxel_volume_ml
+            lesion = case.truth["lesion_class"].array > 0
             centre = {s: case.ct.index_to_lps(np.argwhere(lab == s).mean(axis=0)[::-1])[0] for s in (1, 2)}
             rows.append({"preset": preset, "seed": seed, "dice_right": dice(truth == 1, lab == 1),
                          "dice_left": dice(truth == 2, lab == 2), "dice_airways": dice(airway, lab == AIRWAYS),
                          "airway_voxels_in_lung_percent": round(100.0 * np.count_nonzero(
-                             airway & np.isin(lab, (1, 2))) / max(1, airway.sum()), 2),
+                             airway & lungs) / max(1, airway.sum()), 2),
                          "sides_correct": bool(centre[1] < centre[2]),
+                         "soft_tissue_in_mask_ml": round(float(np.count_nonzero(
+                             lungs & (truth == 0) & (case.ct.array > -300)) * ml), 1),
+                         "lesion_ml": round(float(lesion.sum() * ml), 1),
+                         "lesion_missed_ml": round(float(np.count_nonzero(lesion & ~lungs) * ml), 1),
                          "recovered_ml": res.details["recovered_dense_lung_ml"]})
-            print(f"  phantom {preset:13s} seed {seed}: Dice right {rows[-1]['dice_right']:.4f} left "
-                  f"{rows[-1]['dice_left']:.4f} airways {rows[-1]['dice_airways']:.3f}  airway voxels in lung "
-                  f"{rows[-1]['airway_voxels_in_lung_percent']}%  sides ok {rows[-1]['sides_correct']}", flush=True)
+            r = rows[-1]
+            print(f"  phantom {preset:13s} seed {seed}: Dice right {r['dice_right']:.4f} left {r['dice_left']:.4f} "
+                  f"airways {r['dice_airways']:.3f}  airway voxels in lung {r['airway_voxels_in_lung_percent']}%  "
+                  f"sides ok {r['sides_correct']}  soft tissue in mask {r['soft_tissue_in_mask_ml']} ml  lesion "
+                  f"missed {r['lesion_missed_ml']} of {r['lesion_ml']} ml", flush=True)
         _summary(preset, rows[-seeds:])
     return rows
 
 
 def _summary(preset: str, rows: list) -> None:
     target = 0.98 if preset == "healthy" else 0.97
+    soft = np.array([r["soft_tissue_in_mask_ml"] for r in rows])
+    missed = np.array([r["lesion_missed_ml"] for r in rows])
+    print(f"  {preset}: soft tissue in mask {soft.min():.1f}-{soft.max():.1f} ml (mean {soft.mean():.1f}), lesion "
+          f"missed {missed.min():.0f}-{missed.max():.0f} ml")
     for side in ("right", "left"):
         values = np.array([r[f"dice_{side}"] for r in rows])
         print(f"  {preset} {side}: Dice {values.min():.4f}-{values.max():.4f}, mean {values.mean():.4f}, "
@@ -173,13 +188,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=10, help="phantom seeds per preset (0 .. N-1)")
     parser.add_argument("--phantom-size", default="128,128,64")
     parser.add_argument("--phantom-spacing", default="2.5,2.5,5.0")
+    parser.add_argument("--presets", nargs="*", default=["healthy", "covid-severe"],
+                        help="phantom presets (e.g. add bacterial: lobar consolidation)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["phantom", "real", "speed"])
     args = parser.parse_args(argv)
     results = {}
     if "phantom" not in args.skip:
         print("phantom accuracy (targets: healthy >= 0.98, severe COVID >= 0.97 per lung)")
         results["phantom"] = phantom_accuracy(args.seeds, tuple(int(v) for v in args.phantom_size.split(",")),
-                                              tuple(float(v) for v in args.phantom_spacing.split(",")))
+                                              tuple(float(v) for v in args.phantom_spacing.split(",")),
+                                              args.presets)
     if "real" not in args.skip:
         print("real data (target: CIP Dice >= 0.97 per lung)")
         results["cip"] = cip_accuracy()
