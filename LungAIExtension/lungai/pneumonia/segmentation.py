@@ -62,13 +62,14 @@ class ClassicParams:
     vessel_threshold: float = 0.5
     airway_wall_mm: float = 3.0
     organ_top_rim_mm: float = 4.0
+    lung_rim_voxels: int = 1
     consolidation_rim_mm: float = 1.0
     keep_single_slice: bool = False
     remnant_max_mm3: float = 700.0
     remnant_hu_std: float = 150.0
     remnant_vessel_fraction: float = 0.6
     remnant_near_mm: float = 3.6
-    max_elongation: float = 3.0
+    max_elongation: float = 2.7
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +129,13 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     smooth = ndi.gaussian_filter(hu, sigma) if p.smoothing_mm > 0 else hu
     airways = regions.lungs[box] == AIRWAYS
     region = lung & ~morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
+    # the lung's outermost voxels in each slice mix lung with the chest wall, mediastinum and diaphragm (see the
+    # lesion test below)
+    cross = ndi.generate_binary_structure(3, 1)
+    cross[tuple([0, 2] if a == PatientAxes.of(image).axial else slice(None) for a in range(3))] = False
+    rim = np.zeros_like(lung)
+    if p.lung_rim_voxels > 0:
+        rim = region & ~ndi.binary_erosion(lung, cross, iterations=p.lung_rim_voxels, border_value=1)
     factors = shrink_factors(spacing, p.vessel_grid_mm)
     coarse_spacing = [s * f for s, f in zip(spacing, factors)]
     if regions.organ_tops is not None and regions.organ_tops[box].any():
@@ -157,7 +165,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
-    lesions = morphology(ndi.binary_opening, candidates & ~vessels, p.opening_mm, spacing, axial)
+    lesions = morphology(ndi.binary_opening, candidates & ~vessels & ~rim, p.opening_mm, spacing, axial)
     lesions &= _line_opening(lesions, axial, int(p.opening_z_mm // spacing[axial]))
     progress.update(0.75, "vessels inside lesions")
     closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
@@ -183,6 +191,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         grown = ndi.binary_dilation(seeds, ndi.generate_binary_structure(3, 1), iterations=steps,
                                     mask=seeds | (bin_average(vessels, factors) > 0))
         lesions |= vessels & expand_blocks(grown, factors, lesions.shape)
+    if rim.any() and lesions.any():
+        in_rim = rim & candidates
+        lesions |= in_rim & ndi.binary_dilation(lesions, cross, iterations=p.lung_rim_voxels, mask=in_rim | lesions)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
