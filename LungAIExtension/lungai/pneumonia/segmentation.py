@@ -3,19 +3,28 @@
 ``classic`` needs no weights. Inside the (hole-filled) lung mask it keeps the voxels whose lightly smoothed
 density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
 
-* vessels: structures denser than ``vessel_core_hu`` that a ball of ``dense_opening_mm`` does not fit in (thin
-  vessels, bronchial walls; at least ``vessel_min_mm3``, so noise specks in ground glass are not) are suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims;
-  thicker tubes are found by centre-line Frangi vesselness (Hessian eigenvalues, see :mod:`.vessels`);
+* vessels, as a tree: structures denser than ``vessel_core_hu`` that a ball of ``dense_opening_mm`` does not
+  fit in (thin vessels, bronchial walls; at least ``vessel_min_mm3``, so noise specks in ground glass are not) are
+  suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims. Thicker vessels are rebuilt from
+  their centre lines (multi-scale Frangi vesselness over ``vessel_scales_mm`` on the coarse vessel grid, see
+  :mod:`.vessels`; a centre counts only where the dense structure goes on along the tube's axis) as balls of the
+  local radius grown by a partial-volume shell of ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the
+  radius; from there the dense structure is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving
+  the lung at the hilum is no tube where it merges with the mediastinum);
 * remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius, and
   sheets parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal
   line opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
-* airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation.
+* airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation; the
+  partial-volume rim (``organ_top_rim_mm``) of organ tops bulging into the lung (diaphragm dome, heart; see
+  :func:`.regions.fill_lungs`); and the lung's ``lung_rim_voxels`` outermost voxels per slice, where no lesion
+  starts (a lesion found inside extends into them at the end).
 
 Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Single-slice plates, small
 heterogeneous remnants beside the suppressed vessels and small tubes are then rejected component by component
-(:mod:`.components`). Each lesion voxel is ground glass
-below ``consolidation_hu[0]`` and consolidation from there up; voxels within ``consolidation_rim_mm`` of
-consolidation (its partial-volume rim) are consolidation too.
+(:mod:`.components`). From the lesions that hold a ball of ``regrow_from_mm`` the mask grows back up to
+``lesion_regrow_mm`` through the suppressed vessel zone (hysteresis: vessels and shells inside a lesion are
+lesion). Each lesion voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up; voxels
+within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are consolidation too.
 ``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
 lungs; the model's label values must be those of :data:`lungai.labels.LESION_LABELS`.
 """
