@@ -325,7 +325,10 @@ def publish(args: argparse.Namespace) -> None:
                                "image was used for training",
                 "evaluations": evaluations}
     registry = Path(args.registry) if args.registry else REPO / "Resources" / "Models" / "registry.json"
-    entry = publish_model(training.registry_template(params), net, result, data, registry, version=args.version)
+    template = training.registry_template(params)
+    if result.config.get("init"):  # warm-started from the earlier shipped model's run
+        template["parent"] = args.parent
+    entry = publish_model(template, net, result, data, registry, version=args.version)
     print(f"published {entry.id}: {entry.weights}")
 
 
@@ -446,6 +449,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")
     p.add_argument("--model-dir", default="cnn-without-none", help="folder under the work folder")
+    p.add_argument("--parent", default="denoise-redcnn@1.0.0", help="the model a warm-started run began from")
     p.add_argument("--registry", help="registry file (default: Resources/Models/registry.json)")
     p.set_defaults(func=publish)
     args = parser.parse_args(argv)
