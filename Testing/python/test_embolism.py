@@ -186,3 +186,44 @@ def test_clot_is_a_candidate_but_a_dark_swirl_in_undiluted_inflow_is_not(lumen_h
         patch = patches[label - 1].astype(np.float32)
         assert patch[2].sum() == np.count_nonzero(cands.labels == label)  # the candidate channel
         assert patch[0, 8, 10, 10] == pytest.approx(40.0 / 330.0, abs=0.02)  # CT over trunk HU at the centre
+
+
+def test_patch_scorer_builds_from_the_registry_name_and_scores_in_batches():
+    import torch
+
+    from lungai.embolism.candidates import FEATURES, PATCH_SHAPE
+    from lungai.embolism.scorer import EmbolusPatchNet, score
+    from lungai.models import architectures
+
+    net = architectures.build("EmbolusMLP", 3, len(FEATURES), 1, hidden=16, width=8)
+    assert isinstance(net, EmbolusPatchNet) and net.uses_patches
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, len(FEATURES))).astype(np.float32)
+    patches = rng.normal(size=(300, 3) + PATCH_SHAPE).astype(np.float16)
+    whole = score(net.eval(), x, patches, batch=1000)
+    chunked = score(net, x, patches, batch=64)
+    assert whole.shape == (300,) and np.all((whole > 0) & (whole < 1))
+    np.testing.assert_allclose(whole, chunked, atol=1e-5)
+    assert score(net, x[:0], patches[:0]).shape == (0,)
+    with torch.no_grad():  # the patch matters: a different patch changes the logit
+        a = net((torch.as_tensor(x[:1]), torch.zeros((1, 3) + PATCH_SHAPE)))
+        b = net((torch.as_tensor(x[:1]), torch.ones((1, 3) + PATCH_SHAPE)))
+    assert not torch.allclose(a, b)
+
+
+def test_training_batches_are_balanced_and_augmented():
+    import torch
+
+    from lungai.embolism.training import AugmentedBatches
+
+    y = torch.zeros(1000)
+    y[:20] = 1.0  # 2 % emboli
+    x = torch.arange(1000, dtype=torch.float32)[:, None]
+    patches = torch.arange(1000, dtype=torch.float16)[:, None, None, None, None].expand(1000, 1, 2, 3, 3).clone()
+    loader = AugmentedBatches(x, patches, y, batch_size=64, samples=6400, positive_fraction=0.25, seed=1)
+    labels = torch.cat([batch[1] for batch in loader])
+    assert len(loader) == 100 and len(labels) == 6400
+    assert 0.2 < float(labels.mean()) < 0.3
+    (xb, pb), yb = next(iter(loader))
+    assert pb.shape == (64, 1, 2, 3, 3) and pb.dtype == torch.float32
+    assert torch.equal(pb[:, 0, 0, 0, 0], xb[:, 0])  # each patch travels with its own features
