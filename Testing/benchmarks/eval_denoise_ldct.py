@@ -446,7 +446,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--prefix", default="cnn-without-", help="fold model folders: <work>/<prefix><patient>")
     p.set_defaults(func=evaluate)
     p = sub.add_parser("publish", help="register the model trained on everything")
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--version", help="registry version (default: the next minor one)")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")
     p.add_argument("--model-dir", default="cnn-without-none", help="folder under the work folder")
     p.add_argument("--parent", default="denoise-redcnn@1.0.0", help="the model a warm-started run began from")
