@@ -81,13 +81,14 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
         init = Path(f"{args.init_prefix}{fold}") / "best.pt"
         net.load_state_dict(torch.load(init, map_location=device, weights_only=True))
         log(f"starting from {init}")
-    bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, seed=args.seed)
+    bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, lung_weight=args.lung_weight,
+                     seed=args.seed)
     out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
                      time_limit_s=args.time_limit, log=log)
     torch.save(out["state"], folder / "best.pt")
     config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
               "lr": args.lr, "schedule": "warm-up, cosine decay", "optimizer": "Adam", "grad_clip": 1.0,
-              "lesion_weight": args.lesion_weight, "seed": args.seed, "init": args.init_prefix,
+              "lesion_weight": args.lesion_weight, "lung_weight": args.lung_weight, "seed": args.seed, "init": args.init_prefix,
               "device": str(device), "params": params,
               "bundles": used, "sampling_weights": FAMILY_WEIGHTS}
     hardware = {"cpu": platform.processor() or platform.machine(), "cpu_cores": os.cpu_count(),
@@ -122,6 +123,7 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--time-limit", type=float, help="stop each fold after this many seconds")
     parser.add_argument("--init-prefix", help="start each fold from <init-prefix><fold>/best.pt (same fold)")
     parser.add_argument("--lesion-weight", type=float, default=3.0)
+    parser.add_argument("--lung-weight", type=float, default=0.0, help="extra loss weight on lung parenchyma")
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--depth", type=int, default=7)
     parser.add_argument("--shuffle", type=int, default=4)

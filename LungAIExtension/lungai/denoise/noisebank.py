@@ -29,6 +29,7 @@ BUNDLE_DOSE = 0.25  # the dose whose extra noise a bundle stores
 NOISE_STEPS_PER_SIGMA = 8.0
 HU_SCALE = 0.001  # HU -> network units (lungai.denoise.training.NORMALIZATION)
 SOFT_TISSUE_WINDOW = (-160.0, 240.0)
+LUNG_HU = (-950.0, -400.0)  # target HU counted as lung parenchyma by the optional lung loss weight
 
 
 def quantize_noise(noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -93,11 +94,12 @@ class NoiseBank:
     """Draws training batches from bundles: patch, realization, dose, noise sign, rotation and flip."""
 
     def __init__(self, bundles: Sequence[Bundle], patch: int = 128, doses: Tuple[float, float] = (0.1, 0.5),
-                 quarter_share: float = 0.5, lesion_weight: float = 3.0, seed: int = 0):
+                 quarter_share: float = 0.5, lesion_weight: float = 3.0, lung_weight: float = 0.0, seed: int = 0):
         self.bundles = [b for b in bundles if len(b)]
         if not self.bundles:
             raise ValueError("no training slices")
         self.patch, self.doses, self.quarter_share, self.lesion_weight = patch, doses, quarter_share, lesion_weight
+        self.lung_weight = lung_weight
         w = np.array([b.weight for b in self.bundles], float)
         self.bundle_p = w / w.sum()
         self.rng = np.random.default_rng(seed)
@@ -118,6 +120,8 @@ class NoiseBank:
             r = int(self.rng.integers(b.noise.shape[0]))
             x, y = b.pair(k, r, self._dose(), float(self.rng.choice((-1.0, 1.0))))
             w = (1.0 + self.lesion_weight * b.lesions[k].float()) if b.lesions is not None else torch.ones_like(y)
+            if self.lung_weight:  # lung parenchyma (-950..-400 HU in the target), where lesions are read
+                w = w + self.lung_weight * ((y > LUNG_HU[0]) & (y < LUNG_HU[1])).float()
             h, wd = y.shape
             ph, pw = min(p, h - h % 4), min(p, wd - wd % 4)
             body = b.body[k]
