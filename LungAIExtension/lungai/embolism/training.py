@@ -229,6 +229,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=16, help="hidden units of the head (0: logistic regression)")
     parser.add_argument("--width", type=int, default=8, help="first CNN layer's channels (0: features only)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -238,8 +239,8 @@ def main(argv=None) -> None:
     negatives = [extract(c, cache) for c in cases if not c.positive]
     half = (len(negatives) + 1) // 2
     tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
-    net, result, facts = train(tables["train"], tables["val"], epochs=args.epochs, hidden=args.hidden,
-                               width=args.width)
+    net, result, facts = train(tables["train"], tables["val"], seed=args.seed, epochs=args.epochs,
+                               hidden=args.hidden, width=args.width)
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
         if args.width:
