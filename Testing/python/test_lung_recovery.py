@@ -1,10 +1,11 @@
-"""Dense-lung recovery details: consolidated bases down to the dome, the dome apex, the hilar zone."""
+"""Dense-lung recovery details: consolidated bases down to the dome, the dome apex, the hilar zone, the mirrored
+other lung outlining a consolidated lobe."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lungai.labels import RIGHT_LUNG
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import extend_to_dome, fit_dome
 
 SPACING = (5.0, 2.5, 2.5)  # [S, P, L], index 0 inferior
@@ -106,3 +107,43 @@ def test_gas_behind_a_thin_wall_is_split_off_but_a_bulla_is_kept():
     stomach[2:11, 10:30, 10:30] = True
     assert gas[stomach].all()
     assert not gas[12:28].any()             # lung and bulla untouched
+
+
+def _two_lungs(consolidated: bool):
+    """Two mirror-image cylindrical lungs (radius 35 mm) on a flat diaphragm at slice 3, in soft tissue (45 HU).
+    With ``consolidated`` the right lung above slice 14 is dense (30 HU) around one air bronchogram joined to its
+    aerated base."""
+    nz, ny, nx = 30, 40, 80
+    zz, yy, xx = np.mgrid[0:nz, 0:ny, 0:nx]
+    hu = np.full((nz, ny, nx), 45.0, dtype=np.float32)
+    hu[zz <= 3] = 55.0
+    left = ((yy - 20) ** 2 + (xx - 58) ** 2 <= 14 ** 2) & (zz >= 4) & (zz <= 27)
+    right = ((yy - 20) ** 2 + (xx - 21) ** 2 <= 14 ** 2) & (zz >= 4) & (zz <= 27)
+    hu[left | right] = -850.0
+    lobe = right & (zz >= 15)
+    if consolidated:
+        hu[lobe] = 30.0
+        hu[((yy - 20) ** 2 + (xx - 21) ** 2 <= 2 ** 2) & (zz >= 15) & (zz <= 25)] = -900.0
+    labels = np.where(hu < -400, np.where(xx < 40, RIGHT_LUNG, LEFT_LUNG), 0).astype(np.uint8)
+    return hu, np.ones(hu.shape, dtype=bool), labels, lobe
+
+
+def test_consolidated_lobe_is_outlined_by_the_mirrored_other_lung():
+    from lungai.lung.contralateral import mirrored_consolidation
+
+    hu, body, labels, lobe = _two_lungs(consolidated=True)
+    out = mirrored_consolidation(labels, hu, body, SPACING)
+    added = (out == RIGHT_LUNG) & (labels == 0)
+    assert not (added & ~lobe).any()                        # nothing outside the consolidated lobe
+    zz, yy, xx = np.indices(lobe.shape)
+    lateral_core = lobe & (labels == 0) & (xx <= 21) & ((yy - 20) ** 2 + (xx - 21) ** 2 <= 12 ** 2)
+    assert np.count_nonzero(added & lateral_core) > 0.95 * lateral_core.sum()  # the lateral half, but its rim
+    assert np.count_nonzero(added) > 0.5 * np.count_nonzero(lobe & (labels == 0))  # not the mediastinal side
+    assert not ((out == LEFT_LUNG) & (labels == 0)).any()   # the aerated side is left alone
+
+
+def test_mirrored_outline_leaves_aerated_lungs_alone():
+    from lungai.lung.contralateral import mirrored_consolidation
+
+    hu, body, labels, _ = _two_lungs(consolidated=False)
+    np.testing.assert_array_equal(mirrored_consolidation(labels, hu, body, SPACING), labels)

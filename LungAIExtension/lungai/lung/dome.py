@@ -10,7 +10,7 @@ posterior and lateral chest wall (never above the heart, the mediastinum or the 
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -25,6 +25,7 @@ BONE_HU = 180.0
 MIN_DOME_COLUMNS = 40        # fewest aerated-bottom columns to fit a dome
 DOME_TOLERANCE_MM = 6.0      # columns whose lung bottom lies higher above the fit (heart, hilum) are not dome
 MAX_DEPTH_MM = 50.0          # deepest extension below a dense lung bottom
+LOBAR_DEPTH_MM = 100.0       # ... down to the dome fitted from both lungs (a consolidated lower lobe)
 DOME_REACH_MM = 10.0         # ... down to within this of the dome (fat under the dome's rim ends it early)
 MIN_EXTENSION_ML = 3.0       # smallest extension kept (joined columns)
 ANTERIOR_LIMIT_DEG = 45.0    # columns within these angles from the lateral direction (seen from the lung's
@@ -39,7 +40,10 @@ def _design(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 def fit_dome(y: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Quadratic surface ``z(y, x)`` (mm) through the lowest of the given lung-bottom points: points lying more
     than DOME_TOLERANCE_MM above the fit (lung resting on the heart) are dropped and the fit repeated."""
-    design = _design(y, x)
+    return _robust_fit(_design(y, x), z)
+
+
+def _robust_fit(design: np.ndarray, z: np.ndarray) -> np.ndarray:
     keep = np.ones(z.size, dtype=bool)
     coef = np.zeros(design.shape[1])
     for _ in range(6):
@@ -63,32 +67,77 @@ def _recess_columns(footprint: np.ndarray, side: int, spacing: Tuple[float, floa
     return out
 
 
+def _dome_points(lung: np.ndarray, hu: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Footprint columns (ys, xs), their lung bottoms, and which bottoms are aerated lung resting on tissue."""
+    ys, xs = np.nonzero(lung.any(axis=0))
+    b = np.argmax(lung, axis=0)[ys, xs]
+    at = hu[b, ys, xs]
+    under = hu[np.maximum(b - 1, 0), ys, xs]
+    return ys, xs, b, (at < AERATED_HU) & (b > 0) & (under > ORGAN_HU)
+
+
+def _mirrored_design(y: np.ndarray, x: np.ndarray, this_side: np.ndarray) -> np.ndarray:
+    """Quadratic in (y, distance from the midline) plus an offset for one hemidiaphragm."""
+    return np.column_stack([_design(y, x), this_side.astype(float)])
+
+
+def _joint_dome(points: dict, side: int, midline: float, ys: np.ndarray, xs: np.ndarray,
+                spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Dome height (working-grid slices) of ``side`` at columns (ys, xs) from the aerated lung bottoms of both
+    lungs: one quadratic shape mirrored at the midline, each hemidiaphragm at its own height."""
+    sz, sy, sx = spacing
+    py = np.concatenate([p[0][p[3]] for p in points.values()]) * sy
+    px = np.abs(np.concatenate([p[1][p[3]] for p in points.values()]) - midline) * sx
+    pz = np.concatenate([p[2][p[3]] for p in points.values()]) * sz
+    mine = np.concatenate([np.full(int(p[3].sum()), s == side) for s, p in points.items()])
+    joint = _robust_fit(_mirrored_design(py, px, mine), pz)
+    return _mirrored_design(ys * sy, np.abs(xs - midline) * sx, np.ones(ys.size, bool)) @ joint / sz
+
+
+def joint_domes(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, float]) -> Optional[dict]:
+    """Per lung, the dome height (slices) of every column of the slice plane, from both lungs' aerated bottoms;
+    None when either lung has too few of them."""
+    points = {side: _dome_points(labels == side, hu) for side in (RIGHT_LUNG, LEFT_LUNG)}
+    if not all(p[0].size and p[3].sum() >= MIN_DOME_COLUMNS for p in points.values()):
+        return None
+    midline = 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
+    ys, xs = np.indices(labels.shape[1:]).reshape(2, -1)
+    return {side: _joint_dome(points, side, midline, ys, xs, spacing).reshape(labels.shape[1:])
+            for side in points}
+
+
 def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
                    spacing: Tuple[float, float, float]) -> np.ndarray:
     """Labels ([S, P, L], index 0 inferior) with each lung's dense bottom continued down to its dome."""
     out = labels.copy()
     sz, sy, sx = spacing
-    max_steps = int(MAX_DEPTH_MM // sz)
+    points = {side: _dome_points(labels == side, hu) for side in (RIGHT_LUNG, LEFT_LUNG)}
+    both = all(p[0].size and p[3].sum() >= MIN_DOME_COLUMNS for p in points.values())
+    if both:
+        midline = 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
     for side in (RIGHT_LUNG, LEFT_LUNG):
         lung = out == side
         footprint = lung.any(axis=0)
         if footprint.sum() < MIN_DOME_COLUMNS:
             continue
-        bottom = np.argmax(lung, axis=0)
-        ys, xs = np.nonzero(footprint)
-        b = bottom[ys, xs]
+        ys, xs, b, on_dome = points[side]
         at = hu[b, ys, xs]
-        under = hu[np.maximum(b - 1, 0), ys, xs]
         over = hu[np.minimum(b + 1, hu.shape[0] - 1), ys, xs]
-        on_dome = (at < AERATED_HU) & (b > 0) & (under > ORGAN_HU)
         if on_dome.sum() < MIN_DOME_COLUMNS:
             continue
         coef = fit_dome(ys[on_dome] * sy, xs[on_dome] * sx, b[on_dome] * sz)
         dome = _design(ys * sy, xs * sx) @ coef / sz
-        target = np.ceil(dome - 0.5).astype(int)
-        recess = _recess_columns(footprint, side, (sy, sx))[ys, xs]
         dense = (at > DENSE_HU) & (over > DENSE_HU)
         raised = b - dome > DOME_TOLERANCE_MM / sz
+        max_steps = np.full(ys.size, int(MAX_DEPTH_MM // sz))
+        if both:
+            # both hemidiaphragms share one shape, mirrored at the midline, each at its own height: the
+            # contralateral lung gives the dome under a lower lobe consolidated down to its recesses
+            joint_dome = _joint_dome(points, side, midline, ys, xs, spacing)
+            dome = np.where(dense, np.minimum(dome, joint_dome), dome)
+            max_steps[dense] = int(LOBAR_DEPTH_MM // sz)
+        target = np.ceil(dome - 0.5).astype(int)
+        recess = _recess_columns(footprint, side, (sy, sx))[ys, xs]
         chosen = (dense | raised) & recess & (target >= 0) & (b - target >= 1) & (b - target <= max_steps)
         if not chosen.any():
             continue

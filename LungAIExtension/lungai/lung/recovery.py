@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
 from lungai.lung.morphology import bbox, fill_holes_slices
 
@@ -270,6 +271,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
         out[enclosed] = side
     if not planar:
         out = extend_to_dome(out, hu, body, spacing)
+        out = mirrored_consolidation(out, hu, body, spacing)
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
     for side in () if planar else (RIGHT_LUNG, LEFT_LUNG):
