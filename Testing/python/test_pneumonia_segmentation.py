@@ -188,6 +188,7 @@ def test_model_branch_keeps_model_labels_inside_the_lungs(monkeypatch, synthetic
 
     class Entry:
         name, version, task, created, output = "lesions-test", "1.2.0", "lesions", "2026-01-01", "softmax"
+        id, spatial_dims, labels = "lesions-test@1.2.0", 3, {1: "ground_glass", 2: "consolidation"}
 
     def fake_inference(img, entry, device="cpu", progress=None):
         assert entry.name == "lesions-test" and device == "cpu"
