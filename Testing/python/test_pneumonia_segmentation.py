@@ -216,3 +216,19 @@ def test_model_branch_without_a_model_says_what_to_do(monkeypatch, synthetic):
     monkeypatch.setattr(models, "load_registry", lambda: [])
     with pytest.raises(LungAIError, match="no lesion model is registered"):
         segment_lesions(image, regions_from_labels(image, lungs, fill=False), method="model")
+
+
+def test_cli_followup_passes_the_model_name_on(tmp_path, capsys):
+    """``followup --method model --model NAME`` asks the registry for NAME (an unknown one fails, naming it)."""
+    from lungai.cli.main import main
+
+    e_img, e_lungs, _, _ = make_ct([((24, 30, 16), 5.0, -550.0)], seed=3)
+    for name in ("e", "l"):
+        write_image(e_img, tmp_path / f"{name}.nii.gz")
+    write_image(e_img.like(e_lungs), tmp_path / "lungs.nii.gz")
+    out = tmp_path / "fu"
+    code = main(["--progress", "none", "pneumonia", "followup", str(tmp_path / "e.nii.gz"), str(tmp_path / "l.nii.gz"),
+                 "-o", str(out), "--earlier-lungs", str(tmp_path / "lungs.nii.gz"), "--later-lungs",
+                 str(tmp_path / "lungs.nii.gz"), "--method", "model", "--model", "no-such-lesion-model", "--no-pdf"])
+    assert code != 0 and "no-such-lesion-model" in capsys.readouterr().err
+    assert not (out / "followup.json").exists()

@@ -102,13 +102,16 @@ def analyze(input_path: Path, outdir: Path, lungs_path: Optional[Path], method: 
 @click.option("--earlier-lungs", type=click.Path(path_type=Path), help="Lungs label map of the earlier CT.")
 @click.option("--later-lungs", type=click.Path(path_type=Path), help="Lungs label map of the later CT.")
 @click.option("--method", type=METHOD, default="classic", show_default=True, help="Lesion method for both scans.")
+@click.option("--model", "model_name", help="Lesion model name[@version] for --method model (default: the newest "
+                                           "registered lesion model for volumes).")
 @click.option("--min-size-mm", type=click.FloatRange(0, 100), default=5.0, show_default=True,
               help="Drop lesions whose equivalent-sphere diameter is below this.")
 @click.option("--match-mm", type=click.FloatRange(0, 200), default=10.0, show_default=True,
               help="Lesions whose centroids are this close after registration are the same lesion.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also write report.pdf.")
 def followup(earlier_path: Path, later_path: Path, outdir: Path, earlier_lungs: Optional[Path],
-             later_lungs: Optional[Path], method: str, min_size_mm: float, match_mm: float, pdf: bool) -> None:
+             later_lungs: Optional[Path], method: str, model_name: Optional[str], min_size_mm: float,
+             match_mm: float, pdf: bool) -> None:
     """Compare two chest CTs of one patient (EARLIER_PATH, LATER_PATH): changes, matched lesions, overlay."""
     from lungai.pneumonia.followup import followup as run, write_followup
 
@@ -119,7 +122,7 @@ def followup(earlier_path: Path, later_path: Path, outdir: Path, earlier_lungs: 
     l_lungs = load_lungs(later_lungs, later) if later_lungs else None
     with progress_reporter("follow-up") as progress:
         result = run(earlier, later, e_lungs, l_lungs, method=method, min_size_mm=min_size_mm, device=device,
-                     match_mm=match_mm, progress=progress.span(0.0, 0.9))
+                     match_mm=match_mm, progress=progress.span(0.0, 0.9), model_name=model_name)
         write_followup(result, outdir, pdf=pdf, progress=progress.span(0.9, 1.0))
     counts = result.counts()
     both = result.changes[0] if result.changes else None
