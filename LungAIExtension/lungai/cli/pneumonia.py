@@ -67,7 +67,7 @@ def pneumonia() -> None:
 @click.option("--consecutive", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Slices in a row with a lesion in one quadrant that make the patient call positive.")
 @click.option("--model", "model_name", help="Lesion model name[@version] for --method model (default: the newest "
-                                           "registered model whose task is 'lesions').")
+                                           "registered lesion model whose dimensionality matches the image).")
 @click.option("--series", "series_uid", help="Series instance UID when a DICOM folder holds several series.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also write report.pdf.")
 def analyze(input_path: Path, outdir: Path, lungs_path: Optional[Path], method: str, min_size_mm: float,
@@ -103,7 +103,7 @@ def analyze(input_path: Path, outdir: Path, lungs_path: Optional[Path], method: 
 @click.option("--later-lungs", type=click.Path(path_type=Path), help="Lungs label map of the later CT.")
 @click.option("--method", type=METHOD, default="classic", show_default=True, help="Lesion method for both scans.")
 @click.option("--model", "model_name", help="Lesion model name[@version] for --method model (default: the newest "
-                                           "registered lesion model for volumes).")
+                                           "registered lesion model for CT volumes).")
 @click.option("--min-size-mm", type=click.FloatRange(0, 100), default=5.0, show_default=True,
               help="Drop lesions whose equivalent-sphere diameter is below this.")
 @click.option("--match-mm", type=click.FloatRange(0, 200), default=10.0, show_default=True,
