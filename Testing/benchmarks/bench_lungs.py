@@ -39,14 +39,14 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return round(2.0 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b)), 4)
 
 
-def phantom_accuracy(seeds: int, size, spacing, presets) -> list:
+def phantom_accuracy(seeds: int, size, spacing, presets, first_seed: int = 0) -> list:
     """Per case: Dice per lung and airways, sides, soft tissue inside the mask (mask minus the truth lungs and
     airways at HU > -300: false lesions for the pneumonia analysis) and lesion volume the mask misses."""
     from lungai.phantom import PhantomConfig, make_phantom
 
     rows = []
     for preset in presets:
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             case = make_phantom(PhantomConfig(seed=seed, size=size, spacing=spacing, preset=preset))
             truth = case.truth["lungs"].array
             res = segment_lungs(case.ct, method="classic")
@@ -185,7 +185,8 @@ def speed(slices: int = 300) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("lungs-bench-out"), help="folder for overlays and JSON")
-    parser.add_argument("--seeds", type=int, default=10, help="phantom seeds per preset (0 .. N-1)")
+    parser.add_argument("--seeds", type=int, default=10, help="phantom seeds per preset (first .. first+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first phantom seed (held-out seeds: 20)")
     parser.add_argument("--phantom-size", default="128,128,64")
     parser.add_argument("--phantom-spacing", default="2.5,2.5,5.0")
     parser.add_argument("--presets", nargs="*", default=["healthy", "covid-severe"],
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
         print("phantom accuracy (targets: healthy >= 0.98, severe COVID >= 0.97 per lung)")
         results["phantom"] = phantom_accuracy(args.seeds, tuple(int(v) for v in args.phantom_size.split(",")),
                                               tuple(float(v) for v in args.phantom_spacing.split(",")),
-                                              args.presets)
+                                              args.presets, args.first_seed)
     if "real" not in args.skip:
         print("real data (target: CIP Dice >= 0.97 per lung)")
         results["cip"] = cip_accuracy()

@@ -147,3 +147,18 @@ def test_mirrored_outline_leaves_aerated_lungs_alone():
 
     hu, body, labels, _ = _two_lungs(consolidated=False)
     np.testing.assert_array_equal(mirrored_consolidation(labels, hu, body, SPACING), labels)
+
+
+def test_lower_lobe_consolidated_deeper_than_50_mm_reaches_the_dome_of_both_lungs():
+    """The posterior half of the right lung is dense over its lowest 65 mm, its top recovered: the extension down
+    to the dome is deeper than MAX_DEPTH_MM, which only the dome fitted from both lungs allows."""
+    hu, body, _, _ = _two_lungs(consolidated=False)
+    zz, yy, xx = np.indices(hu.shape)
+    wedge = (hu < -400) & (xx < 40) & (yy > 20) & (zz <= 16)
+    hu[wedge] = 30.0
+    labels = np.where(hu < -400, np.where(xx < 40, RIGHT_LUNG, LEFT_LUNG), 0).astype(np.uint8)
+    labels[wedge & (zz >= 15)] = RIGHT_LUNG  # the top of the consolidation, recovered by the chest-wall rays
+    out = extend_to_dome(labels, hu, body, SPACING)
+    added = (out == RIGHT_LUNG) & (labels == 0)
+    assert not (added & ~wedge).any()
+    assert np.count_nonzero(added[4] & wedge[4]) > 0.7 * wedge[4].sum()  # the lowest slice above the dome
