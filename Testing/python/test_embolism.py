@@ -211,6 +211,33 @@ def test_patch_scorer_builds_from_the_registry_name_and_scores_in_batches():
     assert not torch.allclose(a, b)
 
 
+def test_ensemble_is_the_mean_of_its_members_calibrated_probabilities_and_loads_strictly():
+    import torch
+
+    from lungai.embolism.candidates import FEATURES, PATCH_SHAPE
+    from lungai.embolism.scorer import EmbolusEnsemble, score
+    from lungai.models import architectures
+
+    torch.manual_seed(0)
+    ens = architectures.build("EmbolusMLP", 3, len(FEATURES), 1, hidden=16, width=8, members=3).eval()
+    assert isinstance(ens, EmbolusEnsemble) and ens.uses_patches and len(ens.members) == 3
+    with torch.no_grad():
+        ens.members[1].calibration.copy_(torch.tensor([2.0, -1.0]))  # members keep their own calibration
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, len(FEATURES))).astype(np.float32)
+    patches = rng.normal(size=(40, 3) + PATCH_SHAPE).astype(np.float16)
+    members = np.stack([score(m, x, patches) for m in ens.members])
+    assert np.ptp(members, axis=0).max() > 1e-3  # differently initialised members disagree
+    np.testing.assert_allclose(score(ens, x, patches, batch=16), members.mean(0), atol=1e-6)
+    assert ens.prior() == pytest.approx(ens.members[0].prior())
+    other = architectures.build("EmbolusMLP", 3, len(FEATURES), 1, hidden=16, width=8, members=3)
+    other.load_state_dict(ens.state_dict(), strict=True)
+    np.testing.assert_allclose(score(other.eval(), x, patches), score(ens, x, patches), atol=1e-6)
+    with pytest.raises(RuntimeError):  # a two-member file does not fit a three-member entry
+        architectures.build("EmbolusMLP", 3, len(FEATURES), 1, hidden=16, width=8, members=2).load_state_dict(
+            ens.state_dict(), strict=True)
+
+
 def test_training_batches_are_balanced_and_augmented():
     import torch
 

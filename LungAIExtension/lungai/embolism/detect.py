@@ -12,7 +12,7 @@ from lungai.checks import check_3d, check_finite, check_geometry
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, grow_tree
 from lungai.embolism.candidates import Candidates, candidate_patches, find_candidates
 from lungai.embolism.qanadli import qanadli_index
-from lungai.embolism.scorer import EmbolusMLP, load_scorer, score
+from lungai.embolism.scorer import Scorer, load_scorer, score
 from lungai.embolism.trunk import Trunk, find_trunk
 from lungai.embolism.volume import WorkVolume, build_work_volume
 from lungai.image import Image
@@ -85,7 +85,7 @@ def _describe(vol: WorkVolume, cands: Candidates, probs: np.ndarray, threshold: 
 
 
 def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Optional[str] = None,
-                  network: Optional[EmbolusMLP] = None, lung_labels: Optional[Image] = None,
+                  network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
                   device: str = "cpu", progress: Optional[Progress] = None) -> EmbolismResult:
     """Detect pulmonary emboli on the CTPA ``image`` (HU).
 
@@ -137,7 +137,7 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     return result
 
 
-def features_for_training(image: Image, network: Optional[EmbolusMLP] = None,
+def features_for_training(image: Image, network: Optional[Scorer] = None,
                           lung_labels: Optional[Image] = None) -> tuple:
     """(work volume, trunk, tree, candidates) of a phantom case, for training and evaluation."""
     vol = build_work_volume(image, lung_labels)

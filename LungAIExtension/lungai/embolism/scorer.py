@@ -5,12 +5,13 @@
 candidate's hand-made features in a small MLP head. ``EmbolusMLP`` (up to 1.1): the features alone. Both carry
 their feature normalisation, the calibration (``a * logit + b``) fitted on validation cases and the level prior
 estimated on the training cohort, so one weights file holds the whole model (model name ``embolism-candidates``).
-Both are registry architecture ``EmbolusMLP``; a ``width`` parameter (CNN channels) selects the patch network.
+Both are registry architecture ``EmbolusMLP``; a ``width`` parameter (CNN channels) selects the patch network,
+and a ``members`` parameter an ``EmbolusEnsemble`` of that many patch networks (one weights file holds them all).
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -75,8 +76,34 @@ class EmbolusPatchNet(EmbolusMLP):
         return self.net(torch.cat([(x - self.mean) / self.std, self.cnn(patches)], dim=1)).squeeze(-1)
 
 
-def _build(spatial_dims: int, in_channels: int, out_channels: int, width: int = 0, **params) -> nn.Module:
-    """Registry architecture ``EmbolusMLP``: the patch network when ``width`` (CNN channels) is given."""
+class EmbolusEnsemble(nn.Module):
+    """Patch scorers trained with different seeds; the probability is the mean of their calibrated probabilities.
+
+    The members share the training cohort, hence the level prior (kept once, in ``level_prior``); averaging
+    removes most of the run-to-run spread of a single network's ranking.
+    """
+
+    uses_patches = True
+
+    def __init__(self, members: Sequence[EmbolusPatchNet]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("level_prior", members[0].level_prior.detach().clone())
+
+    def probability(self, inputs: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return torch.stack([m.probability(inputs) for m in self.members]).mean(0)
+
+    def prior(self) -> Dict[str, float]:
+        return {name: float(v) for name, v in zip(LEVELS, self.level_prior)}
+
+
+def _build(spatial_dims: int, in_channels: int, out_channels: int, width: int = 0, members: int = 0,
+           **params) -> nn.Module:
+    """Registry architecture ``EmbolusMLP``: the patch network when ``width`` (CNN channels) is given, an
+    ensemble of ``members`` patch networks when that is given too."""
+    if width and members:
+        return EmbolusEnsemble([EmbolusPatchNet(in_channels=in_channels, width=width, **params)
+                                for _ in range(members)])
     if width:
         return EmbolusPatchNet(in_channels=in_channels, width=width, **params)
     return EmbolusMLP(in_channels=in_channels, **params)
@@ -86,7 +113,10 @@ def _build(spatial_dims: int, in_channels: int, out_channels: int, width: int = 
 architectures.register("EmbolusMLP", _build, replace=True)
 
 
-def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[EmbolusMLP, object]:
+Scorer = Union[EmbolusMLP, EmbolusEnsemble]
+
+
+def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[Scorer, object]:
     """The registry's scorer (``name[@version]``, newest by default) and its registry entry."""
     from lungai.models import get_model, load_network
 
@@ -95,12 +125,12 @@ def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[Embol
     return load_network(entry, device), entry
 
 
-def score(network: EmbolusMLP, features: np.ndarray, patches: Optional[np.ndarray] = None,
+def score(network: Scorer, features: np.ndarray, patches: Optional[np.ndarray] = None,
           batch: int = 256) -> np.ndarray:
     """Calibrated embolus probability per candidate (``patches`` needed by a patch network)."""
     if len(features) == 0:
         return np.zeros(0)
-    device = network.mean.device
+    device = network.level_prior.device
     out = []
     with torch.no_grad():
         for start in range(0, len(features), batch):

@@ -1,6 +1,6 @@
 """Training the candidate scorer on a phantom CTPA cohort with the project's training engine.
 
-    python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --negatives 3 --publish
+    python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --negatives 3 --members 3 --publish
 
 Cases are split by patient (seed): the first positive cases and half the negatives fit the network, the rest
 pick the best epoch and fit the Platt calibration; the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
@@ -10,6 +10,7 @@ The level prior is the likelihood ratio of the artery level for emboli against a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from lungai.embolism.candidates import FEATURES, PATCH_CHANNELS, PATCH_SHAPE, ca
 from lungai.embolism.cohort import CohortCase, cohort
 from lungai.embolism.detect import features_for_training
 from lungai.embolism.evaluation import CaseTable, case_table
-from lungai.embolism.scorer import MODEL_NAME, EmbolusMLP, EmbolusPatchNet, score
+from lungai.embolism.scorer import MODEL_NAME, EmbolusEnsemble, EmbolusMLP, EmbolusPatchNet, Scorer, score
 from lungai.errors import InputError
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
 from lungai.resources import resource_path
@@ -74,7 +75,7 @@ def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndar
             "failed": message}
 
 
-def scored_table(name: str, extracted: Dict[str, np.ndarray], network: EmbolusMLP) -> CaseTable:
+def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer) -> CaseTable:
     """The evaluation table of an extracted case, scored by ``network`` (its own level prior)."""
     x = np.array(extracted["features"], dtype=np.float32)
     prior = network.prior()
@@ -220,6 +221,31 @@ def train(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, 
     return net, result, facts
 
 
+def train_ensemble(train_tables: List[Dict[str, np.ndarray]], val_tables: List[Dict[str, np.ndarray]],
+                   members: int, seed: int = 0, epochs: int = 40, hidden: int = 16, width: int = 8):
+    """Patch scorers trained with seeds ``seed .. seed + members - 1``, averaged; (ensemble, TrainResult, facts).
+
+    The result is the first member's history with the ensemble's validation average precision as its metric.
+    """
+    nets, results, member_facts = [], [], []
+    for k in range(members):
+        net, result, facts = train(train_tables, val_tables, seed=seed + k, epochs=epochs, hidden=hidden,
+                                   width=width)
+        nets.append(net)
+        results.append(result)
+        member_facts.append({"seed": seed + k, "best_average_precision": round(result.best_metric, 4),
+                             "epoch": result.best_epoch, "calibration": facts["calibration"]})
+    ensemble = EmbolusEnsemble(nets).eval()
+    x_va, p_va, y_va = _arrays(val_tables, ensemble.prior())
+    with torch.no_grad():
+        probs = torch.as_tensor(score(ensemble, x_va.numpy(), p_va.numpy()))
+    val_ap = _average_precision(probs, y_va)
+    result = dataclasses.replace(results[0], best_metric=val_ap, seconds=round(sum(r.seconds for r in results), 1))
+    facts = {k: v for k, v in facts.items() if k != "calibration"}
+    facts.update(members=member_facts, ensemble_val_average_precision=round(val_ap, 4))
+    return ensemble, result, facts
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", required=True, type=Path, help="folder of cached phantom cases")
@@ -229,7 +255,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=16, help="hidden units of the head (0: logistic regression)")
     parser.add_argument("--width", type=int, default=8, help="first CNN layer's channels (0: features only)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed (of the first member)")
+    parser.add_argument("--members", type=int, default=1, help="patch scorers averaged (seeds seed, seed+1, ...)")
     parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -239,13 +266,21 @@ def main(argv=None) -> None:
     negatives = [extract(c, cache) for c in cases if not c.positive]
     half = (len(negatives) + 1) // 2
     tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
-    net, result, facts = train(tables["train"], tables["val"], seed=args.seed, epochs=args.epochs,
-                               hidden=args.hidden, width=args.width)
+    if args.members > 1 and not args.width:
+        parser.error("--members needs the patch scorer (--width > 0)")
+    if args.members > 1:
+        net, result, facts = train_ensemble(tables["train"], tables["val"], args.members, seed=args.seed,
+                                            epochs=args.epochs, hidden=args.hidden, width=args.width)
+    else:
+        net, result, facts = train(tables["train"], tables["val"], seed=args.seed, epochs=args.epochs,
+                                   hidden=args.hidden, width=args.width)
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
         if args.width:
             arch = {"name": "EmbolusMLP", "params": {"hidden": args.hidden, "width": args.width}}
-            what = (f"3D CNN over a {'x'.join(map(str, PATCH_SHAPE))} patch ({', '.join(PATCH_CHANNELS)}) "
+            if args.members > 1:
+                arch["params"]["members"] = args.members
+            what = (f"{f'mean of {args.members} seeds of a ' if args.members > 1 else ''}3D CNN over a {'x'.join(map(str, PATCH_SHAPE))} patch ({', '.join(PATCH_CHANNELS)}) "
                     "joined with density, contrast, size, shape, vessel level and level prior features")
         else:
             arch = {"name": "EmbolusMLP", "params": {"hidden": args.hidden}}
