@@ -2,10 +2,11 @@
 
 A whole consolidated lobe leaves slices in which one side holds little or no aerated lung (only air bronchograms),
 so neither the chest-wall rays (no aerated edge to measure from) nor the enclosure test (no lung around it) see
-it. The two hemithoraces are nearly mirror images, though: in such a slice the other lung, mirrored at the midline,
-outlines where this lung lies. Fat-free, bone-free soft tissue inside that outline, towards the lateral and
-posterior chest wall (never the mediastinal side, where the mirror would cover the heart), joined to this lung, is
-the consolidated lobe.
+it. The two hemithoraces are nearly mirror images, though: in such a slice the left lung, mirrored at the midline,
+outlines where the right lung lies. Fat-free, bone-free soft tissue inside that outline, towards the lateral and
+posterior chest wall (never its mediastinal side), above the right dome and joined to the right lung, is the
+consolidated lobe. The left lung is not outlined this way: the heart fills the medial left hemithorax, which the
+mirrored right lung covers.
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from lungai.lung.morphology import label
 DENSE_MIN_HU = -400.0        # consolidation is denser than aerated lung ...
 BONE_HU = 180.0              # ... and not bone
 FAT_HU = (-150.0, -60.0)     # fat planes are chest wall or mediastinum
-MAX_OWN_FRACTION = 0.5       # a side is consolidated in a slice when its lung covers less than this of the mirror
+MAX_OWN_FRACTION = 0.5       # the right lung is consolidated in a slice when it covers less than this of the mirror
 MIN_MIRROR_MM2 = 600.0       # the mirrored lung must be this large in the slice
 MARGIN_MM = 2.5              # the mirrored outline is shrunk by this (the hemithoraces are not exact mirrors)
 ANTERIOR_LIMIT_DEG = 90.0    # columns within these angles from the lateral direction, seen from the mirrored
 POSTERIOR_LIMIT_DEG = 135.0  # outline's centre, are taken (never the mediastinal side)
 
 
-def _toward_chest_wall(outline: np.ndarray, side: int, spacing: Tuple[float, float]) -> np.ndarray:
+def _toward_chest_wall(outline: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
+    """Pixels of the (right) outline towards the lateral or posterior chest wall from its centre."""
     ys, xs = np.nonzero(outline)
     dy, dx = (ys - ys.mean()) * spacing[0], (xs - xs.mean()) * spacing[1]
-    lateral = -1.0 if side == RIGHT_LUNG else 1.0
-    angle = np.degrees(np.arctan2(np.abs(dy), dx * lateral))
+    angle = np.degrees(np.arctan2(np.abs(dy), -dx))
     allowed = np.where(dy > 0, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
     out = np.zeros_like(outline)
     out[ys[allowed], xs[allowed]] = True
@@ -42,7 +43,7 @@ def _toward_chest_wall(outline: np.ndarray, side: int, spacing: Tuple[float, flo
 
 def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
                            spacing: Tuple[float, float, float]) -> np.ndarray:
-    """Labels ([S, P, L]) with consolidated lung inside the mirrored contralateral lung added (module docstring)."""
+    """Labels ([S, P, L]) with consolidated right lung inside the mirrored left lung added (module docstring)."""
     right, left = labels == RIGHT_LUNG, labels == LEFT_LUNG
     if not right.any() or not left.any():
         return labels
@@ -57,24 +58,22 @@ def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
     domes = joint_domes(labels, hu, spacing)
     if domes is None:
         return labels
-    out = labels.copy()
-    for side, other in ((RIGHT_LUNG, left), (LEFT_LUNG, right)):
-        own = labels == side
-        add = np.zeros_like(own)
-        for z in range(labels.shape[0]):
-            mirror = np.zeros_like(own[z])
-            mirror[:, valid] = other[z][:, source[valid]]
-            mirror_area = mirror.sum() * area
-            if mirror_area < MIN_MIRROR_MM2 or own[z].sum() * area >= MAX_OWN_FRACTION * mirror_area:
-                continue
-            mirror = ndimage.binary_erosion(mirror, iterations=margin)
-            if mirror.any():
-                add[z] = mirror & _toward_chest_wall(mirror, side, spacing[1:]) & tissue[z] & (z >= domes[side])
-        if not add.any():
+    add = np.zeros_like(right)
+    for z in range(labels.shape[0]):
+        mirror = np.zeros_like(right[z])
+        mirror[:, valid] = left[z][:, source[valid]]
+        mirror_area = mirror.sum() * area
+        if mirror_area < MIN_MIRROR_MM2 or right[z].sum() * area >= MAX_OWN_FRACTION * mirror_area:
             continue
-        pieces, n = label(add | own)
-        joined = np.zeros(n + 1, dtype=bool)
-        joined[np.unique(pieces[own])] = True
-        joined[0] = False
-        out[add & joined[pieces] & (out == 0)] = side
+        mirror = ndimage.binary_erosion(mirror, iterations=margin)
+        if mirror.any():
+            add[z] = mirror & _toward_chest_wall(mirror, spacing[1:]) & tissue[z] & (z >= domes[RIGHT_LUNG])
+    if not add.any():
+        return labels
+    pieces, n = label(add | right)
+    joined = np.zeros(n + 1, dtype=bool)
+    joined[np.unique(pieces[right])] = True
+    joined[0] = False
+    out = labels.copy()
+    out[add & joined[pieces]] = RIGHT_LUNG
     return out
