@@ -53,11 +53,6 @@ def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
     valid = (source >= 0) & (source < labels.shape[2])
     area = spacing[1] * spacing[2]
     margin = max(1, int(round(MARGIN_MM / min(spacing[1:]))))
-    tissue = ((hu > DENSE_MIN_HU) & (hu < BONE_HU) & ~((hu > FAT_HU[0]) & (hu < FAT_HU[1])) & body
-              & (labels == 0))
-    domes = joint_domes(labels, hu, spacing)
-    if domes is None:
-        return labels
     add = np.zeros_like(right)
     for z in range(labels.shape[0]):
         mirror = np.zeros_like(right[z])
@@ -67,9 +62,15 @@ def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
             continue
         mirror = ndimage.binary_erosion(mirror, iterations=margin)
         if mirror.any():
-            add[z] = mirror & _toward_chest_wall(mirror, spacing[1:]) & tissue[z] & (z >= domes[RIGHT_LUNG])
+            tissue = ((hu[z] > DENSE_MIN_HU) & (hu[z] < BONE_HU) & ~((hu[z] > FAT_HU[0]) & (hu[z] < FAT_HU[1]))
+                      & body[z] & (labels[z] == 0))
+            add[z] = mirror & _toward_chest_wall(mirror, spacing[1:]) & tissue
     if not add.any():
         return labels
+    domes = joint_domes(labels, hu, spacing)
+    if domes is None:
+        return labels
+    add &= np.arange(labels.shape[0])[:, None, None] >= domes[RIGHT_LUNG][None]
     pieces, n = label(add | right)
     joined = np.zeros(n + 1, dtype=bool)
     joined[np.unique(pieces[right])] = True
