@@ -17,28 +17,14 @@ import numpy as np
 from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.dome import joint_domes
+from lungai.lung.dome import joint_domes, recess_columns, soft_tissue
 from lungai.lung.morphology import label
 
-DENSE_MIN_HU = -400.0        # consolidation is denser than aerated lung ...
-BONE_HU = 180.0              # ... and not bone
-FAT_HU = (-150.0, -60.0)     # fat planes are chest wall or mediastinum
 MAX_OWN_FRACTION = 0.5       # the right lung is consolidated in a slice when it covers less than this of the mirror
 MIN_MIRROR_MM2 = 600.0       # the mirrored lung must be this large in the slice
 MARGIN_MM = 2.5              # the mirrored outline is shrunk by this (the hemithoraces are not exact mirrors)
 ANTERIOR_LIMIT_DEG = 90.0    # columns within these angles from the lateral direction, seen from the mirrored
 POSTERIOR_LIMIT_DEG = 135.0  # outline's centre, are taken (never the mediastinal side)
-
-
-def _toward_chest_wall(outline: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
-    """Pixels of the (right) outline towards the lateral or posterior chest wall from its centre."""
-    ys, xs = np.nonzero(outline)
-    dy, dx = (ys - ys.mean()) * spacing[0], (xs - xs.mean()) * spacing[1]
-    angle = np.degrees(np.arctan2(np.abs(dy), -dx))
-    allowed = np.where(dy > 0, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
-    out = np.zeros_like(outline)
-    out[ys[allowed], xs[allowed]] = True
-    return out
 
 
 def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
@@ -62,9 +48,9 @@ def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
             continue
         mirror = ndimage.binary_erosion(mirror, iterations=margin)
         if mirror.any():
-            tissue = ((hu[z] > DENSE_MIN_HU) & (hu[z] < BONE_HU) & ~((hu[z] > FAT_HU[0]) & (hu[z] < FAT_HU[1]))
-                      & body[z] & (labels[z] == 0))
-            add[z] = mirror & _toward_chest_wall(mirror, spacing[1:]) & tissue
+            toward_chest_wall = recess_columns(mirror, RIGHT_LUNG, spacing[1:], ANTERIOR_LIMIT_DEG,
+                                               POSTERIOR_LIMIT_DEG)
+            add[z] = mirror & toward_chest_wall & soft_tissue(hu[z]) & body[z] & (labels[z] == 0)
     if not add.any():
         return labels
     domes = joint_domes(labels, hu, spacing)

@@ -55,13 +55,21 @@ def _robust_fit(design: np.ndarray, z: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _recess_columns(footprint: np.ndarray, side: int, spacing: Tuple[float, float]) -> np.ndarray:
-    """Columns of the footprint lying towards the lateral or posterior chest wall from its centre."""
+def soft_tissue(hu: np.ndarray) -> np.ndarray:
+    """Denser than aerated lung, neither fat (chest wall, mediastinum) nor bone: what consolidated lung can be."""
+    return (hu > AERATED_HU) & (hu < BONE_HU) & ~((hu > FAT_HU[0]) & (hu < FAT_HU[1]))
+
+
+def recess_columns(footprint: np.ndarray, side: int, spacing: Tuple[float, float],
+                   anterior_limit_deg: float = ANTERIOR_LIMIT_DEG,
+                   posterior_limit_deg: float = POSTERIOR_LIMIT_DEG) -> np.ndarray:
+    """Columns of the footprint lying towards the lateral or posterior chest wall from its centre: within the
+    given angles from the lateral direction, anteriorly and posteriorly."""
     ys, xs = np.nonzero(footprint)
     dy, dx = (ys - ys.mean()) * spacing[0], (xs - xs.mean()) * spacing[1]
     lateral = -1.0 if side == RIGHT_LUNG else 1.0
     angle = np.degrees(np.arctan2(np.abs(dy), dx * lateral))
-    allowed = np.where(dy > 0, angle <= POSTERIOR_LIMIT_DEG, angle <= ANTERIOR_LIMIT_DEG)
+    allowed = np.where(dy > 0, angle <= posterior_limit_deg, angle <= anterior_limit_deg)
     out = np.zeros_like(footprint)
     out[ys[allowed], xs[allowed]] = True
     return out
@@ -94,13 +102,21 @@ def _joint_dome(points: dict, side: int, midline: float, ys: np.ndarray, xs: np.
     return _mirrored_design(ys * sy, np.abs(xs - midline) * sx, np.ones(ys.size, bool)) @ joint / sz
 
 
+def _both_lungs_points(labels: np.ndarray, hu: np.ndarray) -> Tuple[dict, Optional[float]]:
+    """Per lung its dome points (``_dome_points``), and the midline column when both lungs have enough aerated
+    bottoms to fit the joint dome (else None)."""
+    points = {side: _dome_points(labels == side, hu) for side in (RIGHT_LUNG, LEFT_LUNG)}
+    if not all(p[0].size and p[3].sum() >= MIN_DOME_COLUMNS for p in points.values()):
+        return points, None
+    return points, 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
+
+
 def joint_domes(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, float]) -> Optional[dict]:
     """Per lung, the dome height (slices) of every column of the slice plane, from both lungs' aerated bottoms;
     None when either lung has too few of them."""
-    points = {side: _dome_points(labels == side, hu) for side in (RIGHT_LUNG, LEFT_LUNG)}
-    if not all(p[0].size and p[3].sum() >= MIN_DOME_COLUMNS for p in points.values()):
+    points, midline = _both_lungs_points(labels, hu)
+    if midline is None:
         return None
-    midline = 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
     ys, xs = np.indices(labels.shape[1:]).reshape(2, -1)
     return {side: _joint_dome(points, side, midline, ys, xs, spacing).reshape(labels.shape[1:])
             for side in points}
@@ -111,10 +127,7 @@ def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
     """Labels ([S, P, L], index 0 inferior) with each lung's dense bottom continued down to its dome."""
     out = labels.copy()
     sz, sy, sx = spacing
-    points = {side: _dome_points(labels == side, hu) for side in (RIGHT_LUNG, LEFT_LUNG)}
-    both = all(p[0].size and p[3].sum() >= MIN_DOME_COLUMNS for p in points.values())
-    if both:
-        midline = 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
+    points, midline = _both_lungs_points(labels, hu)
     for side in (RIGHT_LUNG, LEFT_LUNG):
         lung = out == side
         footprint = lung.any(axis=0)
@@ -130,14 +143,14 @@ def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
         dense = (at > DENSE_HU) & (over > DENSE_HU)
         raised = b - dome > DOME_TOLERANCE_MM / sz
         max_steps = np.full(ys.size, int(MAX_DEPTH_MM // sz))
-        if both:
+        if midline is not None:
             # both hemidiaphragms share one shape, mirrored at the midline, each at its own height: the
             # contralateral lung gives the dome under a lower lobe consolidated down to its recesses
             joint_dome = _joint_dome(points, side, midline, ys, xs, spacing)
             dome = np.where(dense, np.minimum(dome, joint_dome), dome)
             max_steps[dense] = int(LOBAR_DEPTH_MM // sz)
         target = np.ceil(dome - 0.5).astype(int)
-        recess = _recess_columns(footprint, side, (sy, sx))[ys, xs]
+        recess = recess_columns(footprint, side, (sy, sx))[ys, xs]
         chosen = (dense | raised) & recess & (target >= 0) & (b - target >= 1) & (b - target <= max_steps)
         if not chosen.any():
             continue
@@ -148,9 +161,7 @@ def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
         run = np.zeros(ys.size, dtype=int)
         for step in range(1, int(depth.max()) + 1):
             z = np.maximum(b - step, 0)
-            value = hu[z, ys, xs]
-            ok = (body[z, ys, xs] & (out[z, ys, xs] == 0) & (value < BONE_HU) & (value > AERATED_HU)
-                  & ~((value > FAT_HU[0]) & (value < FAT_HU[1])))
+            ok = body[z, ys, xs] & (out[z, ys, xs] == 0) & soft_tissue(hu[z, ys, xs])
             run += ok & (run == step - 1) & (step <= depth)
         reaches = (run > 0) & ((depth - run) * sz <= DOME_REACH_MM)
         # a few ml at the rim of the recess is the fit's error there, not a consolidation
