@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 PATIENTS = ("L143", "L192")
 #: sampling weight of each bundle family (per bundle); the chest CT bundle is large, the others small
 FAMILY_WEIGHTS = {"ldct": 3.0, "chest-train": 4.0, "cip": 0.5, "ctpa": 0.5, "phantom": 0.5}
+VALIDATION = ("chest-val", "val-phantom")  # validation bundles (those present are used)
+METRIC_NAMES = {"soft": "psnr_soft_tissue_db", "soft+lung": "psnr_mean_soft_tissue_and_lung_db"}
 
 
 def _enter_lungai_lightly() -> None:
@@ -44,6 +46,13 @@ def _enter_lungai_lightly() -> None:
 
 def _family(stem: str) -> str:
     return next((f for f in FAMILY_WEIGHTS if stem.startswith(f)), "")
+
+
+def _family_weight(text: str):
+    family, _, weight = text.partition("=")
+    if family not in FAMILY_WEIGHTS or not weight:
+        raise argparse.ArgumentTypeError(f"expected FAMILY=WEIGHT with FAMILY one of {', '.join(FAMILY_WEIGHTS)}")
+    return family, float(weight)
 
 
 def train_fold(fold: str, args: argparse.Namespace) -> None:
@@ -71,10 +80,14 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
         family = _family(path.stem)
         if not family or path.stem == f"ldct-{fold}":
             continue
-        train.append(Bundle.load(path, device, FAMILY_WEIGHTS[family]))
+        train.append(Bundle.load(path, device))
         used.append(path.stem)
-    val = validation_pairs([Bundle.load(Path(args.bundles) / "chest-val.npz", device)])
-    log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} chest slices")
+    weights = {**FAMILY_WEIGHTS, **args.family_weight}
+    for bundle in train:
+        bundle.weight = weights[_family(bundle.name)]
+    val_names = [name for name in VALIDATION if (Path(args.bundles) / f"{name}.npz").exists()]
+    val = validation_pairs([Bundle.load(Path(args.bundles) / f"{name}.npz", device) for name in val_names])
+    log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} slices of {val_names}")
     params = {"features": args.features, "depth": args.depth, "shuffle": args.shuffle, "kernel_size": 3}
     net = RedCnnShuffle(2, 1, 1, **params).to(device)
     if args.init_prefix:  # a warm start from an earlier network of the same fold (never one that saw the patient)
@@ -84,23 +97,23 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
     bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, lung_weight=args.lung_weight,
                      seed=args.seed)
     out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
-                     time_limit_s=args.time_limit, log=log)
+                     time_limit_s=args.time_limit, select=args.select, log=log)
     torch.save(out["state"], folder / "best.pt")
     config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
               "lr": args.lr, "schedule": "warm-up, cosine decay", "optimizer": "Adam", "grad_clip": 1.0,
               "lesion_weight": args.lesion_weight, "lung_weight": args.lung_weight, "seed": args.seed, "init": args.init_prefix,
+              "validation": val_names, "selection": args.select,
               "device": str(device), "params": params,
-              "bundles": used, "sampling_weights": FAMILY_WEIGHTS}
+              "bundles": used, "sampling_weights": weights}
     hardware = {"cpu": platform.processor() or platform.machine(), "cpu_cores": os.cpu_count(),
                 "torch_threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
                 "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
     if device.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(device)
-    history = [{"epoch": h["step"], "train_loss": h["train_loss"], "val_psnr_soft_tissue_db":
-                h["val_psnr_soft_tissue_db"], "lr": h["lr"], "seconds": h["seconds"]} for h in out["history"]]
+    history = [{"epoch": h["step"], **{k: v for k, v in h.items() if k != "step"}} for h in out["history"]]
     result = {"history": history, "best_metric": out["best_metric"], "best_epoch": out["best_step"],
               "epochs_run": out["steps"], "stopped_early": out["steps"] < args.steps, "seconds": out["seconds"],
-              "hardware": hardware, "metric_name": "psnr_soft_tissue_db", "higher_is_better": True,
+              "hardware": hardware, "metric_name": METRIC_NAMES[args.select], "higher_is_better": True,
               "config": config, "checkpoint_dir": None, "resumed_from_epoch": None}
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     (folder / "params.json").write_text(json.dumps(params))
@@ -124,12 +137,17 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--init-prefix", help="start each fold from <init-prefix><fold>/best.pt (same fold)")
     parser.add_argument("--lesion-weight", type=float, default=3.0)
     parser.add_argument("--lung-weight", type=float, default=0.0, help="extra loss weight on lung parenchyma")
+    parser.add_argument("--family-weight", type=_family_weight, nargs="+", default=[],
+                        help="sampling weight per bundle of a family, e.g. phantom=2 (defaults: FAMILY_WEIGHTS)")
+    parser.add_argument("--select", choices=["soft", "soft+lung"], default="soft",
+                        help="keep the weights best on [-160, 240] HU PSNR, or on its mean with lung-window PSNR")
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--depth", type=int, default=7)
     parser.add_argument("--shuffle", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args(argv)
+    args.family_weight = dict(args.family_weight)
     if len(args.folds) == 1:
         train_fold(args.folds[0], args)
         return

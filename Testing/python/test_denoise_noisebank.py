@@ -12,7 +12,8 @@ from lungai.denoise import noisebank
 from lungai.denoise.network import RedCnnShuffle
 
 
-def _bundle_file(tmp_path, n: int = 3, size: int = 96, noise_std: float = 30.0, lesions: bool = False):
+def _bundle_file(tmp_path, n: int = 3, size: int = 96, noise_std: float = 30.0, lesions: bool = False,
+                 clean_target: bool = False):
     rng = np.random.default_rng(0)
     images = np.full((n, size, size), -1000.0, np.float32)
     images[:, 16:-16, 16:-16] = 40.0  # a flat body
@@ -21,7 +22,7 @@ def _bundle_file(tmp_path, n: int = 3, size: int = 96, noise_std: float = 30.0, 
     mask[:, 40:56, 40:56] = True
     path = tmp_path / "phantom-1.npz"
     noisebank.save_bundle(path, images, noise, 0.9, "test body", ["smooth", "sharp"],
-                          lesions=mask if lesions else None)
+                          lesions=mask if lesions else None, clean_target=clean_target)
     return path, images, noise
 
 
@@ -40,6 +41,44 @@ def test_noise_scale_follows_dose():
     assert noisebank.noise_scale(0.25) == pytest.approx(1.0)
     assert noisebank.noise_scale(0.1) == pytest.approx(math.sqrt(3.0))
     assert noisebank.noise_scale(0.5) == pytest.approx(math.sqrt(1.0 / 3.0))
+
+
+def test_noise_free_targets_scale_the_whole_noise():
+    """With a noise-free target the bundle stores the whole quarter-dose noise: variance proportional to 1/d."""
+    assert noisebank.noise_scale(0.25, clean_target=True) == pytest.approx(1.0)
+    assert noisebank.noise_scale(0.1, clean_target=True) == pytest.approx(math.sqrt(2.5))
+    assert noisebank.noise_scale(1.0, clean_target=True) == pytest.approx(0.5)
+
+
+def test_noise_free_target_bundle(tmp_path):
+    path, images, noise = _bundle_file(tmp_path, clean_target=True)
+    bundle = noisebank.Bundle.load(path, torch.device("cpu"))
+    assert bundle.clean_target
+    x, y = bundle.pair(0, 0, 1.0, 1.0)  # normal dose: half the quarter dose's noise std
+    assert torch.equal(y, torch.from_numpy(images[0]))
+    assert float((x - y).std()) == pytest.approx(0.5 * noise[0][0].std(), rel=0.01)
+    plain = noisebank.Bundle.load(_bundle_file(tmp_path / "plain")[0], torch.device("cpu"))
+    assert not plain.clean_target  # the default: normal-dose targets
+
+
+def test_windowed_psnr_and_weighted_loss():
+    """Hand-computed: a 40 HU error in a 400 HU window is 20 dB; values beyond a window are clipped to it."""
+    from lungai import quality
+    from lungai.denoise import objective
+
+    assert objective.SOFT_TISSUE_WINDOW == tuple(quality.SOFT_TISSUE_WINDOW)
+    target = torch.zeros(2, 1, 8, 8)
+    out = target + 40.0 * objective.HU_SCALE
+    assert objective.window_psnr(out, target).tolist() == pytest.approx([20.0, 20.0], abs=1e-4)
+    air = torch.full((1, 1, 4, 4), -2000.0 * objective.HU_SCALE)
+    deep = torch.full((1, 1, 4, 4), -1400.0 * objective.HU_SCALE)
+    deep[..., 0, 0] = -1300.0 * objective.HU_SCALE  # one pixel 50 HU inside the lung window
+    expected = 20.0 * math.log10(1500.0 / math.sqrt(50.0 ** 2 / 16))
+    assert float(objective.window_psnr(deep, air, objective.LUNG_WINDOW)[0]) == pytest.approx(expected, rel=1e-5)
+    targets = torch.stack([torch.zeros(4, 4), torch.tensor([[3.0] * 4, [1.0] * 4, [0.0] * 4, [0.0] * 4])])[None]
+    outputs = torch.zeros(1, 1, 4, 4)
+    outputs[..., 0, :] = 1.0  # error 1 where the weight is 3, none elsewhere
+    assert float(objective.weighted_mse(outputs, targets)) == pytest.approx(12.0 / 16.0)
 
 
 def test_bundle_pairs_and_batches(tmp_path):
@@ -87,7 +126,11 @@ def test_training_keeps_the_best_validation_state(tmp_path):
     best = max(out["history"], key=lambda h: h["val_psnr_soft_tissue_db"])
     assert (out["best_step"], out["best_metric"]) == (best["step"], best["val_psnr_soft_tissue_db"])
     net.load_state_dict(out["state"])
-    assert noisebank.evaluate(net, val) == pytest.approx(out["best_metric"], abs=1e-4)
+    assert noisebank.evaluate(net, val)["soft"] == pytest.approx(out["best_metric"], abs=1e-4)
+    psnr = {"soft": 30.0, "lung": 40.0}
+    assert noisebank.selection_metric(psnr, "soft+lung") == pytest.approx(35.0)
+    with pytest.raises(ValueError):
+        noisebank.selection_metric(psnr, "lung only")
     timed = noisebank.train_bank(net, bank, val, steps=10 ** 6, batch=2, time_limit_s=0.5, eval_every=10 ** 6,
                                  log=lambda m: None)
     assert timed["steps"] < 10 ** 6 and timed["history"][-1]["lr"] == pytest.approx(1e-5, rel=0.2)

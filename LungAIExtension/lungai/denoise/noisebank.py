@@ -2,7 +2,8 @@
 
 A *bundle* holds normal-dose axial slices (the targets, int16 HU) and, per slice, one or more realizations of
 the extra noise a quarter dose adds (int8 with a per-slice step in HU), simulated once with the calibrated
-projection-domain model of :mod:`lungai.denoise.dose`. Training then draws, at every step, a patch, one noise
+projection-domain model of :mod:`lungai.denoise.dose`. A phantom bundle may instead hold the noise-free phantom
+as target and the whole quarter-dose noise (``clean_target``): the same expected target, less noisy a signal. Training then draws, at every step, a patch, one noise
 realization, a dose (the noise of dose ``d`` is the quarter-dose noise times ``sqrt((1/d - 1) / 3)``), a random
 sign of the noise and a random rotation/flip, so a few hundred simulated slices give millions of distinct pairs
 without re-running the slow simulation.
@@ -23,12 +24,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from lungai.denoise.objective import HU_SCALE, LUNG_WINDOW, weighted_mse, window_psnr
+
 BUNDLE_DOSE = 0.25  # the dose whose extra noise a bundle stores
 #: int8 codes in steps of std/NOISE_STEPS_PER_SIGMA: the rounding adds white noise of std/(8 sqrt 12), 0.1 % of the
 #: noise power, codes reach 16 std (never clipped in practice), and the codes compress to about 5 bits
 NOISE_STEPS_PER_SIGMA = 8.0
-HU_SCALE = 0.001  # HU -> network units (lungai.denoise.training.NORMALIZATION)
-SOFT_TISSUE_WINDOW = (-160.0, 240.0)
 LUNG_HU = (-950.0, -400.0)  # target HU counted as lung parenchyma by the optional lung loss weight
 
 
@@ -41,18 +42,28 @@ def quantize_noise(noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return codes, step
 
 
-def noise_scale(dose: float) -> float:
-    """Factor turning the stored quarter-dose extra noise into the extra noise of ``dose`` (variance 1/d - 1)."""
+def noise_scale(dose: float, clean_target: bool = False) -> float:
+    """Factor turning the stored quarter-dose noise into that of ``dose``.
+
+    Stored extra noise (over the normal-dose target) has variance ``1/d - 1``; with ``clean_target`` the stored
+    noise is the whole noise of the quarter dose, variance ``1/d``.
+    """
+    if clean_target:
+        return math.sqrt(BUNDLE_DOSE / dose)
     return math.sqrt((1.0 / dose - 1.0) / (1.0 / BUNDLE_DOSE - 1.0))
 
 
 def save_bundle(path: Path, images: np.ndarray, noise: Sequence[np.ndarray], pixel_mm: float, source: str,
-                kernels: Sequence[str], lesions: Optional[np.ndarray] = None) -> None:
-    """Write a bundle: ``images`` [n, j, i] normal dose (HU), ``noise`` realizations each [n, j, i] (HU)."""
+                kernels: Sequence[str], lesions: Optional[np.ndarray] = None, clean_target: bool = False) -> None:
+    """Write a bundle: ``images`` [n, j, i] normal dose (HU), ``noise`` realizations each [n, j, i] (HU).
+
+    ``clean_target``: ``images`` are noise-free and ``noise`` is the whole quarter-dose noise.
+    """
     quantized = [quantize_noise(n) for n in noise]
     arrays = {"images": np.clip(np.rint(images), -32768, 32767).astype(np.int16),
               "noise": np.stack([q[0] for q in quantized]), "noise_step": np.stack([q[1] for q in quantized]),
-              "pixel_mm": np.float32(pixel_mm), "source": np.array(source), "kernels": np.array(list(kernels))}
+              "pixel_mm": np.float32(pixel_mm), "source": np.array(source), "kernels": np.array(list(kernels)),
+              "clean_target": np.bool_(clean_target)}
     if lesions is not None:
         arrays["lesions"] = np.asarray(lesions, bool)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +81,7 @@ class Bundle:
     lesions: Optional[torch.Tensor]
     body: List[torch.Tensor]  # per slice: flat indices of body pixels (patch centres)
     weight: float = 1.0
+    clean_target: bool = False
 
     @classmethod
     def load(cls, path: Path, device: torch.device, weight: float = 1.0) -> "Bundle":
@@ -77,16 +89,17 @@ class Bundle:
         images = torch.from_numpy(z["images"]).to(device)
         body = [torch.nonzero(sl.flatten() > -700).flatten() for sl in images]
         lesions = torch.from_numpy(z["lesions"]).to(device) if "lesions" in z.files else None
+        clean = bool(z["clean_target"]) if "clean_target" in z.files else False
         return cls(Path(path).stem, images, torch.from_numpy(z["noise"]).to(device),
-                   torch.from_numpy(z["noise_step"]).to(device), lesions, body, weight)
+                   torch.from_numpy(z["noise_step"]).to(device), lesions, body, weight, clean)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def pair(self, k: int, r: int, dose: float, sign: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Low-dose input and normal-dose target of slice ``k`` with realization ``r`` (HU, float32)."""
+        """Low-dose input and target (normal dose or noise-free) of slice ``k``, realization ``r`` (HU, float32)."""
         target = self.images[k].float()
-        extra = self.noise[r, k].float() * (self.noise_step[r, k] * sign * noise_scale(dose))
+        extra = self.noise[r, k].float() * (self.noise_step[r, k] * sign * noise_scale(dose, self.clean_target))
         return target + extra, target
 
 
@@ -139,12 +152,6 @@ class NoiseBank:
         return torch.stack(xs), torch.stack(ys)
 
 
-def weighted_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Squared error weighted by the second target channel (1 outside lesions, 1 + lesion_weight inside)."""
-    target, weight = targets[:, 0:1], targets[:, 1:2]
-    return torch.sum(weight * (outputs - target) ** 2) / torch.sum(weight)
-
-
 def validation_pairs(bundles: Sequence[Bundle], dose: float = BUNDLE_DOSE) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """Whole slices (cropped to multiples of 4) with their first noise realization at ``dose``."""
     pairs = []
@@ -156,20 +163,27 @@ def validation_pairs(bundles: Sequence[Bundle], dose: float = BUNDLE_DOSE) -> Li
     return pairs
 
 
-def window_psnr(output: torch.Tensor, target: torch.Tensor) -> float:
-    lo, hi = SOFT_TISSUE_WINDOW
-    a = torch.clamp(output / HU_SCALE, lo, hi)
-    b = torch.clamp(target / HU_SCALE, lo, hi)
-    return float(20.0 * torch.log10((hi - lo) / torch.sqrt(torch.mean((a - b) ** 2))))
-
-
-def evaluate(net: torch.nn.Module, pairs: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Mean [-160, 240] HU window PSNR (dB) of the network on validation slices."""
+def evaluate(net: torch.nn.Module, pairs: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> Dict[str, float]:
+    """Mean PSNR (dB) of the network on validation slices in the [-160, 240] HU window (``soft``) and the lung
+    window (``lung``, centre -600, width 1500 HU, where lung noise counts)."""
     net.eval()
+    soft, lung = [], []
     with torch.inference_mode():
-        values = [window_psnr(net(x), y) for x, y in pairs]
+        for x, y in pairs:
+            out = net(x)
+            soft.append(float(window_psnr(out, y)[0]))
+            lung.append(float(window_psnr(out, y, LUNG_WINDOW)[0]))
     net.train()
-    return float(np.mean(values))
+    return {"soft": float(np.mean(soft)), "lung": float(np.mean(lung))}
+
+
+def selection_metric(psnr: Dict[str, float], select: str) -> float:
+    """The validation number the best weights are kept by: ``soft``, or ``soft+lung`` (mean of both windows)."""
+    if select == "soft":
+        return psnr["soft"]
+    if select == "soft+lung":
+        return 0.5 * (psnr["soft"] + psnr["lung"])
+    raise ValueError(f"unknown selection {select!r}")
 
 
 def _learning_rate(progress: float, lr: float, warmup: float = 0.03, floor: float = 0.01) -> float:
@@ -182,8 +196,10 @@ def _learning_rate(progress: float, lr: float, warmup: float = 0.03, floor: floa
 
 def train_bank(net: torch.nn.Module, bank: NoiseBank, val: Sequence[Tuple[torch.Tensor, torch.Tensor]], *,
                steps: int = 20000, batch: int = 32, lr: float = 1e-3, eval_every: int = 500,
-               time_limit_s: Optional[float] = None, log: Callable[[str], None] = print) -> Dict:
-    """Adam, warm-up and cosine learning-rate decay, gradient clipping; keeps the weights best on ``val``.
+               time_limit_s: Optional[float] = None, select: str = "soft",
+               log: Callable[[str], None] = print) -> Dict:
+    """Adam, warm-up and cosine learning-rate decay, gradient clipping; keeps the weights best on ``val``
+    (by :func:`selection_metric` ``select``).
 
     The schedule runs over ``steps`` or, when ``time_limit_s`` is given and comes first, over that time (the
     rate decays with whichever is further along), so a time-boxed run still ends at a low rate.
@@ -211,15 +227,18 @@ def train_bank(net: torch.nn.Module, bank: NoiseBank, val: Sequence[Tuple[torch.
         if step % 25 == 0:
             losses.append(float(loss.detach()))
         if step % eval_every == 0 or progress >= 1.0:
-            metric = evaluate(net, val)
+            psnr = evaluate(net, val)
+            metric = selection_metric(psnr, select)
             history.append({"step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                            "val_psnr_soft_tissue_db": metric, "lr": rate, "seconds": round(time.time() - t0, 1)})
+                            "val_psnr_soft_tissue_db": psnr["soft"], "val_psnr_lung_db": psnr["lung"],
+                            "val_metric": metric, "lr": rate, "seconds": round(time.time() - t0, 1)})
             losses = []
             if metric > best:
                 best, best_step = metric, step
                 best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-            log(f"step {step}: loss {history[-1]['train_loss']:.3e}, val PSNR {metric:.3f} dB "
-                f"(best {best:.3f} at {best_step}), lr {rate:.2e}, {time.time() - t0:.0f} s")
+            log(f"step {step}: loss {history[-1]['train_loss']:.3e}, val PSNR {psnr['soft']:.3f} dB soft, "
+                f"{psnr['lung']:.3f} dB lung ({select} {metric:.3f}, best {best:.3f} at {best_step}), "
+                f"lr {rate:.2e}, {time.time() - t0:.0f} s")
     return {"state": best_state if best_state is not None else copy.deepcopy(net.state_dict()),
             "best_metric": best, "best_step": best_step, "history": history, "seconds": time.time() - t0,
             "steps": step}

@@ -18,12 +18,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from lungai.denoise import dose
 from lungai.denoise.network import ARCHITECTURE, RedCnnShuffle
+from lungai.denoise.objective import HU_SCALE, weighted_mse, window_psnr
 from lungai.image import Image
 from lungai.progress import Progress, ensure
-from lungai.quality import SOFT_TISSUE_WINDOW
 
 #: HU -> network units (and back): water 0, air -1.
-NORMALIZATION = {"type": "scale", "scale": 0.001, "offset": 0.0}
+NORMALIZATION = {"type": "scale", "scale": HU_SCALE, "offset": 0.0}
 DEFAULT_PARAMS = {"features": 32, "depth": 7, "shuffle": 4, "kernel_size": 3}
 
 
@@ -104,9 +104,8 @@ class PatchDataset(Dataset):
         if rng.uniform() < 0.5:
             stack = stack[:, :, ::-1]
         stack = np.ascontiguousarray(stack)
-        scale = NORMALIZATION["scale"]
-        inputs = torch.from_numpy(stack[0:1] * scale)
-        targets = torch.from_numpy(np.stack([stack[1] * scale, stack[2]]))  # target and its loss weight
+        inputs = torch.from_numpy(stack[0:1] * HU_SCALE)
+        targets = torch.from_numpy(np.stack([stack[1] * HU_SCALE, stack[2]]))  # target and its loss weight
         return inputs, targets
 
 
@@ -122,25 +121,13 @@ class SliceDataset(Dataset):
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         x, y = self.pairs.inputs[index], self.pairs.targets[index]
         h, w = (s - s % self.multiple for s in x.shape)
-        scale = NORMALIZATION["scale"]
-        return (torch.from_numpy(x[None, :h, :w] * scale),
-                torch.from_numpy(np.stack([y[:h, :w] * scale, np.ones((h, w), np.float32)])))
+        return (torch.from_numpy(x[None, :h, :w] * HU_SCALE),
+                torch.from_numpy(np.stack([y[:h, :w] * HU_SCALE, np.ones((h, w), np.float32)])))
 
 
-def weighted_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Squared error weighted by the second target channel (1 outside lesions, 1 + lesion_weight inside)."""
-    target, weight = targets[:, 0:1], targets[:, 1:2]
-    return torch.sum(weight * (outputs - target) ** 2) / torch.sum(weight)
-
-
-def window_psnr(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB) in the [-160, 240] HU window, one value per slice."""
-    scale = NORMALIZATION["scale"]
-    lo, hi = SOFT_TISSUE_WINDOW
-    a = torch.clamp(outputs / scale, lo, hi)
-    b = torch.clamp(targets[:, 0:1] / scale, lo, hi)
-    mse = torch.mean((a - b) ** 2, dim=(1, 2, 3))
-    return 20.0 * torch.log10((hi - lo) / torch.sqrt(mse))
+def _slice_psnr(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Validation metric of the Trainer: [-160, 240] HU window PSNR per slice (targets carry a weight channel)."""
+    return window_psnr(outputs, targets[:, 0:1])
 
 
 def build_network(params: Optional[Dict] = None) -> RedCnnShuffle:
@@ -168,7 +155,7 @@ def train_denoiser(train: PairSet, val: PairSet, checkpoint_dir: Optional[str] =
     train_loader = DataLoader(PatchDataset(train, patch, steps_per_epoch * batch_size, seed), batch_size=batch_size,
                               shuffle=False, num_workers=0)
     val_loader = DataLoader(SliceDataset(val), batch_size=1, shuffle=False)
-    trainer = Trainer(net, weighted_mse, window_psnr, config, ensure(progress), log=log)
+    trainer = Trainer(net, weighted_mse, _slice_psnr, config, ensure(progress), log=log)
     result = trainer.fit(train_loader, val_loader)
     return trainer.network, result
 
