@@ -80,27 +80,47 @@ def _pct(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole > 0 else 0.0
 
 
-def _measure(name: str, region: np.ndarray, labels: np.ndarray, voxel_ml: float) -> RegionInvolvement:
-    inside = labels[region]
-    volume = inside.size * voxel_ml
-    ggo = float(np.count_nonzero(inside == GROUND_GLASS)) * voxel_ml
-    cons = float(np.count_nonzero(inside == CONSOLIDATION)) * voxel_ml
+def _involvement(name: str, counts: np.ndarray, voxel_ml: float) -> RegionInvolvement:
+    """Involvement of a region from its voxel counts per class (none, ground glass, consolidation)."""
+    volume = int(counts.sum()) * voxel_ml
+    ggo = float(counts[GROUND_GLASS]) * voxel_ml
+    cons = float(counts[CONSOLIDATION]) * voxel_ml
     return RegionInvolvement(name, volume, ggo, cons, ggo + cons, _pct(ggo, volume), _pct(cons, volume),
                              _pct(ggo + cons, volume))
 
 
+def _class_counts(region_values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Voxel counts per region value (rows) and lesion class (columns: none, ground glass, consolidation)."""
+    n = int(region_values.max(initial=0)) + 1
+    return np.bincount(region_values.astype(np.int64) * 3 + classes, minlength=3 * n).reshape(n, 3)
+
+
 def measure_involvement(labels: np.ndarray, regions: LungRegions, voxel_ml: float) -> Involvement:
-    """Involvement of the lesion class map ``labels`` in the regions (see the module docstring)."""
+    """Involvement of the lesion class map ``labels`` in the regions (see the module docstring).
+
+    Counted in one pass over the voxels of the lungs, zones and lobes (per-region masks of a 512x512x300 grid
+    would cost a second)."""
     labels = np.asarray(labels)
-    lung = regions.lung_mask
-    lungs = [_measure("both lungs", lung, labels, voxel_ml)]
-    lungs += [_measure(f"{name} lung", regions.lungs == value, labels, voxel_ml) for value, name in SIDES.items()]
-    zones = [_measure(name, regions.zones == value, labels, voxel_ml)
-             for value, name in enumerate(regions.zone_names, start=1) if np.any(regions.zones == value)]
+    keep = regions.lungs > 0
+    keep |= regions.zones > 0
+    if regions.has_lobes:
+        keep |= regions.lobes > 0
+    where = np.flatnonzero(keep)
+    found = labels.ravel()[where]
+    classes = np.where(found == GROUND_GLASS, GROUND_GLASS, np.where(found == CONSOLIDATION, CONSOLIDATION, 0))
+    sides = _class_counts(regions.lungs.ravel()[where], classes)
+    sides = np.vstack([sides, np.zeros((max(0, max(SIDES) + 1 - len(sides)), 3), dtype=sides.dtype)])
+    lungs = [_involvement("both lungs", sides[list(SIDES)].sum(axis=0), voxel_ml)]
+    lungs += [_involvement(f"{name} lung", sides[value], voxel_ml) for value, name in SIDES.items()]
+    zone_counts = _class_counts(regions.zones.ravel()[where], classes)
+    zones = [_involvement(name, zone_counts[value], voxel_ml)
+             for value, name in enumerate(regions.zone_names, start=1)
+             if value < len(zone_counts) and zone_counts[value].any()]
     lobes = []
     if regions.has_lobes:
-        lobes = [_measure(name, regions.lobes == value, labels, voxel_ml)
-                 for value, name in LOBE_LABELS.items() if np.any(regions.lobes == value)]
+        lobe_counts = _class_counts(regions.lobes.ravel()[where], classes)
+        lobes = [_involvement(name, lobe_counts[value], voxel_ml)
+                 for value, name in LOBE_LABELS.items() if value < len(lobe_counts) and lobe_counts[value].any()]
     both = lungs[0]
     result = Involvement(lungs=lungs, zones=zones, lobes=lobes, percent_opacity=both.percent_involved,
                          percent_high_opacity=both.percent_consolidation,
@@ -112,7 +132,9 @@ def measure_involvement(labels: np.ndarray, regions: LungRegions, voxel_ml: floa
         for side_index, side in enumerate(SIDES.values()):
             for level_index, level in enumerate(LEVELS):
                 values = [1 + side_index * 6 + level_index * 2 + part for part in (0, 1)]
-                zone = _measure(f"{side} {level} zone", np.isin(regions.zones, values), labels, voxel_ml)
+                counts = sum(zone_counts[v] for v in values if v < len(zone_counts))
+                zone = _involvement(f"{side} {level} zone", np.asarray(counts) + np.zeros(3, dtype=np.int64),
+                                    voxel_ml)
                 result.severity_scores[zone.region] = severity_points(zone.percent_involved)
         result.severity_max = 30
     result.severity_total = int(sum(result.severity_scores.values()))

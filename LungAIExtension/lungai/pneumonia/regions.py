@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -157,15 +158,30 @@ def regions_from_labels(image: Image, lungs: np.ndarray, zones: Optional[np.ndar
 
 
 def _extend_labels(labels: np.ndarray, lungs: np.ndarray, added: np.ndarray, margin: int = 8) -> np.ndarray:
-    """Give voxels newly added to the lungs the label of the nearest labelled voxel (searched near them)."""
-    labels = labels.astype(np.uint8).copy()
+    """Give voxels newly added to the lungs the label of the nearest labelled voxel (searched near them).
+
+    One distance transform per connected group of added voxels, on its box grown by ``margin`` (the added voxels
+    are a few scattered holes; one transform over the whole lung would cost seconds on a 512x512x300 CT)."""
+    source = labels.astype(np.uint8)
+    labels = source.copy()
     if not labels.any():
         return labels
-    box = bounding_box(added, margin)
-    sub_labels, sub_added = labels[box], added[box]
-    if sub_labels.any():
-        _, nearest = ndi.distance_transform_edt(sub_labels == 0, return_distances=True, return_indices=True)
-        sub_labels[sub_added] = sub_labels[tuple(n[sub_added] for n in nearest)]
+    within = bounding_box(added)
+    groups = cc3d.connected_components(added[within], connectivity=26)
+    for index, found in enumerate(ndi.find_objects(groups), start=1):
+        if found is None:
+            continue
+        box = tuple(slice(max(0, w.start + s.start - margin), min(size, w.start + s.stop + margin))
+                    for w, s, size in zip(within, found, added.shape))
+        sub_labels = source[box]
+        if not sub_labels.any():
+            continue
+        target = np.zeros(sub_labels.shape, dtype=bool)
+        inner = tuple(slice(w.start + s.start - b.start, w.start + s.stop - b.start)
+                      for w, s, b in zip(within, found, box))
+        target[inner] = groups[found] == index
+        nearest = ndi.distance_transform_edt(sub_labels == 0, return_distances=False, return_indices=True)
+        labels[box][target] = sub_labels[tuple(n[target] for n in nearest)]
     labels[(lungs != RIGHT_LUNG) & (lungs != LEFT_LUNG)] = 0
     return labels
 
