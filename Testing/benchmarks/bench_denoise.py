@@ -3,7 +3,7 @@
 Usage (repository root; ``nice -n 10`` on a shared machine)::
 
     python Testing/benchmarks/bench_denoise.py speed [--slices 300] [--threads 2]
-    python Testing/benchmarks/bench_denoise.py task [--seeds 1 2] [--group smooth]
+    python Testing/benchmarks/bench_denoise.py task [--seeds 1 3 4 7] [--dose 0.25] [--weights RUN/best.pt ...]
 
 ``speed`` times the registered CNN (``lungai.denoise.cnn.denoise_cnn``) on a 512x512xN scan (the real chest CT
 stacked to N slices) and the NLM baseline on a few slices, printing wall seconds, the machine's load, and the
@@ -15,7 +15,10 @@ denoises the low dose with NLM and with the CNN, and segments lesions on all fou
 classic pneumonia lesion segmentation (``lungai.pneumonia.segmentation.segment_lesions_classic``) inside the
 phantom's true lungs. It prints lesion Dice and per-lesion detection against the phantom truth, and PSNR/SSIM
 against the noise-free phantom. Done when Dice on both denoised images is closer to the normal-dose Dice than
-the noisy input's.
+the noisy input's. To tell that from chance it also scans each phantom a second time at normal dose (another
+noise realization: how much Dice moves with the noise alone) and prints, per seed, the Dice of every image and,
+per method, the paired gain ``|low - normal| - |method - normal|`` (mean, standard error, seeds where it is
+positive). Seeds whose phantom has no lesion (of 10 voxels or more) are skipped.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ def _cnn(image, weights=None):
                                      torch.device("cpu")))
 
 
+REPEAT = "normal (repeat)"  # the same phantom at normal dose with another noise realization
+
+
 def task(args: argparse.Namespace) -> None:
     import torch
 
@@ -99,13 +105,20 @@ def task(args: argparse.Namespace) -> None:
         case = make_phantom(PhantomConfig(seed=seed, size=tuple(args.size), spacing=tuple(args.spacing),
                                           preset="covid-moderate", noise=False))
         truth = case.truth["lesion_class"].array > 0
+        if quality.lesion_detection(truth, truth, min_voxels=10)["lesions"] == 0:
+            print(f"seed {seed}: the phantom has no lesion of 10 voxels or more, skipped", flush=True)
+            continue
         lungs = case.truth["lungs"].array
         clean = case.clean_ct
         flux = dose.flux_for_noise(clean, args.normal_noise, args.group, seed=seed)
         images = {"normal dose": dose.add_calibrated_noise(clean, 1.0, args.group, flux=flux, seed=seed),
+                  REPEAT: dose.add_calibrated_noise(clean, 1.0, args.group, flux=flux, seed=seed + 1000),
                   "low dose": dose.add_calibrated_noise(clean, args.dose, args.group, flux=flux, seed=seed + 1)}
         images["low + NLM"] = denoise_nlm(images["low dose"])
-        images["low + CNN"] = _cnn(images["low dose"], args.weights)
+        if args.registered or not args.weights:
+            images["low + CNN"] = _cnn(images["low dose"])
+        for weights in args.weights:  # training runs: named by their folder
+            images[f"low + {Path(weights).parent.name}"] = _cnn(images["low dose"], weights)
         for name, image in images.items():
             regions = regions_from_labels(image, lungs)
             seg = segment_lesions_classic(image, regions)
@@ -119,14 +132,33 @@ def task(args: argparse.Namespace) -> None:
                          "noise_std_hu": quality.noise_std(image.array - clean.array,
                                                            quality.uniform_rois(clean.array, args.spacing[0]))})
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'image':15s} {'Dice':>6s} {'sens':>6s} {'FP':>5s} {'PSNR':>6s} {'SSIM':>6s} {'noise':>6s}  (mean over seeds)")
+    print(f"\n{'image':22s} {'Dice':>6s} {'sens':>6s} {'FP':>5s} {'PSNR':>6s} {'SSIM':>6s} {'noise':>6s}  (mean over seeds)")
     for name in images:
         sel = [r for r in rows if r["image"] == name]
-        print(f"{name:15s} {np.mean([r['dice'] for r in sel]):6.3f} {np.mean([r['sensitivity'] for r in sel]):6.2f} "
+        print(f"{name:22s} {np.mean([r['dice'] for r in sel]):6.3f} {np.mean([r['sensitivity'] for r in sel]):6.2f} "
               f"{np.mean([r['false_positives'] for r in sel]):5.1f} {np.mean([r['psnr_soft_db'] for r in sel]):6.2f} "
               f"{np.mean([r['ssim_soft'] for r in sel]):6.3f} {np.mean([r['noise_std_hu'] for r in sel]):6.1f}")
+    _per_seed(rows, list(images))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def _per_seed(rows: List[Dict], names: List[str]) -> None:
+    """Per-seed Dice, and per image the paired gain in closeness to the normal-dose Dice over the noisy input."""
+    seeds = sorted({r["seed"] for r in rows})
+    dice = {(r["seed"], r["image"]): r["dice"] for r in rows}
+    print("\nDice per seed\n" + f"{'seed':>4s} " + " ".join(f"{n:>20s}" for n in names))
+    for seed in seeds:
+        print(f"{seed:4d} " + " ".join(f"{dice[seed, n]:20.4f}" for n in names))
+    print("\npaired gain |low - normal| - |image - normal| (positive: closer to normal dose than the input)")
+    for name in names:
+        if name in ("normal dose", "low dose"):
+            continue
+        gain = np.array([abs(dice[s, "low dose"] - dice[s, "normal dose"]) - abs(dice[s, name] - dice[s, "normal dose"])
+                         for s in seeds])
+        se = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
+        print(f"{name:22s} mean {gain.mean():+.4f} +- {se:.4f} (standard error), positive in {int((gain > 0).sum())} "
+              f"of {len(gain)} seeds; |image - normal| mean {np.mean([abs(dice[s, name] - dice[s, 'normal dose']) for s in seeds]):.4f}")
 
 
 def main(argv: List[str]) -> None:
@@ -137,7 +169,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=speed)
     p = sub.add_parser("task", help="lesion Dice/detection on phantom low-dose, denoised and normal-dose images")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 3, 4, 7])
     p.add_argument("--size", type=int, nargs=3, default=[352, 352, 24])
     p.add_argument("--spacing", type=float, nargs=3, default=[0.9, 0.9, 3.0])
     p.add_argument("--group", choices=["smooth", "sharp"], default="smooth")
@@ -145,7 +177,8 @@ def main(argv: List[str]) -> None:
                    help="noise std (HU) of the normal-dose phantom; quarter dose then has about twice that")
     p.add_argument("--dose", type=float, default=0.25, help="dose fraction of the low-dose scan")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--weights", help="a training run's best.pt instead of the registered CNN")
+    p.add_argument("--weights", nargs="+", default=[], help="training runs' best.pt, instead of the registered CNN")
+    p.add_argument("--registered", action="store_true", help="with --weights: the registered CNN as well")
     p.add_argument("--json", help="also write the rows here")
     p.set_defaults(func=task)
     args = parser.parse_args(argv)

@@ -299,11 +299,22 @@ def publish(args: argparse.Namespace) -> None:
     evaluations = json.loads(Path(args.evaluation).read_text()) if args.evaluation else {}
     bundles = result.config.get("bundles")
     if bundles:  # trained by train_denoise_bank.py on noise-bank bundles
+        phantoms = [b for b in bundles if b.startswith("phantom")]
+        validation = result.config.get("validation", ["chest-val"])
+        val_text = "chest-ct-141 slices 103 and 109 (slices 100-111 kept out of training)"
+        if "val-phantom" in validation:
+            val_text += f", covid-moderate phantom {PHANTOM_VAL_SEED} (8 slices, quarter dose); kept by the " \
+                        f"{result.config.get('selection', 'soft')} PSNR"
+        target = "target = the normal-dose image (the noise-free phantom for phantoms); " \
+            if "val-phantom" in validation else "target = the normal-dose image; "
+        extra = f"loss weight 1 + {result.config.get('lesion_weight', 3.0):g} in phantom lesions"
+        if result.config.get("lung_weight"):
+            extra += f", 1 + {result.config['lung_weight']:g} in lung parenchyma (-950..-400 HU)"
         data = {"name": "simulated low/normal-dose pairs (noise bank)",
                 "cases_train": ", ".join(bundles) + ": 22 full-dose LDCT slices (AAPM-Mayo L143, L192; B30f and "
                                "D45f; 3 noise realizations each), 65 slices of chest-ct-141, the 2-slice CIP crop, "
-                               "28 slices of the CTPA crop, 4 covid-moderate phantoms (8 slices each)",
-                "cases_val": "chest-ct-141 slices 103 and 109 (slices 100-111 kept out of training)",
+                               f"28 slices of the CTPA crop, {len(phantoms)} covid-moderate phantoms (8 slices each)",
+                "cases_val": val_text,
                 "source": "shared/data/ldct, shared/data/ct (chest-ct-141, cip-crop-2slices, ctpa-crop), "
                           "lungai.phantom",
                 "licence": "AAPM-Mayo LDCT (TCIA), ITKElastix example data (Apache-2.0), Chest Imaging Platform "
@@ -311,8 +322,7 @@ def publish(args: argparse.Namespace) -> None:
                 "description": "quarter-dose noise simulated once per slice with lungai.denoise.dose (calibrated "
                                "projection-domain insertion, smooth and sharp kernels), then at every step scaled "
                                "to a random dose (half near 0.25, half 0.1-0.5), random sign, rotation and flip; "
-                               "target = the normal-dose image; lesion-weighted loss on phantom lesions; no real "
-                               "quarter-dose image was used for training",
+                               f"{target}{extra}; no real quarter-dose image was used for training",
                 "evaluations": evaluations}
     else:
         data = {"name": "simulated low/normal-dose pairs",
@@ -451,7 +461,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--version", help="registry version (default: the next minor one)")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")
     p.add_argument("--model-dir", default="cnn-without-none", help="folder under the work folder")
-    p.add_argument("--parent", default="denoise-redcnn@1.0.0", help="the model a warm-started run began from")
+    p.add_argument("--parent", default="denoise-redcnn@1.1.0", help="the model a warm-started run began from")
     p.add_argument("--registry", help="registry file (default: Resources/Models/registry.json)")
     p.set_defaults(func=publish)
     args = parser.parse_args(argv)
