@@ -162,3 +162,73 @@ def test_lower_lobe_consolidated_deeper_than_50_mm_reaches_the_dome_of_both_lung
     added = (out == RIGHT_LUNG) & (labels == 0)
     assert not (added & ~wedge).any()
     assert np.count_nonzero(added[4] & wedge[4]) > 0.7 * wedge[4].sum()  # the lowest slice above the dome
+
+
+def _column_gaps():
+    """Aerated right lung in every slice of a 20-slice stack, except where dense blocks interrupt it: a
+    consolidation (30 HU, 100 mm^2, 35 mm tall) with lung above and below, an organ top at the bottom (lung above
+    only), a fat block and a 25 mm^2 rim between aerated slices."""
+    hu = np.full((20, 40, 40), -850.0, dtype=np.float32)
+    consolidation = np.zeros(hu.shape, dtype=bool)
+    consolidation[6:13, 10:14, 10:15] = True
+    organ = np.zeros(hu.shape, dtype=bool)
+    organ[0:4, 22:28, 10:16] = True
+    fat = np.zeros(hu.shape, dtype=bool)
+    fat[6:13, 25:30, 25:30] = True
+    rim = np.zeros(hu.shape, dtype=bool)
+    rim[6:13, 10:14, 30] = True
+    hu[consolidation | organ | rim] = 30.0
+    hu[fat] = -100.0
+    labels = np.where(hu < -400, RIGHT_LUNG, 0).astype(np.uint8)
+    return hu, labels, consolidation, organ, fat, rim
+
+
+def test_dense_tissue_between_aerated_slices_is_bridged():
+    from lungai.lung.bridging import bridge_across_slices
+
+    hu, labels, consolidation, organ, fat, rim = _column_gaps()
+    out = bridge_across_slices(labels, hu, np.ones(hu.shape, dtype=bool), SPACING)
+    assert (out[consolidation] == RIGHT_LUNG).all()
+    assert not out[organ | fat | rim].any()
+    hilum = np.zeros(hu.shape, dtype=bool)
+    hilum[:, 5:20, 5:20] = True  # near the central airways nothing is bridged
+    out = bridge_across_slices(labels, hu, np.ones(hu.shape, dtype=bool), SPACING, hilum)
+    np.testing.assert_array_equal(out, labels)
+
+
+def _gutter(consolidated: bool):
+    """A spine (vertebral body of radius 17.5 mm, 400 HU) between two aerated lungs, 5 mm of pleura from it, and a
+    vein (8 mm) beside it in every slice. With ``consolidated`` the medial posterior part of the right lung is
+    dense (30 HU) in slices 12-17: its aerated edge then lies 35 mm from the spine instead of 5 mm."""
+    nz, ny, nx = 30, 80, 100
+    _, yy, xx = np.mgrid[0:nz, 0:ny, 0:nx]
+    hu = np.full((nz, ny, nx), 40.0, dtype=np.float32)
+    spine = (yy - 60) ** 2 + (xx - 50) ** 2 <= 7 ** 2
+    right = (yy >= 20) & (yy <= 72) & (xx >= 10) & (xx <= 40)
+    left = (yy >= 20) & (yy <= 72) & (xx >= 60) & (xx <= 90)
+    vein = (yy - 50) ** 2 + (xx - 42) ** 2 <= 1.6 ** 2
+    hu[right | left] = -850.0
+    hu[spine] = 400.0
+    hu[vein] = 40.0
+    consolidation = np.zeros(hu.shape, dtype=bool)
+    if consolidated:
+        consolidation[12:18] = (right & (xx >= 28) & (yy >= 48))[12]
+        consolidation &= ~vein
+        hu[consolidation] = 30.0
+    labels = np.where(hu < -400, np.where(xx < 50, RIGHT_LUNG, LEFT_LUNG), 0).astype(np.uint8)
+    return hu, labels, consolidation, vein
+
+
+def test_consolidation_in_the_right_paravertebral_gutter_is_recovered():
+    from lungai.lung.paravertebral import right_gutter, vertebral_centres
+
+    hu, labels, consolidation, vein = _gutter(consolidated=True)
+    body = np.ones(hu.shape, dtype=bool)
+    centres = vertebral_centres(hu, body, labels > 0, SPACING)
+    np.testing.assert_allclose(centres, np.tile([60.0, 50.0], (30, 1)))
+    out = right_gutter(labels, hu, body, SPACING)
+    added = (out == RIGHT_LUNG) & (labels == 0)
+    assert np.count_nonzero(added & consolidation) > 0.8 * consolidation.sum()
+    assert not (added & ~consolidation).any()  # not the vein, the pleura or the left side
+    hu, labels, _, _ = _gutter(consolidated=False)
+    np.testing.assert_array_equal(right_gutter(labels, hu, body, SPACING), labels)

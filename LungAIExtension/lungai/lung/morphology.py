@@ -33,9 +33,16 @@ def ball(radius_mm: float, spacing: Sequence[float], planar: bool = False) -> np
 
 
 def fill_holes_slices(mask: np.ndarray) -> np.ndarray:
-    """Fill holes in every axial slice (the first and last slices too)."""
-    padded = np.pad(mask, ((1, 1), (0, 0), (0, 0)))
-    return ndimage.binary_fill_holes(padded, PLANAR)[1:-1]
+    """Fill holes in every axial slice: background not 4-connected to the slice's edges within the slice
+    (one labelling of the whole stack instead of an iterated dilation)."""
+    background, n = ndimage.label(~mask, PLANAR)
+    if n == 0:
+        return mask.copy()
+    outside = np.zeros(n + 1, dtype=bool)
+    for edge in (background[:, 0, :], background[:, -1, :], background[:, :, 0], background[:, :, -1]):
+        outside[edge] = True
+    outside[0] = True
+    return ~outside[background] | mask
 
 
 def bbox(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:

@@ -22,9 +22,11 @@ import numpy as np
 from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
 from lungai.lung.morphology import bbox, fill_holes_slices
+from lungai.lung.paravertebral import right_gutter
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -272,6 +274,8 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
     if not planar:
         out = extend_to_dome(out, hu, body, spacing)
         out = mirrored_consolidation(out, hu, body, spacing)
+        out = right_gutter(out, hu, body, spacing, hilum)
+        out = bridge_across_slices(out, hu, body, spacing, hilum)
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
     for side in () if planar else (RIGHT_LUNG, LEFT_LUNG):
