@@ -154,3 +154,31 @@ def test_single_slice_component_kept_on_request():
     single = lesions[2:3]
     assert np.array_equal(reject_false_components(single, hu[2:3], none[2:3], (1.0, 1.0, 1.0), axial_axis=0),
                           single)
+
+
+
+def _blob_on_line(blob_radius: int, line_voxels: int):
+    """A two-slice blob (in-plane radius ``blob_radius`` voxels of 0.8 mm; slices 2.5 mm) and a one-voxel line of
+    candidate density through it on both slices, ``line_voxels`` beyond its edge on each side (a faint vessel in
+    the slab). Returns the blob (the lesion mask after the opening) and blob plus line (the candidates before)."""
+    k, j, i = np.mgrid[:6, :60, :60]
+    blob = (k >= 2) & (k <= 3) & ((j - 30) ** 2 + (i - 30) ** 2 <= blob_radius ** 2)
+    line = (k >= 2) & (k <= 3) & (j == 30) & (np.abs(i - 30) <= blob_radius + line_voxels)
+    return blob, blob | line
+
+
+@pytest.mark.parametrize("blob_radius, line_voxels, kept", [
+    (1, 20, False),  # a speck where a faint vessel thickens: 10 voxels, about 32 of line within 7.5 mm
+    (1, 0, True),  # the same speck alone stands out from the lung around it
+    (1, 2, True),  # ... or with a short stub of vessel
+    (3, 20, True),  # a blob of 58 voxels with the same vessel running through it
+])
+def test_bulge_on_a_thin_structure(blob_radius, line_voxels, kept):
+    from lungai.pneumonia import ClassicParams
+    from lungai.pneumonia.components import bulges_on_thin_structures
+
+    p = ClassicParams()
+    blob, before = _blob_on_line(blob_radius, line_voxels)
+    out = bulges_on_thin_structures(blob, before, (2.5, 0.8, 0.8), p.remnant_max_mm3, p.thin_reach_mm,
+                                    p.thin_max_ratio)
+    assert np.array_equal(out, blob if kept else np.zeros_like(blob))

@@ -13,6 +13,10 @@ Two kinds of connected component pass the density and shape steps of :mod:`.segm
 * **tubes**: small components (below ``remnant_max_mm3``) whose longest principal axis is more than
   ``max_elongation`` times the second (square root of the ratio of the coordinate covariance eigenvalues, in mm):
   segments of faint vessels that the density steps took for ground glass. Lesions of that size are round.
+* **bulges on thin structures** (:func:`bulges_on_thin_structures`): small components from which the candidate
+  densities that the thin-structure opening removed go on, connected to them, with more than ``max_ratio`` times
+  their own volume within ``reach_mm``: a crossing or thickening on a faint vessel or bronchial wall seen in
+  partial volume (a speck on a line), not a lesion, which stands out as a blob from the lung around it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Sequence
 
 import cc3d
 import numpy as np
+from scipy import ndimage as ndi
 
 EDGE_SCAN_SLICES = 3  # scans with fewer slices keep single-slice components on their first and last slice
 
@@ -107,4 +112,35 @@ def reject_false_components(lesions: np.ndarray, hu: np.ndarray, near_vessels: n
     features = component_features(components, n, hu, near_vessels, axial_axis, spacing_kji)
     reject = false_components(features, float(np.prod(spacing_kji)), keep_single_slice, remnant_max_mm3,
                               remnant_hu_std, remnant_vessel_fraction, max_elongation)
+    return lesions & ~reject[components]
+
+
+def bulges_on_thin_structures(lesions: np.ndarray, before_opening: np.ndarray, spacing_kji: Sequence[float],
+                              max_mm3: float, reach_mm: float, max_ratio: float) -> np.ndarray:
+    """The lesion mask without its small components that are bulges on thin structures (see the module doc).
+
+    ``before_opening`` holds the candidate densities before the opening that removed thin structures. For each
+    component under ``max_mm3``: the candidate voxels within ``reach_mm`` of it and connected to it there, less its
+    26-neighbour shell (its own partial-volume rim), are its continuation; it is rejected when that holds more than
+    ``max_ratio`` times its volume."""
+    components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
+    if n == 0:
+        return lesions
+    voxel_mm3 = float(np.prod(spacing_kji))
+    stats = cc3d.statistics(components)
+    margin = [int(np.ceil(reach_mm / s)) + 1 for s in spacing_kji]
+    shell = ndi.generate_binary_structure(3, 3)
+    reject = np.zeros(n + 1, dtype=bool)
+    for cid in range(1, n + 1):
+        count = int(stats["voxel_counts"][cid])
+        if count * voxel_mm3 >= max_mm3:
+            continue
+        found = stats["bounding_boxes"][cid]
+        box = tuple(slice(max(0, f.start - m), min(size, f.stop + m))
+                    for f, m, size in zip(found, margin, lesions.shape))
+        own = components[box] == cid
+        within = ndi.distance_transform_edt(~own, sampling=spacing_kji) <= reach_mm
+        joined, _ = ndi.label((before_opening[box] & within) | own, shell)
+        continuation = (joined == joined[own][0]) & ~ndi.binary_dilation(own, shell)
+        reject[cid] = np.count_nonzero(continuation) > max_ratio * count
     return lesions & ~reject[components]

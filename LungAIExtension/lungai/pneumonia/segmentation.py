@@ -41,7 +41,7 @@ from scipy import ndimage as ndi
 from lungai.errors import LungAIError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
-from lungai.pneumonia.components import reject_false_components
+from lungai.pneumonia.components import bulges_on_thin_structures, reject_false_components
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
                                       vesselness)
@@ -79,6 +79,8 @@ class ClassicParams:
     remnant_vessel_fraction: float = 0.6
     remnant_near_mm: float = 3.6
     max_elongation: float = 2.7
+    thin_reach_mm: float = 7.5
+    thin_max_ratio: float = 1.25
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,7 +176,8 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
     axial = PatientAxes.of(image).axial
-    lesions = morphology(ndi.binary_opening, candidates & ~vessels & ~rim, p.opening_mm, spacing, axial)
+    before_opening = candidates & ~vessels & ~rim
+    lesions = morphology(ndi.binary_opening, before_opening, p.opening_mm, spacing, axial)
     lesions &= _line_opening(lesions, axial, int(p.opening_z_mm // spacing[axial]))
     progress.update(0.75, "vessels inside lesions")
     closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
@@ -187,6 +190,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     lesions = reject_false_components(lesions, hu, near_vessels, spacing, axial, p.keep_single_slice,
                                       p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
                                       p.max_elongation)
+    if p.thin_max_ratio > 0:
+        lesions = bulges_on_thin_structures(lesions, before_opening, spacing, p.remnant_max_mm3, p.thin_reach_mm,
+                                            p.thin_max_ratio)
     # hysteresis: from the lesions that survived and hold a ball of ``regrow_from_mm``, grow back into the
     # suppressed vessel zone (up to ``lesion_regrow_mm`` through it): vessels and their shells inside or along a
     # lesion are lesion; small remnants beside vessels do not creep along them
