@@ -42,6 +42,7 @@ from lungai.errors import LungAIError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
 from lungai.pneumonia.components import bulges_on_thin_structures, reject_false_components
+from lungai.pneumonia.edges import grow_to_half_contrast
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
                                       vesselness)
@@ -81,6 +82,8 @@ class ClassicParams:
     max_elongation: float = 2.7
     thin_reach_mm: float = 7.5
     thin_max_ratio: float = 1.25
+    edge_reach_mm: float = 2.0
+    edge_background_mm: float = 8.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -206,6 +209,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         grown = ndi.binary_dilation(seeds, ndi.generate_binary_structure(3, 1), iterations=steps,
                                     mask=seeds | (bin_average(vessels, factors) > 0))
         lesions |= vessels & expand_blocks(grown, factors, lesions.shape)
+    # the blurred border of a faint lesion, below the ground-glass threshold, is lesion down to half contrast
+    lesions = grow_to_half_contrast(lesions, smooth, region & ~vessels & ~rim, spacing, p.ground_glass_hu[0],
+                                    p.edge_reach_mm, p.edge_background_mm)
     if rim.any() and lesions.any():
         in_rim = rim & candidates
         lesions |= in_rim & ndi.binary_dilation(lesions, cross, iterations=p.lung_rim_voxels, mask=in_rim | lesions)
