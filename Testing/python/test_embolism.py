@@ -190,14 +190,14 @@ def test_clot_is_a_candidate_but_a_dark_swirl_in_undiluted_inflow_is_not(lumen_h
 
 def _thin_artery(with_clot: bool):
     """A 3.2 mm artery at 330 HU in lung (canonical [S, P, L], 2.0 x 1.6 x 1.6 mm, partial volume from 4x
-    supersampling, the working volume's 0.5 mm smoothing), optionally with a centred 2.1 mm clot 8 mm long:
+    supersampling, the working volume's 0.5 mm smoothing), optionally with a centred 2.1 mm clot 11 mm long:
     after partial volume the clot fills the lumen's two voxels across, as subsegmental clots of the phantom do."""
     from scipy import ndimage
 
     shape, spacing, sub = (24, 24, 40), (2.0, 1.6, 1.6), 4
     z, y, x = np.meshgrid(*[(np.arange(n * sub) + 0.5) / sub * s for n, s in zip(shape, spacing)], indexing="ij")
     radial = np.hypot(z - 24.3, y - 19.5)
-    clot = np.hypot(radial, (x - 32.0) / 4.0) < 1.05
+    clot = np.hypot(radial, (x - 32.0) / 5.5) < 1.05
     fine = np.where(radial < 1.6, 330.0, -850.0)
     if with_clot:
         fine = np.where(clot, 40.0, fine)

@@ -36,7 +36,7 @@ CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
 # small dark swirl is a mixing artefact, the classic mimic of a central embolus, not clot
 INFLOW_FRACTION = 1.2
 DIP_REACH = 4             # centre-line steps each way that close a dip (clots up to about 8 voxels long)
-DIP_MIN_VOXELS = 2        # centre-line voxels of one dip (single-voxel dips are noise and grid aliasing)
+DIP_MIN_VOXELS = 3        # centre-line voxels of one dip (single-voxel dips are noise and grid aliasing)
 DIP_NEAR = 8              # vessels within this many voxels of the enhanced tree are followed
 
 FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", "lumen_hu", "contact_contrast",
@@ -103,20 +103,18 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     cross = ndimage.generate_binary_structure(3, 1)
     clot = (hu > CLOT_HU[0]) & (hu < min(CLOT_HU[1], tree.low_hu)) & ~tmask & (vol.lungs[box] > 0)
     dmask |= ndimage.binary_opening(clot, structure=cross) | ndimage.binary_opening(clot, np.ones((2, 2, 2), bool))
-    # small clots filling the cross-section of a thin artery: dips of the HU profile along vessel centre lines
-    dmask |= centreline_dips(hu, vol.lungs[box] > 0, tmask, tree.low_hu, t)
-    lab, n = ndimage.label(dmask, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
-        return _empty(labels)
-    counts = np.bincount(lab.ravel(), minlength=n + 1)
-    touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
-    inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * t * counts
-    keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching & ~inflow
-    keep[0] = False
-    remap = np.zeros(n + 1, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1)
-    lab = remap[lab]
-    n = int(keep.sum())
+    near_tree = ndimage.binary_dilation(tmask, structure=cross)
+    max_voxels = MAX_ML * 1000.0 / float(np.prod(vol.spacing))
+    lab, n = _kept_regions(dmask, near_tree, expected, t, max_voxels)
+    # small clots filling the cross-section of a thin artery: dips of the HU profile along vessel centre lines,
+    # kept only where no other candidate reaches (they would otherwise merge with and reshape those candidates)
+    dips = centreline_dips(hu, vol.lungs[box] > 0, tmask, tree.low_hu, t)
+    dip_lab, n_dips = ndimage.label(dips, structure=np.ones((3, 3, 3), bool))
+    reached = np.zeros(n_dips + 1, dtype=bool)
+    reached[np.unique(dip_lab[ndimage.binary_dilation(lab > 0, structure=np.ones((3, 3, 3), bool))])] = True
+    reached[0] = True
+    if not reached.all():
+        lab, n = _kept_regions((lab > 0) | ~reached[dip_lab], near_tree, expected, t, max_voxels)
     if n == 0:
         return _empty(labels)
     labels[box] = lab
@@ -171,6 +169,21 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     occlusive = contact_contrast < 0.35
     return Candidates(labels=labels, features=features, centroid=centroid, volume_mm3=volume, extent_mm=extent,
                       level=level, side=side, occlusive=occlusive)
+
+
+def _kept_regions(mask: np.ndarray, near_tree: np.ndarray, expected: np.ndarray, trunk_hu: float,
+                  max_voxels: float):
+    """Connected regions (26 neighbours) of at least ``MIN_VOXELS`` and at most ``max_voxels`` voxels that touch
+    the tree and do not lie in undiluted inflow, numbered 1..n."""
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    counts = np.bincount(lab.ravel(), minlength=n + 1)
+    touching = np.bincount(lab[near_tree], minlength=n + 1) > 0
+    inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * trunk_hu * counts
+    keep = (counts >= MIN_VOXELS) & (counts <= max_voxels) & touching & ~inflow
+    keep[0] = False
+    remap = np.zeros(n + 1, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    return remap[lab], int(keep.sum())
 
 
 def centreline_dips(hu: np.ndarray, lungs: np.ndarray, tree: np.ndarray, low_hu: float, trunk_hu: float,
