@@ -182,3 +182,33 @@ def test_bulge_on_a_thin_structure(blob_radius, line_voxels, kept):
     out = bulges_on_thin_structures(blob, before, (2.5, 0.8, 0.8), p.remnant_max_mm3, p.thin_reach_mm,
                                     p.thin_max_ratio)
     assert np.array_equal(out, blob if kept else np.zeros_like(blob))
+
+
+def _chest_wall_case(kind: str):
+    """Lung mask in a box of soft tissue (+40 HU) at 1 mm voxels; ``kind``: a chest-wall ``sheet`` that the mask
+    took in (its last 4 mm towards the back, j >= 36, along the whole wall: soft tissue continuous with it), a
+    ``subpleural`` consolidation ball of 8 mm radius touching the wall, or an ``inner`` sheet 10 mm in front of it
+    (surrounded by lung). Returns lesion mask, smoothed HU and lung mask."""
+    shape = (30, 50, 50)
+    k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    lung = (k >= 2) & (k < 28) & (j >= 5) & (j < 40) & (i >= 5) & (i < 45)
+    if kind == "sheet":
+        lesion = lung & (j >= 36)
+    elif kind == "subpleural":
+        lesion = lung & ((k - 15) ** 2 + (j - 31) ** 2 + (i - 25) ** 2 <= 64)
+    else:
+        lesion = lung & (j >= 26) & (j < 30) & (np.abs(i - 25) <= 10) & (np.abs(k - 15) <= 8)
+    hu = np.where(lung & ~lesion, -850.0, 40.0).astype(np.float32)
+    return lesion, hu, lung
+
+
+@pytest.mark.parametrize("kind, kept", [("sheet", False), ("subpleural", True), ("inner", True)])
+def test_chest_wall_sheet(kind, kept):
+    from lungai.pneumonia import ClassicParams
+    from lungai.pneumonia.components import chest_wall_sheets
+
+    p = ClassicParams()
+    lesion, hu, lung = _chest_wall_case(kind)
+    out = chest_wall_sheets(lesion, hu, lung, (1.0, 1.0, 1.0), p.consolidation_hu[0], p.sheet_depth_mm,
+                            p.sheet_contact, p.sheet_soft_tissue_hu)
+    assert np.array_equal(out, lesion if kept else np.zeros_like(lesion))

@@ -17,6 +17,10 @@ Two kinds of connected component pass the density and shape steps of :mod:`.segm
   densities that the thin-structure opening removed go on, connected to them, with more than ``max_ratio`` times
   their own volume within ``reach_mm``: a crossing or thickening on a faint vessel or bronchial wall seen in
   partial volume (a speck on a line), not a lesion, which stands out as a blob from the lung around it.
+* **chest-wall sheets** (:func:`chest_wall_sheets`): consolidation-dense components lying as a thin sheet along the
+  lung mask's outer surface (90 % of their voxels within ``max_depth_mm`` of it) with much of their surface
+  (``min_contact``) on soft tissue outside the mask (median above ``soft_tissue_hu``): chest wall, mediastinum or
+  diaphragm that a lung mask took in. A subpleural consolidation is thicker or mostly surrounded by lung.
 """
 
 from __future__ import annotations
@@ -143,4 +147,35 @@ def bulges_on_thin_structures(lesions: np.ndarray, before_opening: np.ndarray, s
         joined, _ = ndi.label((before_opening[box] & within) | own, shell)
         continuation = (joined == joined[own][0]) & ~ndi.binary_dilation(own, shell)
         reject[cid] = np.count_nonzero(continuation) > max_ratio * count
+    return lesions & ~reject[components]
+
+
+def chest_wall_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spacing_kji: Sequence[float],
+                      dense_hu: float, max_depth_mm: float, min_contact: float, soft_tissue_hu: float) -> np.ndarray:
+    """The lesion mask without its chest-wall sheets (see the module doc); ``dense_hu``: the consolidation level
+    (a component counts when its median smoothed density reaches it)."""
+    components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
+    if n == 0:
+        return lesions
+    stats = cc3d.statistics(components)
+    margin = [int(np.ceil(max_depth_mm / s)) + 2 for s in spacing_kji]
+    shell_structure = ndi.generate_binary_structure(3, 3)
+    reject = np.zeros(n + 1, dtype=bool)
+    for cid in range(1, n + 1):
+        found = stats["bounding_boxes"][cid]
+        box = tuple(slice(max(0, f.start - m), min(size, f.stop + m))
+                    for f, m, size in zip(found, margin, lesions.shape))
+        own = components[box] == cid
+        values = smooth[box]
+        if np.median(values[own]) < dense_hu:
+            continue
+        inside = lung[box]
+        shell = ndi.binary_dilation(own, shell_structure) & ~own
+        outside = shell & ~inside
+        if np.count_nonzero(outside) < min_contact * np.count_nonzero(shell):
+            continue
+        if np.median(values[outside]) < soft_tissue_hu:
+            continue
+        depth = ndi.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
+        reject[cid] = np.percentile(depth[own], 90) <= max_depth_mm
     return lesions & ~reject[components]

@@ -41,7 +41,7 @@ from scipy import ndimage as ndi
 from lungai.errors import LungAIError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
-from lungai.pneumonia.components import bulges_on_thin_structures, reject_false_components
+from lungai.pneumonia.components import bulges_on_thin_structures, chest_wall_sheets, reject_false_components
 from lungai.pneumonia.edges import grow_to_half_contrast
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
@@ -84,6 +84,9 @@ class ClassicParams:
     thin_max_ratio: float = 1.25
     edge_reach_mm: float = 2.0
     edge_background_mm: float = 8.0
+    sheet_depth_mm: float = 7.0
+    sheet_contact: float = 0.45
+    sheet_soft_tissue_hu: float = -100.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -215,6 +218,9 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     if rim.any() and lesions.any():
         in_rim = rim & candidates
         lesions |= in_rim & ndi.binary_dilation(lesions, cross, iterations=p.lung_rim_voxels, mask=in_rim | lesions)
+    if p.sheet_contact < 1.0 and lesions.any():
+        lesions = chest_wall_sheets(lesions, smooth, lung, spacing, p.consolidation_hu[0], p.sheet_depth_mm,
+                                    p.sheet_contact, p.sheet_soft_tissue_hu)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
