@@ -56,6 +56,19 @@ def test_aerated_base_is_left_alone():
     np.testing.assert_array_equal(extend_to_dome(labels, hu, body, SPACING), labels)
 
 
+def test_liver_taken_below_the_dome_is_given_back():
+    """Dense voxels labelled lung 10-25 mm below the dome fitted from the aerated bottoms (liver that the
+    chest-wall rays took beside a basal crescent) are removed; the aerated lung stays."""
+    hu, body, labels, _, below_dome = _right_base(consolidated=False)
+    zz, yy, xx = np.indices(labels.shape)
+    dome = 12.0 - 0.012 * ((yy - 30) ** 2 + (xx - 30) ** 2)
+    liver = below_dome & ((yy - 30) ** 2 + (xx - 30) ** 2 <= 25 ** 2) & (xx >= 45) & (zz <= dome - 2) & (zz >= dome - 5)
+    assert liver.sum() > 50
+    out = extend_to_dome(np.where(liver, RIGHT_LUNG, labels).astype(np.uint8), hu, body, SPACING)
+    assert not out[liver].any()
+    np.testing.assert_array_equal(out[~liver], labels[~liver])
+
+
 def test_the_top_of_the_liver_dome_is_not_filled_in_as_a_vessel():
     """Axial slices cut the dome apex as an island inside the lung; per-slice hole filling takes vessels (a 6 mm
     vessel through the upper slices) but not the island resting on the liver below it."""
@@ -140,6 +153,23 @@ def test_consolidated_lobe_is_outlined_by_the_mirrored_other_lung():
     assert np.count_nonzero(added & lateral_core) > 0.95 * lateral_core.sum()  # the lateral half, but its rim
     assert np.count_nonzero(added) > 0.5 * np.count_nonzero(lobe & (labels == 0))  # not the mediastinal side
     assert not ((out == LEFT_LUNG) & (labels == 0)).any()   # the aerated side is left alone
+
+
+def test_consolidated_left_lobe_is_outlined_behind_the_mirrored_centre_only():
+    """The left lung takes the mirrored right lung only behind the outline's centre (the heart lies in front)."""
+    from lungai.lung.contralateral import mirrored_consolidation
+
+    hu, body, _, lobe = _two_lungs(consolidated=True)
+    hu, lobe = hu[..., ::-1].copy(), lobe[..., ::-1].copy()
+    zz, yy, xx = np.indices(lobe.shape)
+    labels = np.where(hu < -400, np.where(xx < 40, RIGHT_LUNG, LEFT_LUNG), 0).astype(np.uint8)
+    out = mirrored_consolidation(labels, hu, body, SPACING)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    assert not (added & ~lobe).any()
+    assert not (added & (yy < 20)).any()                    # nothing in front of the outline's centre
+    posterior_lateral = lobe & (labels == 0) & (yy >= 22) & (xx >= 58) & ((yy - 20) ** 2 + (xx - 58) ** 2 <= 12 ** 2)
+    assert np.count_nonzero(added & posterior_lateral) > 0.9 * posterior_lateral.sum()
+    assert not ((out == RIGHT_LUNG) & (labels == 0)).any()
 
 
 def test_mirrored_outline_leaves_aerated_lungs_alone():

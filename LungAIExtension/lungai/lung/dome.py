@@ -24,6 +24,7 @@ FAT_HU = (-150.0, -60.0)
 BONE_HU = 180.0
 MIN_DOME_COLUMNS = 40        # fewest aerated-bottom columns to fit a dome
 DOME_TOLERANCE_MM = 6.0      # columns whose lung bottom lies higher above the fit (heart, hilum) are not dome
+RAISED_AERATED_MM = 15.0     # an aerated bottom on tissue this far above the fit may rest on a consolidated recess
 MAX_DEPTH_MM = 50.0          # deepest extension below a dense lung bottom
 LOBAR_DEPTH_MM = 100.0       # ... down to the dome fitted from both lungs (a consolidated lower lobe)
 DOME_REACH_MM = 10.0         # ... down to within this of the dome (fat under the dome's rim ends it early)
@@ -141,7 +142,15 @@ def extend_to_dome(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
         coef = fit_dome(ys[on_dome] * sy, xs[on_dome] * sx, b[on_dome] * sz)
         dome = _design(ys * sy, xs * sx) @ coef / sz
         dense = (at > DENSE_HU) & (over > DENSE_HU)
-        raised = b - dome > DOME_TOLERANCE_MM / sz
+        # dense "lung" well below the dome is the liver or spleen that the chest-wall rays took beside a basal
+        # crescent of lung
+        for i in np.flatnonzero(dense & (dome - b > DOME_TOLERANCE_MM / sz)):
+            below = slice(0, int(np.floor(dome[i] - DOME_TOLERANCE_MM / sz)) + 1)
+            column = out[below, ys[i], xs[i]]
+            column[(column == side) & (hu[below, ys[i], xs[i]] > AERATED_HU)] = 0
+        # an aerated bottom resting on tissue is itself on the dome, unless far above the fit (a consolidated
+        # recess below it)
+        raised = (b - dome > DOME_TOLERANCE_MM / sz) & (~on_dome | (b - dome > RAISED_AERATED_MM / sz))
         max_steps = np.full(ys.size, int(MAX_DEPTH_MM // sz))
         if midline is not None:
             # both hemidiaphragms share one shape, mirrored at the midline, each at its own height: the
