@@ -32,6 +32,8 @@ import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
+from lungai.pneumonia.regions import bounding_box, replaced_in_box
+
 EDGE_SCAN_SLICES = 3  # scans with fewer slices keep single-slice components on their first and last slice
 
 
@@ -127,12 +129,14 @@ def bulges_on_thin_structures(lesions: np.ndarray, before_opening: np.ndarray, s
     component under ``max_mm3``: the candidate voxels within ``reach_mm`` of it and connected to it there, less its
     26-neighbour shell (its own partial-volume rim), are its continuation; it is rejected when that holds more than
     ``max_ratio`` times its volume."""
+    margin = [int(np.ceil(reach_mm / s)) + 1 for s in spacing_kji]
+    crop = bounding_box(lesions, max(margin))  # the lesions' box: a few percent of a large grid
+    full, lesions, before_opening = lesions, lesions[crop], before_opening[crop]
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
-        return lesions
+        return full
     voxel_mm3 = float(np.prod(spacing_kji))
     stats = cc3d.statistics(components)
-    margin = [int(np.ceil(reach_mm / s)) + 1 for s in spacing_kji]
     shell = ndi.generate_binary_structure(3, 3)
     reject = np.zeros(n + 1, dtype=bool)
     for cid in range(1, n + 1):
@@ -147,18 +151,20 @@ def bulges_on_thin_structures(lesions: np.ndarray, before_opening: np.ndarray, s
         joined, _ = ndi.label((before_opening[box] & within) | own, shell)
         continuation = (joined == joined[own][0]) & ~ndi.binary_dilation(own, shell)
         reject[cid] = np.count_nonzero(continuation) > max_ratio * count
-    return lesions & ~reject[components]
+    return replaced_in_box(full, crop, lesions & ~reject[components])
 
 
 def chest_wall_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spacing_kji: Sequence[float],
                       dense_hu: float, max_depth_mm: float, min_contact: float, soft_tissue_hu: float) -> np.ndarray:
     """The lesion mask without its chest-wall sheets (see the module doc); ``dense_hu``: the consolidation level
     (a component counts when its median smoothed density reaches it)."""
+    margin = [int(np.ceil(max_depth_mm / s)) + 2 for s in spacing_kji]
+    crop = bounding_box(lesions, max(margin))
+    full, lesions, smooth, lung = lesions, lesions[crop], smooth[crop], lung[crop]
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
-        return lesions
+        return full
     stats = cc3d.statistics(components)
-    margin = [int(np.ceil(max_depth_mm / s)) + 2 for s in spacing_kji]
     shell_structure = ndi.generate_binary_structure(3, 3)
     reject = np.zeros(n + 1, dtype=bool)
     for cid in range(1, n + 1):
@@ -178,4 +184,4 @@ def chest_wall_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray,
             continue
         depth = ndi.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
         reject[cid] = np.percentile(depth[own], 90) <= max_depth_mm
-    return lesions & ~reject[components]
+    return replaced_in_box(full, crop, lesions & ~reject[components])

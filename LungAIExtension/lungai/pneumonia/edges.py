@@ -18,6 +18,8 @@ import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
+from lungai.pneumonia.regions import bounding_box, replaced_in_box
+
 
 def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarray, spacing_kji: Sequence[float],
                           threshold_hu: float, reach_mm: float = 2.0, background_mm: float = 8.0) -> np.ndarray:
@@ -25,12 +27,14 @@ def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.n
 
     ``allowed`` is where a lesion may grow (and where the surrounding lung is sampled: lung, not vessel, not
     lesion); only levels below ``threshold_hu`` (the ground-glass threshold that made the mask) add voxels."""
+    margin = [int(np.ceil(background_mm / s)) + 1 for s in spacing_kji]
+    crop = bounding_box(lesions, max(margin))  # the lesions' box: a few percent of a large grid
+    full, lesions, smooth, allowed = lesions, lesions[crop], smooth[crop], allowed[crop]
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0 or reach_mm <= 0:
-        return lesions
+        return full
     out = lesions.copy()
     stats = cc3d.statistics(components)
-    margin = [int(np.ceil(background_mm / s)) + 1 for s in spacing_kji]
     connect = ndi.generate_binary_structure(3, 3)
     for cid in range(1, n + 1):
         found = stats["bounding_boxes"][cid]
@@ -49,4 +53,4 @@ def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.n
         edge = free & (distance <= reach_mm) & (values >= level)
         joined, _ = ndi.label(edge | own, connect)
         out[box] |= np.isin(joined, np.unique(joined[own])) & edge
-    return out
+    return replaced_in_box(full, crop, out)

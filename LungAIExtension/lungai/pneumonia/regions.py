@@ -195,3 +195,10 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
         present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
         box.append(slice(max(0, int(present[0]) - margin), min(n, int(present[-1]) + 1 + margin)))
     return tuple(box)
+
+
+def replaced_in_box(full: np.ndarray, box: Tuple[slice, ...], part: np.ndarray) -> np.ndarray:
+    """A copy of ``full`` whose ``box`` holds ``part`` (for work done on a mask's bounding box only)."""
+    out = full.copy()
+    out[box] = part
+    return out
