@@ -127,6 +127,22 @@ def test_followup_lesion_appearing_joined_to_a_neighbour_is_new():
     assert [c.status for c in back.lesion_changes] == ["resolved"]
 
 
+def test_followup_small_change_beside_a_large_lesion_stays_stable():
+    """An 8 mm lesion appears joined to a 20 mm one: the group's volume rises by 6 %, within the stable band
+    (x 1.25) where outlines of one lesion vary between scans, so the group is stable; the change map still shows
+    the part that appeared as new (1)."""
+    large = ((24, 36, 17), 10.0, -550.0)
+    e_img, e_lungs, _, _ = make_ct([large], seed=1)
+    l_img, l_lungs, l_truth, _ = make_ct([large, ((24, 36, 31), 4.0, -550.0)], seed=2)
+    e = analyze(e_img, regions=regions_from_labels(e_img, e_lungs, fill=False))
+    l_ = analyze(l_img, regions=regions_from_labels(l_img, l_lungs, fill=False))
+    assert len(e.lesions) == 1 and len(l_.lesions) == 1  # joined in the later scan
+    assert 1.0 < l_.lesions[0].volume_ml / e.lesions[0].volume_ml < 1.25
+    result = followup(e_img, l_img, earlier_result=e, later_result=l_)
+    assert [c.status for c in result.lesion_changes] == ["stable"]
+    assert np.mean(result.change_map[_ball((24, 36, 32), 2.0)] == 1) > 0.9
+
+
 def test_cli_analyze_writes_every_output(tmp_path, synthetic):
     from lungai.cli.main import main
 

@@ -11,8 +11,10 @@ times the earlier one (and the difference at least ``min_change_ml``), ``shrunk`
 else ``stable``; earlier lesions without a partner are ``resolved``, later ones ``new``. A group whose volume
 rose (fell) by ``appear_ratio`` (4) or more is also ``new`` (``resolved``): its smaller side is a speck next to a
 lesion that appeared (or went), not the same lesion. So is a group whose later (earlier) side holds, more than
-2 mm from the other side, a part into which a ball of the minimum lesion size fits: a lesion that appeared (went)
-joined in one connected component to a neighbour that stayed.
+2 mm (and one voxel) from the other side, a part into which a ball of the minimum lesion size fits, when its
+volume rose (fell) by ``grow_ratio`` or more: a lesion that appeared (went) joined in one connected component to a
+neighbour that stayed. Within the stable band a group stays stable: a lesion outlined a little differently on the
+two scans is not a lesion that went.
 The change map on the earlier grid: 1 lesion only later (new or progressed), 2 lesion only earlier
 (resolved or regressed), 3 lesion on both.
 """
@@ -198,17 +200,19 @@ def _groups(pairs: Sequence[Tuple[int, int]]) -> List[Tuple[List[int], List[int]
 
 def _lesion_beside(earlier: AnalysisResult, later_on_earlier: np.ndarray, e_ids: Sequence[int],
                    l_ids: Sequence[int], min_size_mm: float, margin_mm: float) -> Tuple[bool, bool]:
-    """Whether the later (earlier) side of a matched group holds, more than ``margin_mm`` away from the other
-    side, a part into which a ball of ``min_size_mm`` fits: a lesion that appeared (went) beside one that
-    stayed, joined to it in one connected component. Growth (a shell) and registration error do not qualify."""
+    """Whether the later (earlier) side of a matched group holds, more than ``margin_mm`` (at least one voxel)
+    away from the other side, a part into which a ball of ``min_size_mm`` fits: a lesion that appeared (went)
+    beside one that stayed, joined to it in one connected component. Growth (a shell) and registration error do
+    not qualify."""
     e_mask = np.isin(earlier.instances, e_ids)
     l_mask = np.isin(later_on_earlier, l_ids)
     spacing = tuple(reversed(earlier.image.spacing))
+    margin_mm = max(margin_mm, max(spacing))  # an outline one voxel (a thick slice) off is the same outline
     pad = int(np.ceil((margin_mm + min_size_mm) / min(spacing))) + 1
     box = bounding_box(e_mask | l_mask, pad)
     e_mask, l_mask = e_mask[box], l_mask[box]
 
-    def holds_lesion(mask, other):
+    def holds_lesion(mask, other) -> bool:
         beyond = mask & (ndi.distance_transform_edt(~other, sampling=spacing) > margin_mm)
         return bool(beyond.any()) and float(ndi.distance_transform_edt(beyond, sampling=spacing).max()) >= \
             min_size_mm / 2.0
@@ -243,8 +247,12 @@ def match_lesions(earlier: AnalysisResult, later: AnalysisResult, later_instance
         l_ml = sum(l_by_id[i].volume_ml for i in l_ids)
         appeared = went = False
         if e_ids and l_ids:
+            # only a group whose volume changed beyond the stable band: a ball-sized part of one outline at an
+            # unchanged total (within ``grow_ratio``) is the outlines' variation between the scans
             appeared, went = _lesion_beside(earlier, later_instances_on_earlier, e_ids, l_ids, min_size_mm,
                                             margin_mm)
+            appeared = appeared and l_ml >= grow_ratio * e_ml
+            went = went and e_ml >= grow_ratio * l_ml
         if not l_ids or e_ml >= appear_ratio * l_ml or (went and not appeared):
             status = "resolved"
         elif not e_ids or l_ml >= appear_ratio * e_ml or appeared:
