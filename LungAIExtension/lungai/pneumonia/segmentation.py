@@ -20,11 +20,15 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   starts (a lesion found inside extends into them at the end).
 
 Vessels enclosed by a lesion (within ``enclosed_vessel_mm``) count as lesion. Single-slice plates, small
-heterogeneous remnants beside the suppressed vessels and small tubes are then rejected component by component
+heterogeneous remnants beside the suppressed vessels, small tubes and bulges on thin structures (specks on a faint
+vessel or bronchial wall, ``thin_reach_mm``, ``thin_max_ratio``) are then rejected component by component
 (:mod:`.components`). From the lesions that hold a ball of ``regrow_from_mm`` the mask grows back up to
 ``lesion_regrow_mm`` through the suppressed vessel zone (hysteresis: vessels and shells inside a lesion are
-lesion). Each lesion voxel is ground glass below ``consolidation_hu[0]`` and consolidation from there up; voxels
-within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are consolidation too.
+lesion), and each lesion grows up to ``edge_reach_mm`` to its half-contrast edge (:mod:`.edges`). Chest-wall
+sheets (consolidation-dense, within ``sheet_depth_mm`` of the mask's outer surface, ``sheet_contact`` of their
+shell on soft tissue outside it) are removed. Each lesion voxel is ground glass below ``consolidation_hu[0]`` and
+consolidation from there up; voxels within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are
+consolidation too.
 ``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
 lungs; the model's label values must be those of :data:`lungai.labels.LESION_LABELS`.
 """
