@@ -17,6 +17,7 @@ the truth lungs.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -259,7 +260,8 @@ def speed(args) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"512x512x300 end to end (lungs, lesions, quantification, HTML+PDF report): wall {seconds:.1f} s, CPU "
           f"{usage.ru_utime + usage.ru_stime - cpu0:.1f} s (target < 30 s on 2 cores); peak RSS "
-          f"{usage.ru_maxrss / 1024.0:.0f} MB (target < 4096 MB); {len(result.lesions)} lesions")
+          f"{usage.ru_maxrss / 1024.0:.0f} MB (target < 4096 MB); {len(result.lesions)} lesions; load average "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 def main(argv=None) -> int:
