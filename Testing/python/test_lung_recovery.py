@@ -262,3 +262,15 @@ def test_consolidation_in_the_right_paravertebral_gutter_is_recovered():
     assert not (added & ~consolidation).any()  # not the vein, the pleura or the left side
     hu, labels, _, _ = _gutter(consolidated=False)
     np.testing.assert_array_equal(right_gutter(labels, hu, body, SPACING), labels)
+
+
+def test_the_aortic_sector_lies_left_and_in_front_of_the_spine():
+    from lungai.lung.paravertebral import beside_the_aorta
+
+    centres = np.array([[60.0, 50.0], [np.nan, np.nan]])
+    sector = beside_the_aorta(centres, (2, 100, 100), SPACING)
+    assert sector[0, 60 - 8, 50 + 8]          # 28 mm away, 45 degrees to the left of straight ahead
+    assert not sector[0, 60, 50 + 12]         # beside the spine (90 degrees): the gutter, left to the rays
+    assert not sector[0, 60 - 8, 50 - 8]      # the right side
+    assert not sector[0, 60 - 20, 50 + 20]    # 71 mm away
+    assert not sector[1].any()                # no spine found in this slice

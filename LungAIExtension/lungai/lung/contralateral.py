@@ -13,7 +13,7 @@ mirrored right lung took 180 ml of heart on a phantom with a consolidated left l
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -33,17 +33,18 @@ LEFT_SPINE_CLEARANCE_MM = 60.0  # ... and farther than this from the vertebral b
 
 
 def mirrored_consolidation(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
-                           spacing: Tuple[float, float, float]) -> np.ndarray:
+                           spacing: Tuple[float, float, float], centres: Optional[np.ndarray] = None) -> np.ndarray:
     """Labels ([S, P, L]) with consolidated right, then left lung inside the mirrored other lung added (module
-    docstring)."""
+    docstring); ``centres``: the vertebral body centres (found when not given)."""
     out = mirrored_side(labels, hu, body, spacing, RIGHT_LUNG)
     return mirrored_side(out, hu, body, spacing, LEFT_LUNG, LEFT_ANTERIOR_LIMIT_DEG, POSTERIOR_LIMIT_DEG,
-                         LEFT_SPINE_CLEARANCE_MM)
+                         LEFT_SPINE_CLEARANCE_MM, centres)
 
 
 def mirrored_side(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
                   side: int, anterior_limit_deg: float = ANTERIOR_LIMIT_DEG,
-                  posterior_limit_deg: float = POSTERIOR_LIMIT_DEG, spine_clearance_mm: float = 0.0) -> np.ndarray:
+                  posterior_limit_deg: float = POSTERIOR_LIMIT_DEG, spine_clearance_mm: float = 0.0,
+                  centres: Optional[np.ndarray] = None) -> np.ndarray:
     """Labels ([S, P, L]) with consolidated lung of ``side`` inside the mirrored other lung added (module
     docstring), within the given angles from the lateral direction (seen from the outline's centre) and farther
     than ``spine_clearance_mm`` from the centre of the vertebral body."""
@@ -77,7 +78,8 @@ def mirrored_side(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing:
         return labels
     add &= np.arange(labels.shape[0])[:, None, None] >= domes[side][None]
     if spine_clearance_mm > 0:
-        centres = vertebral_centres(hu, body, labels > 0, spacing)
+        if centres is None:
+            centres = vertebral_centres(hu, body, labels > 0, spacing)
         yy, xx = np.indices(labels.shape[1:])
         for z in np.flatnonzero(add.any(axis=(1, 2))):
             if np.isfinite(centres[z, 0]):

@@ -26,7 +26,7 @@ from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
 from lungai.lung.morphology import bbox, fill_holes_slices
-from lungai.lung.paravertebral import right_gutter
+from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -268,13 +268,17 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             occupied = out[z] > 0
             add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], cage[z])
             out[z][add] = side
+    centres = None if planar else vertebral_centres(hu, body, labels > 0, spacing)
+    if centres is not None:
+        added = (out == LEFT_LUNG) & (labels == 0)
+        out[added & beside_the_aorta(centres, out.shape, spacing)] = 0
     for side in (RIGHT_LUNG, LEFT_LUNG):
         enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar, hilum)
         out[enclosed] = side
     if not planar:
         out = extend_to_dome(out, hu, body, spacing)
-        out = mirrored_consolidation(out, hu, body, spacing)
-        out = right_gutter(out, hu, body, spacing, hilum)
+        out = mirrored_consolidation(out, hu, body, spacing, centres)
+        out = right_gutter(out, hu, body, spacing, hilum, centres)
         out = bridge_across_slices(out, hu, body, spacing, hilum)
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
