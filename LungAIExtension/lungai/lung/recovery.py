@@ -1,16 +1,19 @@
 """Recovery of dense lung (consolidation, dense ground-glass, effusion) that a threshold mask loses.
 
 Aerated lung ends where consolidation begins, so diseased lung at the pleura and around the hilum drops out of an
-air mask. Three steps put it back:
+air mask. These steps put it back:
 
 * chest-wall rays: in each axial slice, rays from the centre of each lung find the outer edge of the aerated lung
   and the first rib beyond it. In healthy directions the gap is only pleura and the thin inner chest wall, a margin
   measured on the same slice; where the gap is wider and fat-free, the tissue in between is lung that lost its air.
   Rays towards the mediastinum are not used, bones off the interpolated rib cage (clavicle, scapula) are
   ignored, and pieces smaller than MIN_LAYER_MM2 in a slice are dropped (chest wall between the pleura and a rib
-  set farther out), which keeps heart, great vessels, chest-wall muscle, breast and abdomen out;
+  set farther out), which keeps heart, great vessels, chest-wall muscle, breast and abdomen out; the left lung's
+  rays take nothing in the descending aorta's sector beside the spine (``paravertebral.beside_the_aorta``);
 * enclosure: dense tissue with this lung on both sides along most axes through it (consolidation against the heart
   or spine, which the rays do not see); near the central airways nearly all axes (hilar vessels and soft tissue);
+* consolidated bases (``dome``), the mirrored other lung (``contralateral``), the right paravertebral gutter
+  (``paravertebral``) and dense tissue bridged between aerated slices (``bridging``);
 * slice completion: a voxel that is lung in the slices above and below.
 """
 
