@@ -110,7 +110,9 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
                 "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
     if device.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(device)
-    history = [{"epoch": h["step"], **{k: v for k, v in h.items() if k != "step"}} for h in out["history"]]
+    # the selection metric also under the TrainResult name (val_<metric_name>) that publish_model reads
+    history = [{"epoch": h["step"], **{k: v for k, v in h.items() if k != "step"},
+                f"val_{METRIC_NAMES[args.select]}": h["val_metric"]} for h in out["history"]]
     result = {"history": history, "best_metric": out["best_metric"], "best_epoch": out["best_step"],
               "epochs_run": out["steps"], "stopped_early": out["steps"] < args.steps, "seconds": out["seconds"],
               "hardware": hardware, "metric_name": METRIC_NAMES[args.select], "higher_is_better": True,
