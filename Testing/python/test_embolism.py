@@ -188,60 +188,6 @@ def test_clot_is_a_candidate_but_a_dark_swirl_in_undiluted_inflow_is_not(lumen_h
         assert patch[0, 8, 10, 10] == pytest.approx(40.0 / 330.0, abs=0.02)  # CT over trunk HU at the centre
 
 
-def _thin_artery(with_clot: bool):
-    """A 3.2 mm artery at 330 HU in lung (canonical [S, P, L], 2.0 x 1.6 x 1.6 mm, partial volume from 4x
-    supersampling, the working volume's 0.5 mm smoothing), optionally with a centred 2.1 mm clot 11 mm long:
-    after partial volume the clot fills the lumen's two voxels across, as subsegmental clots of the phantom do."""
-    from scipy import ndimage
-
-    shape, spacing, sub = (24, 24, 40), (2.0, 1.6, 1.6), 4
-    z, y, x = np.meshgrid(*[(np.arange(n * sub) + 0.5) / sub * s for n, s in zip(shape, spacing)], indexing="ij")
-    radial = np.hypot(z - 24.3, y - 19.5)
-    clot = np.hypot(radial, (x - 32.0) / 5.5) < 1.05
-    fine = np.where(radial < 1.6, 330.0, -850.0)
-    if with_clot:
-        fine = np.where(clot, 40.0, fine)
-
-    def down(a):
-        return a.reshape(shape[0], sub, shape[1], sub, shape[2], sub).mean(axis=(1, 3, 5))
-
-    hu = ndimage.gaussian_filter(down(fine).astype(np.float32), [0.5 / s for s in spacing], truncate=2.5)
-    return hu, down(clot.astype(np.float32)) > 0.3, spacing
-
-
-@pytest.mark.parametrize("with_clot", [True, False])
-def test_small_clot_filling_a_thin_artery_is_a_candidate_and_a_clean_artery_gives_none(with_clot):
-    """The clot never falls below the tree's threshold by more than partial volume allows, so only the dip of
-    the centre-line profile finds it; the same artery without the clot gives no candidate at all."""
-    from lungai.embolism import candidates as module
-    from lungai.embolism.arteries import ArteryTree, LEVEL_CODE
-    from lungai.embolism.trunk import Trunk
-    from lungai.embolism.volume import WorkVolume
-
-    hu, clot, spacing = _thin_artery(with_clot)
-    mask = hu > 100.0
-    tree = ArteryTree(mask=mask, level=np.where(mask, LEVEL_CODE["subsegmental"], 0).astype(np.uint8),
-                      diameter=np.where(mask, 3.2, 0.0).astype(np.float32), low_hu=100.0, centreline_mm={})
-    vol = WorkVolume(hu=hu, raw=hu, lungs=np.ones(hu.shape, np.uint8), spacing=spacing, reorientation=None,
-                     image=None, input_image=None)
-    trunk = Trunk(point=(12, 12, 20), hu=330.0, system_threshold_hu=250.0, system=np.zeros((1, 1, 1), bool),
-                  factors=(1, 1, 1))
-    cands = module.find_candidates(vol, trunk, tree)
-    if with_clot:
-        assert ndimage_grow(clot)[cands.labels > 0].any(), "the clot must have a candidate"
-        assert cands.count == 1
-        assert module.centreline_dips(hu, np.ones(hu.shape, bool), mask, 100.0, 330.0)[clot].any()
-    else:
-        assert cands.count == 0
-
-
-def ndimage_grow(mask: np.ndarray) -> np.ndarray:
-    """The mask grown by one voxel (26 neighbours): the evaluation's hit margin."""
-    from scipy import ndimage
-
-    return ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool))
-
-
 def test_patch_scorer_builds_from_the_registry_name_and_scores_in_batches():
     import torch
 

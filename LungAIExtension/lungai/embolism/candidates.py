@@ -6,8 +6,7 @@ fills dark holes and short gaps enclosed by contrast (clots, short occlusions) b
 vessel's convex wall. A candidate is a connected region whose density lies ``defect`` HU below that
 expectation, inside the closed tree envelope and darker than the tree's low threshold (or, where a small clot
 only dims a thin artery, below half the expected lumen), or an occluded artery: a clot-dense (``CLOT_HU``) tube in the lungs, at least
-two voxels thick, that leaves the enhanced tree, or a dip of the HU profile along a vessel centre line (a small
-clot filling a 3-5 mm artery, which partial volume makes no darker than the vessel's wall). Features describe
+two voxels thick, that leaves the enhanced tree. Features describe
 density, contrast to the lumen, size, thickness, what surrounds the region, vessel size and level, and the
 spatial prior of the level.
 """
@@ -19,7 +18,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from lungai.embolism.arteries import LEVEL_CODE, ArteryTree, bounding_box
 from lungai.embolism.trunk import Trunk
@@ -35,9 +33,6 @@ CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
 # expected lumen denser than this x the trunk's HU is undiluted contrast inflow (vena cava, right heart), where a
 # small dark swirl is a mixing artefact, the classic mimic of a central embolus, not clot
 INFLOW_FRACTION = 1.2
-DIP_REACH = 4             # centre-line steps each way that close a dip (clots up to about 8 voxels long)
-DIP_MIN_VOXELS = 3        # centre-line voxels of one dip (single-voxel dips are noise and grid aliasing)
-DIP_NEAR = 8              # vessels within this many voxels of the enhanced tree are followed
 
 FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", "lumen_hu", "contact_contrast",
             "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
@@ -103,18 +98,18 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     cross = ndimage.generate_binary_structure(3, 1)
     clot = (hu > CLOT_HU[0]) & (hu < min(CLOT_HU[1], tree.low_hu)) & ~tmask & (vol.lungs[box] > 0)
     dmask |= ndimage.binary_opening(clot, structure=cross) | ndimage.binary_opening(clot, np.ones((2, 2, 2), bool))
-    near_tree = ndimage.binary_dilation(tmask, structure=cross)
-    max_voxels = MAX_ML * 1000.0 / float(np.prod(vol.spacing))
-    lab, n = _kept_regions(dmask, near_tree, expected, t, max_voxels)
-    # small clots filling the cross-section of a thin artery: dips of the HU profile along vessel centre lines,
-    # kept only where no other candidate reaches (they would otherwise merge with and reshape those candidates)
-    dips = centreline_dips(hu, vol.lungs[box] > 0, tmask, tree.low_hu, t)
-    dip_lab, n_dips = ndimage.label(dips, structure=np.ones((3, 3, 3), bool))
-    reached = np.zeros(n_dips + 1, dtype=bool)
-    reached[np.unique(dip_lab[ndimage.binary_dilation(lab > 0, structure=np.ones((3, 3, 3), bool))])] = True
-    reached[0] = True
-    if not reached.all():
-        lab, n = _kept_regions((lab > 0) | ~reached[dip_lab], near_tree, expected, t, max_voxels)
+    lab, n = ndimage.label(dmask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return _empty(labels)
+    counts = np.bincount(lab.ravel(), minlength=n + 1)
+    touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
+    inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * t * counts
+    keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching & ~inflow
+    keep[0] = False
+    remap = np.zeros(n + 1, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1)
+    lab = remap[lab]
+    n = int(keep.sum())
     if n == 0:
         return _empty(labels)
     labels[box] = lab
@@ -169,57 +164,6 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     occlusive = contact_contrast < 0.35
     return Candidates(labels=labels, features=features, centroid=centroid, volume_mm3=volume, extent_mm=extent,
                       level=level, side=side, occlusive=occlusive)
-
-
-def _kept_regions(mask: np.ndarray, near_tree: np.ndarray, expected: np.ndarray, trunk_hu: float,
-                  max_voxels: float):
-    """Connected regions (26 neighbours) of at least ``MIN_VOXELS`` and at most ``max_voxels`` voxels that touch
-    the tree and do not lie in undiluted inflow, numbered 1..n."""
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
-    counts = np.bincount(lab.ravel(), minlength=n + 1)
-    touching = np.bincount(lab[near_tree], minlength=n + 1) > 0
-    inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * trunk_hu * counts
-    keep = (counts >= MIN_VOXELS) & (counts <= max_voxels) & touching & ~inflow
-    keep[0] = False
-    remap = np.zeros(n + 1, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1)
-    return remap[lab], int(keep.sum())
-
-
-def centreline_dips(hu: np.ndarray, lungs: np.ndarray, tree: np.ndarray, low_hu: float, trunk_hu: float,
-                    reach: int = DIP_REACH) -> np.ndarray:
-    """Clot-dense stretches of vessel centre lines with contrast on both sides, grown over their cross-section.
-
-    A clot that fills a 3-5 mm artery (two or three voxels across) after partial volume is no darker than the
-    vessel's own edge, so a per-voxel test cannot tell it from the wall; along the vessel it is a dip: the HU
-    profile on the centre line falls below the tree's threshold and rises again within a few voxels. The
-    vessels are every structure above ``MIN_HU`` in the lungs connected to the enhanced tree (the clot keeps
-    the artery connected where the contrast does not); their skeleton's HU is closed along the skeleton
-    (``reach`` 26-neighbour steps each way), so that a dip up to about ``2 * reach`` voxels long is filled while
-    a vessel that fades out towards its tip is not.
-    """
-    near = ndimage.binary_dilation(tree, structure=np.ones((3, 3, 3), bool), iterations=DIP_NEAR)
-    vessels = (hu > MIN_HU) & lungs & near
-    lab, n = ndimage.label(vessels, structure=np.ones((3, 3, 3), bool))
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[np.unique(lab[tree & vessels])] = True
-    keep[0] = False
-    skeleton = skeletonize(keep[lab]) > 0
-    closed = _along(_along(hu, skeleton, reach, ndimage.maximum_filter, -1e6), skeleton, reach,
-                    ndimage.minimum_filter, 1e6)
-    dips = skeleton & (closed - hu > DEFECT_FRACTION * trunk_hu) & (closed > low_hu) & (hu < low_hu)
-    runs, n = ndimage.label(dips, structure=np.ones((3, 3, 3), bool))
-    dips = (np.bincount(runs.ravel(), minlength=n + 1) >= DIP_MIN_VOXELS)[runs] & dips
-    clot = (hu > MIN_HU) & (hu < low_hu) & ~tree
-    return dips | (ndimage.binary_dilation(dips, structure=np.ones((3, 3, 3), bool)) & clot)
-
-
-def _along(values: np.ndarray, skeleton: np.ndarray, steps: int, fn, outside: float) -> np.ndarray:
-    """Grey dilation (``fn`` maximum) or erosion (minimum) restricted to the skeleton, ``steps`` voxels each way."""
-    out = np.where(skeleton, values, outside).astype(np.float32)
-    for _ in range(steps):
-        out = np.where(skeleton, fn(out, size=3), outside)
-    return out
 
 
 def candidate_patches(vol: WorkVolume, trunk: Trunk, tree: ArteryTree, cands: Candidates) -> np.ndarray:
