@@ -110,15 +110,20 @@ def test_followup_new_grown_and_resolved():
     assert set(np.unique(result.change_map).tolist()) == {0, 1, 2, 3}
 
 
-def test_followup_lesion_appearing_joined_to_a_neighbour_is_new():
-    """The later lesion A touches lesion N (one connected component): by volume the group only grew (x 1.6), but
-    A holds a 5 mm ball more than 2 mm away from N, so the group is new, not grown."""
-    n_lesion = ((24, 30, 16), 5.0, -550.0)
-    e_img, e_lungs, _, _ = make_ct([n_lesion], seed=1)
-    l_img, l_lungs, l_truth, _ = make_ct([n_lesion, ((24, 30, 25), 4.5, -550.0)], seed=2)
+def _analyzed_pair(kept, appearing):
+    """An earlier scan with lesion `kept` and a later one where `appearing` joins it, both analysed."""
+    e_img, e_lungs, _, _ = make_ct([kept], seed=1)
+    l_img, l_lungs, _, _ = make_ct([kept, appearing], seed=2)
     e = analyze(e_img, regions=regions_from_labels(e_img, e_lungs, fill=False))
     l_ = analyze(l_img, regions=regions_from_labels(l_img, l_lungs, fill=False))
     assert len(e.lesions) == 1 and len(l_.lesions) == 1  # joined in the later scan
+    return e_img, l_img, e, l_
+
+
+def test_followup_lesion_appearing_joined_to_a_neighbour_is_new():
+    """The later lesion A touches lesion N (one connected component): by volume the group only grew (x 1.6), but
+    A holds a 5 mm ball more than 2 mm away from N, so the group is new, not grown."""
+    e_img, l_img, e, l_ = _analyzed_pair(((24, 30, 16), 5.0, -550.0), ((24, 30, 25), 4.5, -550.0))
     assert 1.25 < l_.lesions[0].volume_ml / e.lesions[0].volume_ml < 4.0
     result = followup(e_img, l_img, earlier_result=e, later_result=l_)
     assert [c.status for c in result.lesion_changes] == ["new"]
@@ -131,12 +136,7 @@ def test_followup_small_change_beside_a_large_lesion_stays_stable():
     """An 8 mm lesion appears joined to a 20 mm one: the group's volume rises by 6 %, within the stable band
     (x 1.25) where outlines of one lesion vary between scans, so the group is stable; the change map still shows
     the part that appeared as new (1)."""
-    large = ((24, 36, 17), 10.0, -550.0)
-    e_img, e_lungs, _, _ = make_ct([large], seed=1)
-    l_img, l_lungs, l_truth, _ = make_ct([large, ((24, 36, 31), 4.0, -550.0)], seed=2)
-    e = analyze(e_img, regions=regions_from_labels(e_img, e_lungs, fill=False))
-    l_ = analyze(l_img, regions=regions_from_labels(l_img, l_lungs, fill=False))
-    assert len(e.lesions) == 1 and len(l_.lesions) == 1  # joined in the later scan
+    e_img, l_img, e, l_ = _analyzed_pair(((24, 36, 17), 10.0, -550.0), ((24, 36, 31), 4.0, -550.0))
     assert 1.0 < l_.lesions[0].volume_ml / e.lesions[0].volume_ml < 1.25
     result = followup(e_img, l_img, earlier_result=e, later_result=l_)
     assert [c.status for c in result.lesion_changes] == ["stable"]
