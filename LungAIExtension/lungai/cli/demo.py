@@ -95,8 +95,11 @@ def _score(case: Any, outdir: Path) -> Dict[str, Any]:
                               "truth_lesions": len(case.info.get("lesions", [])),
                               "patient_call": results["patient_call"]["positive"]}
     found_lesions, _ = read_segmentation(outdir / "pneumonia" / "lesions.seg.nrrd", reference=case.ct)
-    scores["dice_lesions"] = _dice(np.asarray(found_lesions.array) > 0, truth_lesions)
+    found = np.asarray(found_lesions.array) > 0
+    scores["dice_lesions"] = _dice(found, truth_lesions)
     scores["found_lesions"] = results["summary"]["lesion_count"]
+    truth_ids = np.asarray(case.truth["lesions"].array)
+    scores["placed_lesions_hit"] = int(np.unique(truth_ids[found & (truth_ids > 0)]).size)
     scores["percent_opacity"] = results["summary"]["percent_opacity"]
     scores["truth_percent_opacity"] = case.info["involvement_percent"]["total"]["any"]
     return scores
@@ -105,7 +108,8 @@ def _score(case: Any, outdir: Path) -> Dict[str, Any]:
 def _human(s: Dict[str, Any]) -> str:
     lines = [f"LungAI demo on the synthetic {s['preset']} chest CT (seed {s['seed']})",
              f"  lungs: Dice right {s['dice_right_lung']:.3f}, left {s['dice_left_lung']:.3f} against the truth",
-             f"  lesions: {s['found_lesions']} found ({s['truth_lesions']} placed)"
+             f"  lesions: {s['found_lesions']} reported (touching ones join), {s['placed_lesions_hit']} of"
+             f" {s['truth_lesions']} placed hit"
              + f", Dice {s['dice_lesions']:.3f}",
              f"  opacity: {s['percent_opacity']:.1f} % of the lungs (truth {s['truth_percent_opacity']:.1f} %)",
              f"  per-patient call: {'positive' if s['patient_call'] else 'negative'}",
