@@ -32,7 +32,7 @@ import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
-from lungai.pneumonia.regions import bounding_box, replaced_in_box
+from lungai.pneumonia.regions import bounding_box, component_boxes, replaced_in_box
 
 EDGE_SCAN_SLICES = 3  # scans with fewer slices keep single-slice components on their first and last slice
 
@@ -136,16 +136,11 @@ def bulges_on_thin_structures(lesions: np.ndarray, before_opening: np.ndarray, s
     if n == 0:
         return full
     voxel_mm3 = float(np.prod(spacing_kji))
-    stats = cc3d.statistics(components)
     shell = ndi.generate_binary_structure(3, 3)
     reject = np.zeros(n + 1, dtype=bool)
-    for cid in range(1, n + 1):
-        count = int(stats["voxel_counts"][cid])
+    for cid, count, box in component_boxes(components, n, margin):
         if count * voxel_mm3 >= max_mm3:
             continue
-        found = stats["bounding_boxes"][cid]
-        box = tuple(slice(max(0, f.start - m), min(size, f.stop + m))
-                    for f, m, size in zip(found, margin, lesions.shape))
         own = components[box] == cid
         within = ndi.distance_transform_edt(~own, sampling=spacing_kji) <= reach_mm
         joined, _ = ndi.label((before_opening[box] & within) | own, shell)
@@ -164,13 +159,9 @@ def chest_wall_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray,
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
         return full
-    stats = cc3d.statistics(components)
     shell_structure = ndi.generate_binary_structure(3, 3)
     reject = np.zeros(n + 1, dtype=bool)
-    for cid in range(1, n + 1):
-        found = stats["bounding_boxes"][cid]
-        box = tuple(slice(max(0, f.start - m), min(size, f.stop + m))
-                    for f, m, size in zip(found, margin, lesions.shape))
+    for cid, _, box in component_boxes(components, n, margin):
         own = components[box] == cid
         values = smooth[box]
         if np.median(values[own]) < dense_hu:

@@ -18,7 +18,7 @@ import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
-from lungai.pneumonia.regions import bounding_box, replaced_in_box
+from lungai.pneumonia.regions import bounding_box, component_boxes, replaced_in_box
 
 
 def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarray, spacing_kji: Sequence[float],
@@ -34,12 +34,8 @@ def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.n
     if n == 0 or reach_mm <= 0:
         return full
     out = lesions.copy()
-    stats = cc3d.statistics(components)
     connect = ndi.generate_binary_structure(3, 3)
-    for cid in range(1, n + 1):
-        found = stats["bounding_boxes"][cid]
-        box = tuple(slice(max(0, f.start - m), min(size, f.stop + m))
-                    for f, m, size in zip(found, margin, lesions.shape))
+    for cid, _, box in component_boxes(components, n, margin):
         own = components[box] == cid
         distance = ndi.distance_transform_edt(~own, sampling=spacing_kji)
         free = allowed[box] & ~lesions[box]

@@ -7,7 +7,7 @@ All masks are arrays on the CT grid (``[k, j, i]``). Zones follow :data:`lungai.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cc3d
 import numpy as np
@@ -195,6 +195,17 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
         present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
         box.append(slice(max(0, int(present[0]) - margin), min(n, int(present[-1]) + 1 + margin)))
     return tuple(box)
+
+
+def component_boxes(components: np.ndarray, n: int,
+                    margin: Sequence[int]) -> Iterator[Tuple[int, int, Tuple[slice, ...]]]:
+    """Id, voxel count and bounding box (grown by ``margin`` voxels per axis, clipped to the grid) of each of the
+    ``n`` components of a cc3d label map."""
+    stats = cc3d.statistics(components)
+    for cid in range(1, n + 1):
+        found = stats["bounding_boxes"][cid]
+        yield cid, int(stats["voxel_counts"][cid]), tuple(
+            slice(max(0, f.start - m), min(size, f.stop + m)) for f, m, size in zip(found, margin, components.shape))
 
 
 def replaced_in_box(full: np.ndarray, box: Tuple[slice, ...], part: np.ndarray) -> np.ndarray:
