@@ -174,7 +174,6 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     # structure belong to it (its rounded corners), the rest are thin structures
     coarse_dense = bin_average(dense, factors) >= 0.5
     coarse_thick = morphology(ndi.binary_opening, coarse_dense, p.dense_opening_mm, coarse_spacing)
-    thick = expand_blocks(coarse_thick, factors, dense.shape) & dense
     progress.update(0.45, "vessel suppression")
     thick_zone = expand_blocks(morphology(ndi.binary_dilation, coarse_thick, p.vessel_margin_mm, coarse_spacing),
                                factors, dense.shape)
