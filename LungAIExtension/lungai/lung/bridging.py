@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
-from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import soft_tissue
-from lungai.lung.morphology import bbox
+from lungai.lung.morphology import bbox, large_pieces
 
 MAX_GAP_MM = 70.0      # longest column of dense tissue bridged between aerated lung above and below
 MIN_PIECE_MM2 = 80.0   # smallest bridged piece kept in a slice
@@ -55,8 +54,5 @@ def bridge_across_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, s
         from_above = _reached(lung[::-1], free[::-1])[::-1]
         gap = (from_below > 0) & (from_above > 0) & (from_below + from_above - 1 <= max_gap)
         for z in np.flatnonzero(gap.any(axis=(1, 2))):
-            pieces, n = ndimage.label(gap[z], np.ones((3, 3), dtype=bool))
-            big = np.bincount(pieces.ravel(), minlength=n + 1) * area >= MIN_PIECE_MM2
-            big[0] = False
-            sub[z][big[pieces]] = side
+            sub[z][large_pieces(gap[z], area, MIN_PIECE_MM2)] = side
     return out

@@ -45,6 +45,14 @@ def fill_holes_slices(mask: np.ndarray) -> np.ndarray:
     return ~outside[background] | mask
 
 
+def large_pieces(mask: np.ndarray, pixel_mm2: float, min_mm2: float) -> np.ndarray:
+    """The pieces (8-connected) of a slice mask whose area is at least ``min_mm2``."""
+    pieces, n = ndimage.label(mask, np.ones((3, 3), dtype=bool))
+    big = np.bincount(pieces.ravel(), minlength=n + 1) * pixel_mm2 >= min_mm2
+    big[0] = False
+    return big[pieces]
+
+
 def bbox(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
     """Bounding box slices of a non-empty mask, widened by ``margin`` voxels and clipped to the array."""
     out = []

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from lungai.labels import RIGHT_LUNG
 from lungai.lung.dome import BONE_HU, FAT_HU, soft_tissue
-from lungai.lung.morphology import bbox, fill_holes_slices
+from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces
 
 SPINE_HALF_WIDTH_MM = 25.0   # the vertebral body lies this close to the midline between the lungs
 MIN_SPINE_RADIUS_MM = 6.0    # thickest bone of a slice's spine region (a disc slice has none)
@@ -157,10 +157,7 @@ def right_gutter(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
         joined[np.unique(pieces[here])] = True
         joined[0] = False
         add &= joined[pieces]
-        pieces, n = ndimage.label(add, np.ones((3, 3), dtype=bool))
-        big = np.bincount(pieces.ravel(), minlength=n + 1) * sy * sx >= MIN_PIECE_MM2
-        big[0] = False
-        out[z][window][big[pieces]] = RIGHT_LUNG
+        out[z][window][large_pieces(add, sy * sx, MIN_PIECE_MM2)] = RIGHT_LUNG
     return out
 
 

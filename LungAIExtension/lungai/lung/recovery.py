@@ -28,7 +28,7 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
-from lungai.lung.morphology import bbox, fill_holes_slices
+from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 
 N_RAYS = 120
@@ -166,12 +166,8 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     touching[0] = False
     kept = take & touching[joined]
     # a few pixels between the pleura and a rib set farther out are chest wall, not a dense layer
-    pieces, k = ndimage.label(kept, np.ones((3, 3), dtype=bool))
-    area = np.bincount(pieces.ravel(), minlength=k + 1) * sy * sx
-    big = area >= MIN_LAYER_MM2
-    big[0] = False
     out = np.zeros_like(lung)
-    out[y0:y1, x0:x1] = big[pieces]
+    out[y0:y1, x0:x1] = large_pieces(kept, sy * sx, MIN_LAYER_MM2)
     return out
 
 
