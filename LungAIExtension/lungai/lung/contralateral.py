@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import joint_domes, recess_columns, soft_tissue
-from lungai.lung.morphology import label
+from lungai.lung.morphology import label, pieces_holding
 from lungai.lung.paravertebral import vertebral_centres
 
 MAX_OWN_FRACTION = 0.5       # the right lung is consolidated in a slice when it covers less than this of the mirror
@@ -86,9 +86,6 @@ def mirrored_side(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing:
                 distance = np.hypot((yy - centres[z, 0]) * spacing[1], (xx - centres[z, 1]) * spacing[2])
                 add[z] &= distance > spine_clearance_mm
     pieces, n = label(add | this)
-    joined = np.zeros(n + 1, dtype=bool)
-    joined[np.unique(pieces[this])] = True
-    joined[0] = False
     out = labels.copy()
-    out[add & joined[pieces]] = side
+    out[add & pieces_holding(pieces, n, this)] = side
     return out

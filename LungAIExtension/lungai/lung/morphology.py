@@ -45,6 +45,14 @@ def fill_holes_slices(mask: np.ndarray) -> np.ndarray:
     return ~outside[background] | mask
 
 
+def pieces_holding(pieces: np.ndarray, n: int, reference: np.ndarray) -> np.ndarray:
+    """Where a labelled piece (of ``n``, from any labelling) holds at least one voxel of ``reference``."""
+    hit = np.zeros(n + 1, dtype=bool)
+    hit[pieces[reference]] = True
+    hit[0] = False
+    return hit[pieces]
+
+
 def large_pieces(mask: np.ndarray, pixel_mm2: float, min_mm2: float) -> np.ndarray:
     """The pieces (8-connected) of a slice mask whose area is at least ``min_mm2``."""
     pieces, n = ndimage.label(mask, np.ones((3, 3), dtype=bool))

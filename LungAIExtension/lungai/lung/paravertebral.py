@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from lungai.labels import RIGHT_LUNG
 from lungai.lung.dome import BONE_HU, FAT_HU, soft_tissue
-from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces
+from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces, pieces_holding
 
 SPINE_HALF_WIDTH_MM = 25.0   # the vertebral body lies this close to the midline between the lungs
 MIN_SPINE_RADIUS_MM = 6.0    # thickest bone of a slice's spine region (a disc slice has none)
@@ -153,10 +153,7 @@ def right_gutter(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
         if not add.any():
             continue
         pieces, n = ndimage.label(add | here, np.ones((3, 3), dtype=bool))
-        joined = np.zeros(n + 1, dtype=bool)
-        joined[np.unique(pieces[here])] = True
-        joined[0] = False
-        add &= joined[pieces]
+        add &= pieces_holding(pieces, n, here)
         out[z][window][large_pieces(add, sy * sx, MIN_PIECE_MM2)] = RIGHT_LUNG
     return out
 

@@ -28,7 +28,7 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
-from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces
+from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 
 N_RAYS = 120
@@ -161,10 +161,7 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     window_lung = lung[y0:y1, x0:x1]
     closed = ndimage.binary_closing(np.pad(take, 1)).astype(bool)[1:-1, 1:-1] & ~occupied[y0:y1, x0:x1]
     joined, n = ndimage.label(closed | window_lung)
-    touching = np.zeros(n + 1, dtype=bool)
-    touching[joined[window_lung]] = True
-    touching[0] = False
-    kept = take & touching[joined]
+    kept = take & pieces_holding(joined, n, window_lung)
     # a few pixels between the pleura and a rib set farther out are chest wall, not a dense layer
     out = np.zeros_like(lung)
     out[y0:y1, x0:x1] = large_pieces(kept, sy * sx, MIN_LAYER_MM2)
