@@ -67,6 +67,7 @@ def test_windowed_psnr_and_weighted_loss():
     from lungai.denoise import objective
 
     assert objective.SOFT_TISSUE_WINDOW == tuple(quality.SOFT_TISSUE_WINDOW)
+    assert objective.LUNG_WINDOW == tuple(quality.CHEST_WINDOW)  # the torch-only copy must not drift
     target = torch.zeros(2, 1, 8, 8)
     out = target + 40.0 * objective.HU_SCALE
     assert objective.window_psnr(out, target).tolist() == pytest.approx([20.0, 20.0], abs=1e-4)
