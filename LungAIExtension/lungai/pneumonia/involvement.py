@@ -89,9 +89,10 @@ def _involvement(name: str, counts: np.ndarray, voxel_ml: float) -> RegionInvolv
                              _pct(ggo + cons, volume))
 
 
-def _class_counts(region_values: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Voxel counts per region value (rows) and lesion class (columns: none, ground glass, consolidation)."""
-    n = int(region_values.max(initial=0)) + 1
+def _class_counts(region_values: np.ndarray, classes: np.ndarray, largest: int) -> np.ndarray:
+    """Voxel counts per region value (rows 0 to at least ``largest``) and lesion class (columns: none, ground
+    glass, consolidation)."""
+    n = max(largest, int(region_values.max(initial=0))) + 1
     return np.bincount(region_values.astype(np.int64) * 3 + classes, minlength=3 * n).reshape(n, 3)
 
 
@@ -108,19 +109,17 @@ def measure_involvement(labels: np.ndarray, regions: LungRegions, voxel_ml: floa
     where = np.flatnonzero(keep)
     found = labels.ravel()[where]
     classes = np.where(found == GROUND_GLASS, GROUND_GLASS, np.where(found == CONSOLIDATION, CONSOLIDATION, 0))
-    sides = _class_counts(regions.lungs.ravel()[where], classes)
-    sides = np.vstack([sides, np.zeros((max(0, max(SIDES) + 1 - len(sides)), 3), dtype=sides.dtype)])
+    sides = _class_counts(regions.lungs.ravel()[where], classes, max(SIDES))
     lungs = [_involvement("both lungs", sides[list(SIDES)].sum(axis=0), voxel_ml)]
     lungs += [_involvement(f"{name} lung", sides[value], voxel_ml) for value, name in SIDES.items()]
-    zone_counts = _class_counts(regions.zones.ravel()[where], classes)
+    zone_counts = _class_counts(regions.zones.ravel()[where], classes, len(regions.zone_names))
     zones = [_involvement(name, zone_counts[value], voxel_ml)
-             for value, name in enumerate(regions.zone_names, start=1)
-             if value < len(zone_counts) and zone_counts[value].any()]
+             for value, name in enumerate(regions.zone_names, start=1) if zone_counts[value].any()]
     lobes = []
     if regions.has_lobes:
-        lobe_counts = _class_counts(regions.lobes.ravel()[where], classes)
+        lobe_counts = _class_counts(regions.lobes.ravel()[where], classes, max(LOBE_LABELS))
         lobes = [_involvement(name, lobe_counts[value], voxel_ml)
-                 for value, name in LOBE_LABELS.items() if value < len(lobe_counts) and lobe_counts[value].any()]
+                 for value, name in LOBE_LABELS.items() if lobe_counts[value].any()]
     both = lungs[0]
     result = Involvement(lungs=lungs, zones=zones, lobes=lobes, percent_opacity=both.percent_involved,
                          percent_high_opacity=both.percent_consolidation,
@@ -132,9 +131,7 @@ def measure_involvement(labels: np.ndarray, regions: LungRegions, voxel_ml: floa
         for side_index, side in enumerate(SIDES.values()):
             for level_index, level in enumerate(LEVELS):
                 values = [1 + side_index * 6 + level_index * 2 + part for part in (0, 1)]
-                counts = sum(zone_counts[v] for v in values if v < len(zone_counts))
-                zone = _involvement(f"{side} {level} zone", np.asarray(counts) + np.zeros(3, dtype=np.int64),
-                                    voxel_ml)
+                zone = _involvement(f"{side} {level} zone", zone_counts[values].sum(axis=0), voxel_ml)
                 result.severity_scores[zone.region] = severity_points(zone.percent_involved)
         result.severity_max = 30
     result.severity_total = int(sum(result.severity_scores.values()))
