@@ -86,23 +86,26 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
     for bundle in train:
         bundle.weight = weights[_family(bundle.name)]
     val_names = [name for name in VALIDATION if (Path(args.bundles) / f"{name}.npz").exists()]
-    val = validation_pairs([Bundle.load(Path(args.bundles) / f"{name}.npz", device) for name in val_names])
-    log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} slices of {val_names}")
+    val_bundles = [Bundle.load(Path(args.bundles) / f"{name}.npz", device) for name in val_names]
+    val = [pair for dose in args.val_doses for pair in validation_pairs(val_bundles, dose)]
+    log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} slices of {val_names} "
+        f"at doses {args.val_doses}")
     params = {"features": args.features, "depth": args.depth, "shuffle": args.shuffle, "kernel_size": 3}
     net = RedCnnShuffle(2, 1, 1, **params).to(device)
     if args.init_prefix:  # a warm start from an earlier network of the same fold (never one that saw the patient)
         init = Path(f"{args.init_prefix}{fold}") / "best.pt"
         net.load_state_dict(torch.load(init, map_location=device, weights_only=True))
         log(f"starting from {init}")
-    bank = NoiseBank(train, patch=args.patch, lesion_weight=args.lesion_weight, lung_weight=args.lung_weight,
-                     seed=args.seed)
+    bank = NoiseBank(train, patch=args.patch, doses=tuple(args.doses), quarter_share=args.quarter_share,
+                     lesion_weight=args.lesion_weight, lung_weight=args.lung_weight, seed=args.seed)
     out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
                      time_limit_s=args.time_limit, select=args.select, log=log)
     torch.save(out["state"], folder / "best.pt")
     config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
               "lr": args.lr, "schedule": "warm-up, cosine decay", "optimizer": "Adam", "grad_clip": 1.0,
               "lesion_weight": args.lesion_weight, "lung_weight": args.lung_weight, "seed": args.seed, "init": args.init_prefix,
-              "validation": val_names, "selection": args.select,
+              "doses": {"log_uniform": list(args.doses), "quarter_share": args.quarter_share},
+              "validation": val_names, "validation_doses": args.val_doses, "selection": args.select,
               "device": str(device), "params": params,
               "bundles": used, "sampling_weights": weights}
     hardware = {"cpu": platform.processor() or platform.machine(), "cpu_cores": os.cpu_count(),
@@ -143,6 +146,12 @@ def main(argv: List[str]) -> None:
                         help="sampling weight per bundle of a family, e.g. phantom=2 (defaults: FAMILY_WEIGHTS)")
     parser.add_argument("--select", choices=["soft", "soft+lung"], default="soft",
                         help="keep the weights best on [-160, 240] HU PSNR, or on its mean with lung-window PSNR")
+    parser.add_argument("--doses", type=float, nargs=2, default=[0.1, 0.5], metavar=("LO", "HI"),
+                        help="dose range of the log-uniform share of the draws")
+    parser.add_argument("--quarter-share", type=float, default=0.5,
+                        help="share of the draws at a quarter dose (0.22-0.28); the rest log-uniform in --doses")
+    parser.add_argument("--val-doses", type=float, nargs="+", default=[0.25],
+                        help="validate on every validation slice at each of these doses (mean PSNR over all)")
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--depth", type=int, default=7)
     parser.add_argument("--shuffle", type=int, default=4)
