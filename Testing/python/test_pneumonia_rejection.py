@@ -212,3 +212,47 @@ def test_chest_wall_sheet(kind, kept):
     out = chest_wall_sheets(lesion, hu, lung, (1.0, 1.0, 1.0), p.consolidation_hu[0], p.sheet_depth_mm,
                             p.sheet_contact, p.sheet_soft_tissue_hu)
     assert np.array_equal(out, lesion if kept else np.zeros_like(lesion))
+
+
+def airway_ct(speck_centre_mm=None, speck_radius_mm=3.5, seed=0):
+    """One lung (-860 HU) with a bronchus running cranio-caudally through it (lumen of 3 mm radius at -1000 HU,
+    labelled airway as the lung segmentation does; wall 1.5 mm thick at +20 HU) and, optionally, a small
+    ground-glass ball (-550 HU). Positions are (z, y, x) mm."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(np.arange(SHAPE[0]) * SPACING[2], np.arange(SHAPE[1]) * SPACING[1],
+                          np.arange(SHAPE[2]) * SPACING[0], indexing="ij")
+    lung = np.zeros(SHAPE, dtype=np.uint8)
+    lung[:, 4:-4, 4:-4] = 1
+    axis = np.hypot(y - 48.0, x - 48.0)
+    ct = np.where(lung > 0, -860.0, 40.0).astype(np.float32)
+    ct[(axis > 3.0) & (axis <= 4.5) & (lung > 0)] = 20.0
+    lumen = (axis <= 3.0) & (lung > 0)
+    ct[lumen] = -1000.0
+    lung[lumen] = 3
+    truth = np.zeros(SHAPE, dtype=bool)
+    if speck_centre_mm is not None:
+        cz, cy, cx = speck_centre_mm
+        truth = np.sqrt((z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2) <= speck_radius_mm
+        ct[truth] = -550.0
+    ct = ndi.gaussian_filter(ct, (0.4, 1.2, 1.2)) + rng.normal(0.0, 12.0, SHAPE).astype(np.float32)
+    return Image.from_array(ct.astype(np.float32), spacing=SPACING), lung, truth
+
+
+@pytest.mark.parametrize("distance_mm, kept", [
+    (8.5, False),  # beside the bronchial wall: a bulge on it (the wall goes on into the airway-wall shell)
+    (25.0, True),  # the same ball in the lung away from the bronchus: a lesion
+])
+def test_speck_on_a_bronchial_wall(distance_mm, kept):
+    image, lung, truth = airway_ct(speck_centre_mm=(50.0, 48.0, 48.0 + distance_mm))
+    result = _analyze(image, lung)
+    assert len(result.lesions) == (1 if kept else 0)
+    if kept:
+        assert np.count_nonzero(result.instances[truth]) >= 0.5 * np.count_nonzero(truth)
+
+
+def test_lesion_along_a_bronchus_is_kept():
+    # peribronchial ground glass larger than the bulge rule's size limit (700 mm3) stays a lesion
+    image, lung, truth = airway_ct(speck_centre_mm=(50.0, 48.0, 58.0), speck_radius_mm=7.0)
+    result = _analyze(image, lung)
+    assert len(result.lesions) == 1
+    assert np.count_nonzero(result.instances[truth]) >= 0.5 * np.count_nonzero(truth)

@@ -149,7 +149,8 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     sigma = [p.smoothing_mm / s for s in spacing]
     smooth = ndi.gaussian_filter(hu, sigma) if p.smoothing_mm > 0 else hu
     airways = regions.lungs[box] == AIRWAYS
-    region = lung & ~morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
+    airway_walls = lung & morphology(ndi.binary_dilation, airways, p.airway_wall_mm, spacing)
+    region = lung & ~airway_walls
     # the lung's outermost voxels in each slice mix lung with the chest wall, mediastinum and diaphragm (see the
     # lesion test below)
     cross = ndi.generate_binary_structure(3, 1)
@@ -200,8 +201,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
                                       p.remnant_max_mm3, p.remnant_hu_std, p.remnant_vessel_fraction,
                                       p.max_elongation)
     if p.thin_max_ratio > 0:
-        lesions = bulges_on_thin_structures(lesions, before_opening, spacing, p.remnant_max_mm3, p.thin_reach_mm,
-                                            p.thin_max_ratio)
+        # a thin structure goes on into the airway-wall shell too: there it is the bronchial wall itself
+        walls = airway_walls & (smooth >= lo) & (smooth <= hi) & ~vessels
+        lesions = bulges_on_thin_structures(lesions, before_opening | walls, spacing, p.remnant_max_mm3,
+                                            p.thin_reach_mm, p.thin_max_ratio)
     # hysteresis: from the lesions that survived and hold a ball of ``regrow_from_mm``, grow back into the
     # suppressed vessel zone (up to ``lesion_regrow_mm`` through it): vessels and their shells inside or along a
     # lesion are lesion; small remnants beside vessels do not creep along them
