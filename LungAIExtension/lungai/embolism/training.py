@@ -1,9 +1,11 @@
 """Training the candidate scorer on a phantom CTPA cohort with the project's training engine.
 
-    python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --negatives 3 --members 3 --publish
+    python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --extra 48 --negatives 3 --publish
 
-Cases are split by patient (seed): the first positive cases and half the negatives fit the network, the rest
-pick the best epoch and fit the Platt calibration; the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
+Cases are split by patient (seed): the first ``train`` positive cases, the ``extra`` positive cases after the
+validation block and half the negatives fit the network; the ``val`` positive cases in between and the other
+negatives pick the best epoch and fit the Platt calibration (so that adding training cases keeps the validation
+cases); the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
 The level prior is the likelihood ratio of the artery level for emboli against all candidates.
 """
 
@@ -251,6 +253,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cohort", required=True, type=Path, help="folder of cached phantom cases")
     parser.add_argument("--train", type=int, default=6, help="positive training cases")
     parser.add_argument("--val", type=int, default=3, help="positive validation cases")
+    parser.add_argument("--extra", type=int, default=0,
+                        help="further positive training cases, seeded after the validation cases")
     parser.add_argument("--negatives", type=int, default=3, help="negative cases, shared between the two")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=16, help="hidden units of the head (0: logistic regression)")
@@ -261,11 +265,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cache = args.cohort / "features"
-    cases = list(cohort(args.cohort, "train", args.train + args.val, args.negatives))
+    cases = list(cohort(args.cohort, "train", args.train + args.val + args.extra, args.negatives))
     positives = [extract(c, cache) for c in cases if c.positive]
     negatives = [extract(c, cache) for c in cases if not c.positive]
     half = (len(negatives) + 1) // 2
-    tables = {"train": positives[:args.train] + negatives[:half], "val": positives[args.train:] + negatives[half:]}
+    end_val = args.train + args.val
+    tables = {"train": positives[:args.train] + positives[end_val:] + negatives[:half],
+              "val": positives[args.train:end_val] + negatives[half:]}
     if args.members > 1 and not args.width:
         parser.error("--members needs the patch scorer (--width > 0)")
     if args.members > 1:
