@@ -301,12 +301,16 @@ def publish(args: argparse.Namespace) -> None:
     if bundles:  # trained by train_denoise_bank.py on noise-bank bundles
         phantoms = [b for b in bundles if b.startswith("phantom")]
         validation = result.config.get("validation", ["chest-val"])
+        val_doses = " and ".join(f"{d:g}" for d in result.config.get("validation_doses", [0.25]))
         val_text = "chest-ct-141 slices 103 and 109 (slices 100-111 kept out of training)"
         if "val-phantom" in validation:
-            val_text += f", covid-moderate phantom {PHANTOM_VAL_SEED} (8 slices, quarter dose); kept by the " \
-                        f"{result.config.get('selection', 'soft')} PSNR"
+            val_text += f", covid-moderate phantom {PHANTOM_VAL_SEED} (8 slices), at dose {val_doses}; kept by " \
+                        f"the {result.config.get('selection', 'soft')} PSNR"
         target = "target = the normal-dose image (the noise-free phantom for phantoms); " \
             if "val-phantom" in validation else "target = the normal-dose image; "
+        doses = result.config.get("doses", {"log_uniform": [0.1, 0.5], "quarter_share": 0.5})
+        lo, hi = doses["log_uniform"]
+        dose_text = f"{doses['quarter_share']:.0%} near 0.25, the rest log-uniform {lo:g}-{hi:g}"
         extra = f"loss weight 1 + {result.config.get('lesion_weight', 3.0):g} in phantom lesions"
         if result.config.get("lung_weight"):
             extra += f", 1 + {result.config['lung_weight']:g} in lung parenchyma (-950..-400 HU)"
@@ -321,7 +325,7 @@ def publish(args: argparse.Namespace) -> None:
                            "(BSD-style), TotalSegmentator (CC BY 4.0), synthetic",
                 "description": "quarter-dose noise simulated once per slice with lungai.denoise.dose (calibrated "
                                "projection-domain insertion, smooth and sharp kernels), then at every step scaled "
-                               "to a random dose (half near 0.25, half 0.1-0.5), random sign, rotation and flip; "
+                               f"to a random dose ({dose_text}), random sign, rotation and flip; "
                                f"{target}{extra}; no real quarter-dose image was used for training",
                 "evaluations": evaluations}
     else:
@@ -461,7 +465,7 @@ def main(argv: List[str]) -> None:
     p.add_argument("--version", help="registry version (default: the next minor one)")
     p.add_argument("--evaluation", help="JSON of evaluation figures for the model card")
     p.add_argument("--model-dir", default="cnn-without-none", help="folder under the work folder")
-    p.add_argument("--parent", default="denoise-redcnn@1.1.0", help="the model a warm-started run began from")
+    p.add_argument("--parent", default="denoise-redcnn@1.2.0", help="the model a warm-started run began from")
     p.add_argument("--registry", help="registry file (default: Resources/Models/registry.json)")
     p.set_defaults(func=publish)
     args = parser.parse_args(argv)
