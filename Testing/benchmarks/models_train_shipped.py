@@ -6,8 +6,11 @@
         size=(112, 112, 96), spacing=(3.0, 3.0, 3.2), breathing='expiration')"
     nice -n 10 python Testing/benchmarks/models_train_shipped.py lungs --cohort /tmp/lw/cohortA \
         --cohort /tmp/lw/cohortB --work /tmp/lw --epochs 8 --samples 3 [--ship]
-    nice -n 10 python Testing/benchmarks/models_train_shipped.py lesions --cohort /tmp/lw/cohortA \
-        --work /tmp/lw --epochs 12 --folds 3 [--ship]
+    # lesions-unet2d: the 50 real COVID slices and healthy slices of the real chest CT (no cohort), 3-fold CV by
+    # slice, then the model on all slices (folds and final may run as separate processes with --only-fold N and
+    # --skip-cv --final; the summary reads the fold results from --work):
+    nice -n 10 python Testing/benchmarks/models_train_shipped.py lesions --work /tmp/lw2d --epochs 20 --samples 4 \
+        --lr 2e-3 --folds 3 --final [--ship --version 1.1.0]
     # lesions-unet3d: pneumonia cohorts with seeds disjoint from bench_pneumonia.py (100+, 200+), e.g.
     python -c "from lungai.phantom import make_cohort; P = ['covid-mild', 'covid-moderate', 'covid-severe', \
         'bacterial', 'healthy']; make_cohort('/tmp/l3d/cohortA', 30, P, seed=1000, size=(192, 192, 96), \
@@ -20,8 +23,9 @@
 
 Figures printed (and written to <work>/<model>-figures.json): validation Dice on held-out phantom cases, and on
 real data: lungs vs TotalSegmentator masks of ../shared/data/ct/abdomen-lung-bases, lung volumes on the real
-chest CT; lesions by k-fold cross-validation (--folds, default 3) over the 50 real COVID slices (each fold's
-model never saw its slices; model selection on every 5th of that fold's training slices).
+chest CT; lesions by k-fold cross-validation by slice (--folds, default 3) over the 50 real COVID slices (each
+fold's model never saw its slices; fixed-length training, nothing is chosen on held-out slices), Dice on the
+pictures' own pixels as lungai runs the model, and the lesion volume it calls in lungs without pneumonia.
 """
 
 from __future__ import annotations
@@ -30,21 +34,21 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from lungai.io import read_image
 from lungai.models import run_inference
-from lungai.models.datasets import convert_2d_slices, convert_phantom_cohort, read_nnunet_dataset
+from lungai.models.datasets import convert_phantom_cohort, read_nnunet_dataset
+from lungai.models.preprocess import preprocess
 from lungai.models.registry import ModelEntry, bundled_registry_path
 from lungai.models.segmentation_training import PreparedCase, dataset_description, prepare_cases, train_segmentation
 from lungai.models.training import TrainConfig, publish_model
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
-COVID_WINDOW = (-1060.0, 300.0)  # estimated from the slices' lung (~40) and soft-tissue (~205) grey levels
 COVID_PIXEL_MM = 0.75  # assumed: the pictures carry no spacing; thorax widths of ~400 px suggest about this
 
 LUNGS = {
@@ -60,14 +64,14 @@ LUNGS = {
 }
 LESIONS = {
     "name": "lesions-unet2d", "task": "lesions",
-    "description": "Ground-glass opacity and consolidation on axial chest CT slices: a small 2D U-Net at 2 mm.",
+    "description": "Ground-glass opacity and consolidation on axial chest CT slices: a small 2D U-Net at 1.5 mm.",
     "architecture": {"name": "UNet", "params": {"channels": [16, 32, 64, 128], "strides": [2, 2, 2],
                                                 "num_res_units": 1}},
-    "spatial_dims": 2, "spacing": [2.0, 2.0], "patch_size": [96, 96], "orientation": "LPS",
+    "spatial_dims": 2, "spacing": [1.5, 1.5], "patch_size": [160, 160], "orientation": "LPS",
     "normalization": {"type": "ct_window", "window": [-1100, 300]}, "output": "softmax",
     "labels": {"0": "background", "1": "ground_glass", "2": "consolidation"},
     "inference": {"overlap": 0.25, "sw_batch_size": 8, "blend": "gaussian", "tta_axes": [0, 1]},
-    "license": "Apache-2.0 (weights); trained partly on COVID-SemiSeg slices (non-commercial research use)",
+    "license": "Apache-2.0 (weights); trained on COVID-SemiSeg slices (non-commercial research use)",
 }
 
 
@@ -158,99 +162,248 @@ def train_lungs(args) -> None:
         print("shipped", entry_out.id, entry_out.sha256, entry_out.weights["size"])
 
 
-# -- lesions -----------------------------------------------------------------------------------------------------
-def _slice_scores(network: torch.nn.Module, entry: ModelEntry, cases: List[PreparedCase]) -> Dict[str, float]:
-    from monai.inferers import sliding_window_inference
+# -- lesions (2D) ------------------------------------------------------------------------------------------------
+def _covid_slices() -> List[Tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """The 50 real COVID slices: (name, HU picture, class labels 0/1/2, radiologist's binary infection mask)."""
+    from PIL import Image as PILImage
 
-    inter = {1: 0, 2: 0, "any": 0}
-    total = {1: 0, 2: 0, "any": 0}
-    per_slice = []
-    network.eval()
-    with torch.no_grad():
-        for case in cases:
-            x = torch.from_numpy(case.image.astype(np.float32))[None, None]
-            pred = sliding_window_inference(x, entry.patch_size_array, 8, network, overlap=0.25,
-                                            mode="gaussian").argmax(1)[0].numpy()
-            truth = case.label
-            for key, p, t in ((1, pred == 1, truth == 1), (2, pred == 2, truth == 2), ("any", pred > 0, truth > 0)):
-                inter[key] += int((p & t).sum())
-                total[key] += int(p.sum() + t.sum())
-            d = _dice(pred > 0, truth > 0)
-            if not np.isnan(d):
-                per_slice.append(d)
-    return {"dice_ground_glass": round(2 * inter[1] / max(total[1], 1), 4),
-            "dice_consolidation": round(2 * inter[2] / max(total[2], 1), 4),
-            "dice_any_lesion": round(2 * inter["any"] / max(total["any"], 1), 4),
-            "mean_slice_dice_any_lesion": round(float(np.mean(per_slice)), 4), "slices": len(cases)}
+    from lungai.pneumonia.pictures import picture_to_hu
+
+    root = SHARED / "covid2d" / "train"
+    out = []
+    for path in sorted((root / "MultiClassInfection-Train" / "Imgs").glob("*.jpg"), key=lambda p: int(p.stem)):
+        gray = np.asarray(PILImage.open(path).convert("L"))
+        classes = np.asarray(PILImage.open(root / "MultiClassInfection-Train" / "GT" / f"{path.stem}.png"))
+        infection = np.asarray(PILImage.open(root / "LungInfection-Train" / "Doctor-label" / "GT" / f"{path.stem}.png"))
+        out.append((path.stem, picture_to_hu(gray), classes.astype(np.uint8), infection > 127))
+    return out
+
+
+def _picture_image(hu: np.ndarray):
+    from lungai.image import Image
+
+    return Image.from_array(hu, spacing=(COVID_PIXEL_MM, COVID_PIXEL_MM))
+
+
+class AugmentedSlices(torch.utils.data.Dataset):
+    """Random crops of prepared slices (model grid, normalised) with strong augmentation, reproducible from
+    ``(seed, epoch, index)``: flips and transposition (the pictures are rotated against the CT's display),
+    rotation +-20 degrees, scale 0.8-1.25, shift, elastic
+    deformation, and intensity changes of windowed pictures and other scanners (gamma 0.7-1.5, contrast and
+    brightness +-10 %, Gaussian blur of thicker slices, noise)."""
+
+    def __init__(self, cases: List[PreparedCase], patch: Tuple[int, int], samples_per_case: int, seed: int = 0):
+        from monai.transforms import Rand2DElastic, RandAffine
+
+        self.cases, self.patch, self.samples, self.seed, self.epoch = cases, patch, samples_per_case, seed, 0
+        self.affine = RandAffine(prob=0.9, rotate_range=0.35, scale_range=(0.2, 0.2), translate_range=(12, 12),
+                                 padding_mode="zeros")
+        self.elastic = Rand2DElastic(spacing=(24, 24), magnitude_range=(0.0, 1.5), prob=0.3, padding_mode="zeros")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.cases) * self.samples
+
+    def __getitem__(self, index: int):
+        from scipy import ndimage as ndi
+
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        case = self.cases[index % len(self.cases)]
+        shape = np.array(case.image.shape)
+        size = np.maximum(shape, self.patch)
+        image = np.zeros(size, np.float32)
+        label = np.zeros(size, np.uint8)
+        image[:shape[0], :shape[1]], label[:shape[0], :shape[1]] = case.image, case.label
+        lesion = np.argwhere(label > 0)
+        centre = lesion[rng.integers(len(lesion))] if len(lesion) and rng.random() < 0.5 else \
+            np.array([rng.integers(s) for s in size])
+        start = np.clip(centre - np.array(self.patch) // 2, 0, size - self.patch)
+        box = tuple(slice(int(a), int(a + p)) for a, p in zip(start, self.patch))
+        x, y = image[box][None], label[box][None].astype(np.float32)
+        for axis in (1, 2):  # any of the 8 axial orientations: the pictures are not all in the CT's display
+            if rng.random() < 0.5:
+                x, y = np.flip(x, axis), np.flip(y, axis)
+        if rng.random() < 0.5:
+            x, y = np.swapaxes(x, 1, 2), np.swapaxes(y, 1, 2)
+        both = np.concatenate([x, y]).copy()
+        for transform in (self.affine, self.elastic):
+            transform.set_random_state(int(rng.integers(2 ** 31)))
+            transform.randomize(both.shape[1:])
+            both = np.stack([np.asarray(transform(both[c:c + 1], mode=mode, randomize=False))[0]
+                             for c, mode in enumerate(("bilinear", "nearest"))])
+        x, y = both[0], np.rint(both[1])
+        x = np.clip(x, 0.0, 1.0) ** rng.uniform(0.7, 1.5)
+        x = x * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05)
+        if rng.random() < 0.25:
+            x = ndi.gaussian_filter(x, rng.uniform(0.3, 1.0))
+        if rng.random() < 0.3:
+            x = x + rng.normal(0.0, rng.uniform(0.005, 0.02), x.shape)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None],
+                torch.from_numpy(np.ascontiguousarray(y).astype(np.int64))[None])
+
+
+def _fit_slices(entry: ModelEntry, cases: List[PreparedCase], args, tag: str):
+    """Fixed-length training (no model selection on held-out slices): Dice + cross-entropy, AdamW, cosine."""
+    from monai.losses import DiceCELoss
+
+    from lungai.models.inference import build_network
+    from lungai.models.segmentation_training import (WholeCaseDataset, mean_foreground_dice,
+                                                     sliding_window_predictor)
+    from lungai.models.training import Trainer, seed_everything
+
+    seed_everything(0)
+    network = build_network(entry)
+    data = AugmentedSlices(cases, tuple(entry.patch_size_array), args.samples, seed=0)
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True, num_workers=0,
+                                         generator=torch.Generator().manual_seed(0))
+    loss = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, batch=True)
+    config = TrainConfig(max_epochs=args.epochs, batch_size=8, lr=args.lr, seed=0, patience=args.epochs + 1,
+                         checkpoint_dir=args.work / f"ckpt-lesions2d-{tag}", metric_name="train_dice",
+                         weight_decay=1e-4)
+    # the "validation" is a fixed batch of training slices: it tracks fitting, it chooses nothing held out
+    watch = WholeCaseDataset(cases[:4])
+    trainer = Trainer(network, loss, mean_foreground_dice, config, predict_fn=sliding_window_predictor(entry),
+                      log=print)
+    result = trainer.fit(loader, torch.utils.data.DataLoader(watch, batch_size=1))
+    network.load_state_dict(torch.load(trainer.last_path, map_location="cpu", weights_only=False)["model"])
+    return network, result
+
+
+def _slice_dice(entry: ModelEntry, network: torch.nn.Module, slices) -> Dict[str, float]:
+    """Dice on the pictures' own pixels (the model's output mapped back as the pipeline does): any lesion against
+    the radiologist's infection mask (mean over slices and pooled), ground glass and consolidation pooled."""
+    per_slice, inter, total = [], {1: 0, 2: 0, "any": 0}, {1: 0, 2: 0, "any": 0}
+    for _name, hu, classes, infection in slices:
+        pred = run_inference(_picture_image(hu), entry, network=network).labels.array
+        per_slice.append(_dice(pred > 0, infection))
+        for key, p, t in ((1, pred == 1, classes == 1), (2, pred == 2, classes == 2), ("any", pred > 0, infection)):
+            inter[key] += int((p & t).sum())
+            total[key] += int(p.sum() + t.sum())
+    return {"mean_slice_dice_any_lesion": round(float(np.nanmean(per_slice)), 4),
+            "pooled_dice_any_lesion": round(2 * inter["any"] / max(total["any"], 1), 4),
+            "pooled_dice_ground_glass": round(2 * inter[1] / max(total[1], 1), 4),
+            "pooled_dice_consolidation": round(2 * inter[2] / max(total[2], 1), 4), "slices": len(slices),
+            "_per_slice": [round(float(d), 4) for d in per_slice]}
+
+
+NEGATIVE_SLICES = 12  # axial slices of the real chest CT without pneumonia, evenly through its lungs
+
+
+def _healthy_ct_slices(entry: ModelEntry) -> List[PreparedCase]:
+    """Slices of the real chest CT (no pneumonia; its right-upper-lobe tumour is no infection either) with an
+    empty label map: the COVID slices all hold infection, so without these the model never sees healthy lung."""
+    chest = SHARED / "ct" / "chest-ct-141" / "ct.nii.gz"
+    if not chest.is_file():
+        return []
+    from lungai.image import Image
+    from lungai.lung import segment_lungs
+
+    ct = read_image(chest, check="none")
+    rows = np.nonzero(np.isin(np.asarray(segment_lungs(ct).labels.array), (1, 2)).any(axis=(1, 2)))[0]
+    out = []
+    for k in np.linspace(rows[0] + 2, rows[-1] - 2, NEGATIVE_SLICES).round().astype(int):
+        hu = Image.from_array(ct.array[k].astype(np.float32), spacing=ct.spacing[:2])
+        arr, lab = preprocess(hu, entry, hu.like(np.zeros(hu.shape, np.uint8)))
+        out.append(PreparedCase(f"chest-ct-141:{k}", arr, lab))
+    return out
+
+
+def evaluate_lesions2d_healthy(entry: ModelEntry, network: torch.nn.Module) -> Dict[str, Dict[str, float]]:
+    """Lungs without pneumonia never used in training: lesion volume called inside their lung masks (the real
+    abdominal CT's lung bases with TotalSegmentator's lung mask; a healthy phantom's true lungs)."""
+    out: Dict[str, Dict[str, float]] = {}
+    base = SHARED / "ct" / "abdomen-lung-bases"
+    if base.is_dir():
+        ct = read_image(base / "ct.nii.gz", check="none")
+        lungs = read_image(base / "lung.nii.gz", check="none").array > 0
+        pred = run_inference(ct, entry, network=network).labels.array * lungs
+        figures = _lesion_ml(pred, ct.voxel_volume_ml)
+        figures["lung_ml"] = round(float(lungs.sum()) * ct.voxel_volume_ml, 1)
+        figures["lesion_percent_of_lungs"] = round(100.0 * float((pred > 0).sum()) / max(int(lungs.sum()), 1), 3)
+        out["abdomen-lung-bases (real CT at 3 mm, lung bases, no pneumonia; inside TotalSegmentator's lung mask)"] = figures
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    case = make_phantom(PhantomConfig(seed=987657, preset="healthy", size=(96, 96, 48), spacing=(3.5, 3.5, 7.0)))
+    lungs = np.isin(case.truth["lungs"].array, (1, 2))
+    pred = run_inference(case.ct, entry, network=network).labels.array * lungs
+    figures = _lesion_ml(pred, case.ct.voxel_volume_ml)
+    figures["lesion_percent_of_lungs"] = round(100.0 * float((pred > 0).sum()) / max(int(lungs.sum()), 1), 3)
+    out["healthy phantom (seed 987657, 3.5 x 3.5 x 7 mm; inside the true lungs)"] = figures
+    return out
 
 
 def train_lesions(args) -> None:
+    """lesions-unet2d: k-fold cross-validation by slice over the 50 real COVID slices (each fold's model never sees
+    its test slices, and nothing is chosen on them; every fold also trains on the healthy real CT slices), then the
+    shipped model on all of them with the same recipe."""
     entry = _entry(LESIONS)
-    sets = _phantom_sets(args.cohort, args.work, "lesion_class")
-    covid_dir = SHARED / "covid2d" / "train" / "MultiClassInfection-Train"
-    covid = read_nnunet_dataset(convert_2d_slices(
-        covid_dir / "Imgs", covid_dir / "GT", args.work / "datasets", {1: "ground_glass", 2: "consolidation"},
-        window=COVID_WINDOW, pixel_spacing=COVID_PIXEL_MM, dataset_id=920, name="CovidSemiSeg", folds=args.folds, licence="non-commercial research use",
-        description="COVID-SemiSeg (Inf-Net) multi-class slices from MedSeg, 8-bit windowed JPEG mapped back to "
-                    f"approximate HU through an estimated window {COVID_WINDOW}"))
-    phantom_train, phantom_val = [], []
-    for ds in sets:
-        tr, va = ds.split(0)
-        phantom_train += prepare_cases(tr, entry, background_slices=0.3)
-        phantom_val += prepare_cases(va, entry, background_slices=0.3)
-    phantom_train, phantom_val = phantom_train[::4], phantom_val[::3]
-    covid_all = {c.case_id: c for c in prepare_cases(covid.cases, entry)}
-    print(f"lesions: {len(phantom_train)} phantom training slices, {len(phantom_val)} phantom validation slices, "
-          f"{len(covid_all)} real COVID slices", flush=True)
-
-    def fit(covid_train: List[PreparedCase], tag: str):
-        """Phantom slices + real slices; model selection on every 5th of the given real slices (never the test fold)."""
-        ordered = sorted(covid_train, key=lambda c: c.case_id)
-        inner_val = ordered[::5]
-        inner_train = [c for c in ordered if c not in inner_val]
-        config = TrainConfig(max_epochs=args.epochs, batch_size=8, lr=args.lr, seed=0, patience=args.patience,
-                             checkpoint_dir=args.work / f"ckpt-lesions-{tag}", metric_name="dice")
-        network, result = train_segmentation(entry, phantom_train + inner_train * args.covid_repeat, inner_val, config,
-                                             samples_per_case=1, flip_axes=[0, 1], transpose_axes=(0, 1), log=print)
-        return network, result, len(inner_train), len(inner_val)
-
-    cv = []
-    for fold, split in enumerate(covid.splits or []):
-        if fold >= args.folds:
-            break
+    slices = _covid_slices()
+    prepared = []
+    for name, hu, classes, _ in slices:
+        arr, lab = preprocess(_picture_image(hu), entry, _picture_image(classes))
+        prepared.append(PreparedCase(name, arr, lab))
+    healthy = _healthy_ct_slices(entry)
+    print(f"lesions-unet2d: {len(prepared)} real COVID slices, {len(healthy)} healthy real CT slices", flush=True)
+    order = np.random.default_rng(0).permutation(len(slices))
+    folds = np.array_split(order, args.folds)
+    for fold in [] if args.skip_cv else (args.only_fold or range(args.folds)):
         t0 = time.time()
-        network, *_ = fit([covid_all[c] for c in split["train"]], f"fold{fold}")
-        scores = _slice_scores(network, entry, [covid_all[c] for c in split["val"]])
+        test = set(folds[fold].tolist())
+        train = [prepared[i] for i in order if i not in test] + healthy
+        network, _ = _fit_slices(entry, train, args, f"{args.folds}fold{fold}")
+        scores = _slice_dice(entry, network, [slices[i] for i in folds[fold]])
         scores["seconds"] = round(time.time() - t0, 1)
         print(f"fold {fold}: {scores}", flush=True)
-        cv.append(scores)
-    summary = {k: round(float(np.mean([s[k] for s in cv])), 4) for k in cv[0] if k not in ("slices", "seconds")} if cv else {}
+        (args.work / f"lesions-unet2d-{args.folds}fold{fold}.json").write_text(json.dumps(scores, indent=2))
+    # the summary over every fold finished so far (folds may run in separate processes)
+    cv, per_slice = [], {}
+    for fold, test in enumerate(folds):
+        path = args.work / f"lesions-unet2d-{args.folds}fold{fold}.json"
+        if path.is_file():
+            scores = json.loads(path.read_text())
+            per_slice.update({slices[i][0]: d for i, d in zip(test, scores.pop("_per_slice"))})
+            cv.append(scores)
+    summary = {}
     if cv:
-        summary["folds"] = len(cv)
-    network, result, n_real_train, n_real_val = fit(list(covid_all.values()), "all")
-    evaluations = {
-        f"real COVID slices, {len(cv)}-fold cross-validation (pooled Dice per fold, mean of folds)": summary,
-        "held-out phantom slices (fold 0 cases)": _slice_scores(network, entry, phantom_val)}
+        summary = {"mean_slice_dice_any_lesion": round(float(np.mean(list(per_slice.values()))), 4),
+                   "median_slice_dice_any_lesion": round(float(np.median(list(per_slice.values()))), 4)}
+        summary.update({k: round(float(np.mean([s[k] for s in cv])), 4) for k in cv[0] if k.startswith("pooled")})
+        summary.update(folds=len(cv), slices=len(per_slice))
+        print(f"{len(cv)} of {args.folds} folds, {len(per_slice)} held-out slices: {summary}", flush=True)
+    if not args.final:
+        return
+    network, result = _fit_slices(entry, prepared + healthy, args, "all")
+    evaluations = {f"real COVID slices, {len(cv)}-fold cross-validation by slice (Dice on the pictures' pixels; "
+                   "mean over all slices, pooled per fold then averaged)": summary}
     for fold, scores in enumerate(cv):
         evaluations[f"real COVID slices, fold {fold} ({scores['slices']} held-out slices)"] = scores
+    evaluations.update(evaluate_lesions2d_healthy(entry, network))
     print(json.dumps(evaluations, indent=2))
     (args.work / "lesions-unet2d-figures.json").write_text(json.dumps({"history": result.history, "cv": cv,
                                                                        "evaluations": evaluations}, indent=2))
     if args.ship:
-        data = dataset_description(sets + [covid], phantom_train, phantom_val, {
-            "real_slices_train": n_real_train, "real_slices_validation": n_real_val,
-            "description": "Axial slices of lungai.phantom chest CTs (COVID-19 mild/moderate/severe, bacterial "
-                           "pneumonia and others, exact lesion truth) plus all 50 real COVID-19 slices of "
-                           "COVID-SemiSeg (MedSeg; ground glass and consolidation traced by a radiologist): "
-                           f"{n_real_train} real slices for training (repeated {args.covid_repeat}x per epoch) and "
-                           f"{n_real_val} (every 5th) for model selection. Real slices are 8-bit windowed pictures "
-                           f"mapped back to approximate HU (window {COVID_WINDOW}, {COVID_PIXEL_MM} mm pixels "
-                           "assumed). 'cases' below count phantom CTs; the validation metric is on real slices.",
-            "real_slices": len(covid_all), "evaluations": evaluations,
-            "limitations": "50 real slices are very few; cross-validation figures are the honest estimate on "
-                           "real data. Slices were 8-bit pictures, not HU, so real HU CTs differ from them. The "
-                           "model does not know where the lungs are: restrict its output to a lung mask."})
-        entry_out = publish_model(LESIONS, network, result, data, registry_path=bundled_registry_path(), version="1.0.0")
+        data = {"name": "COVID-SemiSeg + chest-ct-141", "cases_train": len(prepared) + len(healthy), "cases_val": 0,
+                "samples_train": len(prepared) + len(healthy), "samples_val": 0,
+                "licence": "non-commercial research use (COVID-SemiSeg); Apache-2.0 (chest CT)",
+                "source": f"{SHARED / 'covid2d' / 'train'} (COVID-SemiSeg / Inf-Net multi-class slices from MedSeg); "
+                          f"{SHARED / 'ct' / 'chest-ct-141'} (ITKElastix example chest CT, no pneumonia)",
+                "description": "All 50 real COVID-19 axial slices of COVID-SemiSeg (MedSeg; ground glass and "
+                               "consolidation traced by a radiologist), 8-bit lung-windowed pictures mapped back to "
+                               "HU slice by slice (lungai.pneumonia.pictures: soft-tissue peak 40 HU, darkest lung "
+                               f"-950 HU), {COVID_PIXEL_MM} mm pixels assumed; plus {len(healthy)} axial slices evenly "
+                               "through the lungs of a real chest CT without pneumonia (empty label map) so that "
+                               "healthy lung is seen. Fixed-length training (no model selection): the COVID "
+                               "figures below are cross-validated by slice. No phantom data.",
+                "evaluations": evaluations,
+                "limitations": "50 real slices of one public set are few; the cross-validation is by slice and "
+                               "slices of one patient may fall into different folds. Pictures, not HU CTs: the "
+                               "calibration is approximate. Healthy lung comes from one real CT only: see the "
+                               "figures on lungs without pneumonia. The model does not know where the lungs are: lungai pneumonia keeps its "
+                               "output inside the lung mask. Review every mask."}
+        entry_out = publish_model(LESIONS, network, result, data, registry_path=bundled_registry_path(),
+                                  version=args.version)
         print("shipped", entry_out.id, entry_out.sha256, entry_out.weights["size"])
 
 
@@ -370,12 +523,15 @@ def train_lesions3d(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=["lungs", "lesions", "lesions3d"])
-    parser.add_argument("--cohort", type=Path, action="append", required=True)
+    parser.add_argument("--cohort", type=Path, action="append", default=[], help="phantom cohort (lungs, lesions3d)")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--samples", type=int, default=3, help="3D patches per case and epoch (lungs)")
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds over the real slices (lesions)")
-    parser.add_argument("--covid-repeat", type=int, default=4)
+    parser.add_argument("--only-fold", type=int, action="append", help="run only this fold (repeatable; lesions)")
+    parser.add_argument("--skip-cv", action="store_true", help="no fold training; summarise folds already in --work")
+    parser.add_argument("--final", action="store_true", help="also train the model on all real slices (lesions)")
+    parser.add_argument("--version", default=None, help="version to publish (default: the next minor one)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (lesions)")
     parser.add_argument("--patience", type=int, default=4, help="early-stopping patience (lesions)")
     parser.add_argument("--threads", type=int, default=1)
