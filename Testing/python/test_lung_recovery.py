@@ -274,3 +274,71 @@ def test_the_aortic_sector_lies_left_and_in_front_of_the_spine():
     assert not sector[0, 60 - 8, 50 - 8]      # the right side
     assert not sector[0, 60 - 20, 50 + 20]    # 71 mm away
     assert not sector[1].any()                # no spine found in this slice
+
+
+
+def _lobe_consolidated_above(z_top: int = 5):
+    """A right lung (disc of radius 50 mm in every slice) in tissue (45 HU), aerated below slice ``z_top`` and
+    consolidated (30 HU) from it upwards (an upper lobe), where the other steps found only its posterior part."""
+    zz, yy, xx = np.mgrid[0:10, 0:60, 0:60]
+    disc = (yy - 30) ** 2 + (xx - 30) ** 2 <= 20 ** 2
+    hu = np.where(disc, np.where(zz < z_top, -850.0, 30.0), 45.0).astype(np.float32)
+    labels = np.where(disc & ((zz < z_top) | (yy > 40)), RIGHT_LUNG, 0).astype(np.uint8)
+    return hu, labels, disc
+
+
+def test_consolidated_slices_are_filled_out_from_the_neighbouring_lung():
+    from lungai.lung.propagation import propagate_outline
+
+    hu, labels, disc = _lobe_consolidated_above()
+    out = propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING)
+    added = (out == RIGHT_LUNG) & (labels == 0)
+    assert not (added & ~disc).any()                    # nothing outside the lung's outline
+    np.testing.assert_array_equal(out[:5], labels[:5])  # aerated slices are left alone
+    missing = disc & (labels == 0)
+    # each slice takes the slice below shrunk by 2.5 mm (half the 5 mm slice step): all but a rim
+    for z, depth in ((5, 1), (7, 3)):
+        inner = ((np.indices(disc.shape[1:]) - 30) ** 2).sum(axis=0) <= (20 - depth) ** 2
+        assert added[z][inner & missing[z]].all()
+    assert np.count_nonzero(added) > 0.7 * missing.sum()
+
+
+def test_consolidated_slices_are_not_continued_down_into_an_organ_top():
+    """The lung of the slice above covers the top of the liver or spleen in the slice below; with no dome to bound
+    it (a single lung here), nothing is taken downwards."""
+    from lungai.lung.propagation import propagate_outline
+
+    hu, labels, _ = _lobe_consolidated_above()
+    hu, labels = hu[::-1].copy(), labels[::-1].copy()  # aerated above, consolidated below
+    out = propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING)
+    np.testing.assert_array_equal(out, labels)
+
+
+def test_tissue_between_two_parts_of_a_consolidated_slice_is_lung():
+    """An aerated anterior lobe and the consolidation recovered behind it, 20 mm of consolidated lobe between them
+    (across the fissure) in a mostly consolidated slice: the band is lung; the heart beside the lung is not."""
+    from lungai.lung.propagation import propagate_outline
+
+    hu = np.full((3, 60, 60), 45.0, dtype=np.float32)
+    lobe = np.zeros(hu.shape, dtype=bool)
+    lobe[:, 10:50, 10:30] = True
+    hu[lobe] = 30.0
+    hu[:, 10:16, 10:30] = -850.0                       # the aerated lobe in front
+    labels = np.zeros(hu.shape, dtype=np.uint8)
+    labels[:, 10:16, 10:30] = RIGHT_LUNG
+    labels[:, 24:50, 10:30] = RIGHT_LUNG               # the consolidation recovered behind it ...
+    labels[:, 10:50, 10:12] = RIGHT_LUNG               # ... and along the chest wall
+    out = propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING)
+    band = lobe & (labels == 0)
+    # lung in front, behind and along both diagonals: the lateral part of the band; towards the heart one
+    # diagonal leaves the lobe
+    assert (out[:, 16:24, 10:22] == RIGHT_LUNG).all()
+    assert np.count_nonzero(out[band]) > 0.6 * band.sum()
+    assert not out[:, :, 30:].any()                     # the "heart" medial to the lung
+
+
+def test_outline_propagation_leaves_aerated_lungs_alone():
+    from lungai.lung.propagation import propagate_outline
+
+    hu, labels, _ = _lobe_consolidated_above(z_top=10)  # aerated throughout
+    np.testing.assert_array_equal(propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING), labels)

@@ -13,7 +13,8 @@ air mask. These steps put it back:
 * enclosure: dense tissue with this lung on both sides along most axes through it (consolidation against the heart
   or spine, which the rays do not see); near the central airways nearly all axes (hilar vessels and soft tissue);
 * consolidated bases (``dome``), the mirrored other lung (``contralateral``), the right paravertebral gutter
-  (``paravertebral``) and dense tissue bridged between aerated slices (``bridging``);
+  (``paravertebral``), dense tissue bridged between aerated slices (``bridging``) and consolidated slices
+  filled out from the neighbouring slice's lung and between parts of the lung in the slice (``propagation``);
 * slice completion: a voxel that is lung in the slices above and below.
 """
 
@@ -30,6 +31,7 @@ from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
 from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
+from lungai.lung.propagation import propagate_outline
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -276,6 +278,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
         out = mirrored_consolidation(out, hu, body, spacing, centres)
         out = right_gutter(out, hu, body, spacing, hilum, centres)
         out = bridge_across_slices(out, hu, body, spacing, hilum)
+        out = propagate_outline(out, hu, body, spacing)
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
     for side in () if planar else (RIGHT_LUNG, LEFT_LUNG):

@@ -1,0 +1,104 @@
+"""Consolidated slices outlined by the lung of the neighbouring slice.
+
+A lobe consolidated over much of its height leaves slices in which the lung recovered so far (the aerated
+remnant, the mirrored outline, the dome and bridging steps) covers only part of the hemithorax: the tissue between
+that part and the fissure, the heart or the chest wall has no aerated edge in the slice. The lung's outline changes
+little from one slice to the next, though. Going through a lung's slices downwards and then upwards, in a slice
+that is mostly consolidated (less than MAX_AERATED_FRACTION of it aerated and at least MIN_DENSE_MM2 of dense lung)
+fat-free, bone-free tissue inside the lung of the slice just done, shrunk by the slope a lung border can have
+between two slices, and joined in the slice to this lung, is lung. Aerated slices are left alone: healthy lungs
+and lungs with patchy disease have an aerated edge there for the other steps.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.dome import AERATED_HU, DENSE_HU, joint_domes, soft_tissue
+from lungai.lung.morphology import bbox, pieces_holding
+
+MAX_AERATED_FRACTION = 0.7   # a slice with less of this lung's area aerated is consolidated
+MIN_DENSE_MM2 = 1000.0       # ... and holds at least this much dense lung
+SLOPE = 0.5                  # the lung border moves at most this many mm in-plane per mm between slices
+ENCLOSED_REACH_MM = 40.0     # tissue with this lung within this distance on both sides ...
+ENCLOSED_MIN_AXES = 3        # ... along this many of the 4 in-plane axes is lung (a consolidated slice only)
+AXES = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def _within_reach(mask: np.ndarray, dy: int, dx: int, steps: int) -> np.ndarray:
+    """Where ``mask`` holds a pixel within ``steps`` steps of (dy, dx) from each pixel."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    for t in range(1, steps + 1):
+        sy, sx = dy * t, dx * t
+        if abs(sy) >= h or abs(sx) >= w:
+            break
+        out[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)] |= mask[max(0, sy):h + min(0, sy),
+                                                                            max(0, sx):w + min(0, sx)]
+    return out
+
+
+def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
+    """Pixels of a slice with ``lung`` within ENCLOSED_REACH_MM on both sides along at least ENCLOSED_MIN_AXES
+    of the 4 in-plane axes: the consolidated lobe between an aerated lobe and the consolidation recovered behind
+    it (across a fissure). The heart and the liver beside a lung have it on one side along most axes."""
+    if not lung.any():
+        return np.zeros_like(lung)
+    box = bbox(lung)
+    sub = lung[box]
+    score = np.zeros(sub.shape, dtype=np.uint8)
+    for dy, dx in AXES:
+        steps = int(ENCLOSED_REACH_MM // float(np.hypot(dy * spacing[0], dx * spacing[1])))
+        score += _within_reach(sub, dy, dx, steps) & _within_reach(sub, -dy, -dx, steps)
+    out = np.zeros_like(lung)
+    out[box] = score >= ENCLOSED_MIN_AXES
+    return out
+
+
+def _consolidated(lung: np.ndarray, hu: np.ndarray, pixel_mm2: float) -> np.ndarray:
+    """Per slice: whether this lung is mostly consolidated there (module docstring)."""
+    area = lung.sum(axis=(1, 2))
+    aerated = (lung & (hu < AERATED_HU)).sum(axis=(1, 2))
+    dense = (lung & (hu > DENSE_HU)).sum(axis=(1, 2))
+    return (area > 0) & (aerated < MAX_AERATED_FRACTION * area) & (dense * pixel_mm2 >= MIN_DENSE_MM2)
+
+
+def propagate_outline(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
+                      spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Labels ([S, P, L]) with each lung's consolidated slices filled out from the neighbouring slice's lung
+    (module docstring)."""
+    out = labels.copy()
+    if not out.any():
+        return out
+    box = bbox(out > 0, margin=1)
+    sub, hu, body = out[box], hu[box], body[box]  # views: filling ``sub`` fills ``out``
+    pixel = spacing[1] * spacing[2]
+    shrink = max(1, int(round(SLOPE * spacing[0] / min(spacing[1:]))))
+    domes = None
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        slices = np.flatnonzero(_consolidated(sub == side, hu, pixel))
+        if not slices.size:
+            continue
+        if domes is None:
+            domes = joint_domes(labels[box], hu, spacing)
+        for step in (-1, 1):
+            for z in slices[::-1] if step == -1 else slices:
+                source = z - step
+                outline = enclosed_in_slice(sub[z] == side, spacing[1:])
+                if 0 <= source < sub.shape[0]:
+                    from_source = ndimage.binary_erosion(sub[source] == side, iterations=shrink)
+                    if step == -1:
+                        # downwards only above the dome: the lung above covers the top of the liver or spleen
+                        from_source &= (z >= domes[side]) if domes is not None else np.zeros_like(from_source)
+                    outline |= from_source
+                add = outline & (sub[z] == 0) & body[z] & soft_tissue(hu[z])
+                if not add.any():
+                    continue
+                own = sub[z] == side
+                pieces, n = ndimage.label(add | own)
+                sub[z][add & pieces_holding(pieces, n, own)] = side
+    return out
