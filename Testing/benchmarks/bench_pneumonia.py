@@ -175,29 +175,14 @@ def _covid2d_cases(root: Path):
 
 
 def _slice_volume(gray: np.ndarray):
-    """A windowed 8-bit slice (cropped to the lungs) as a 3-slice HU volume with a lung mask.
-
-    Two-point calibration: the soft-tissue peak (grey 150..245) is 40 HU and the 2nd percentile of the dark
-    (lung) pixels is -950 HU. Lungs: dark pixels (below -450 HU), the two largest regions, closed and filled.
-    """
-    from scipy import ndimage as ndi
-
+    """A windowed 8-bit slice (cropped to the lungs) as a 3-slice HU volume with its lung mask
+    (:mod:`lungai.pneumonia.pictures`: two-point HU calibration, dark-region lung mask)."""
     from lungai.image import Image
+    from lungai.pneumonia.pictures import picture_lungs, picture_to_hu
 
-    bright = gray[(gray > 150) & (gray < 245)]
-    soft = float(np.bincount(bright.astype(int)).argmax()) if bright.size else 200.0
-    dark_grey = gray[gray < 0.5 * (soft + np.percentile(gray, 1))]
-    low = float(np.percentile(dark_grey, 2)) if dark_grey.size else float(np.percentile(gray, 1))
-    hu = -950.0 + (gray - low) / max(soft - low, 1.0) * 990.0
-    dark = ndi.binary_opening(hu < -450, iterations=2)
-    lab, n = ndi.label(dark)
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    keep = np.isin(lab, [i for i in np.argsort(sizes)[::-1][:2] if sizes[i] > 0.01 * gray.size])
-    disk = np.hypot(*np.mgrid[-12:13, -12:13]) <= 12
-    lung = ndi.binary_fill_holes(ndi.binary_closing(np.pad(keep, 12), structure=disk))[12:-12, 12:-12]
+    hu = picture_to_hu(gray)
     vol = np.repeat(hu[None], 3, axis=0).astype(np.float32)
-    lungs = np.repeat(lung[None], 3, axis=0).astype(np.uint8)
+    lungs = np.repeat(picture_lungs(hu)[None], 3, axis=0).astype(np.uint8)
     return Image.from_array(vol, spacing=(0.8, 0.8, 5.0)), lungs
 
 
