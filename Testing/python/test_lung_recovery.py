@@ -342,3 +342,12 @@ def test_outline_propagation_leaves_aerated_lungs_alone():
 
     hu, labels, _ = _lobe_consolidated_above(z_top=10)  # aerated throughout
     np.testing.assert_array_equal(propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING), labels)
+
+
+def test_outline_propagation_leaves_the_left_lung_alone():
+    """The heart lies against the lingula and the left lower lobe, with lung in front of and behind it."""
+    from lungai.lung.propagation import propagate_outline
+
+    hu, labels, _ = _lobe_consolidated_above()
+    labels = np.where(labels > 0, LEFT_LUNG, 0).astype(np.uint8)
+    np.testing.assert_array_equal(propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING), labels)
