@@ -4,6 +4,7 @@ Usage (repository root; ``nice -n 10`` on a shared machine)::
 
     python Testing/benchmarks/bench_denoise.py speed [--slices 300] [--threads 2]
     python Testing/benchmarks/bench_denoise.py task [--seeds 1 3 4 7] [--dose 0.25] [--weights RUN/best.pt ...]
+    python Testing/benchmarks/bench_denoise.py regions [--seed 1] [--doses 1 0.5 0.25 0.1 0.05] [--weights ...]
 
 ``speed`` times the registered CNN (``lungai.denoise.cnn.denoise_cnn``) on a 512x512xN scan (the real chest CT
 stacked to N slices) and the NLM baseline on a few slices, printing wall seconds, the machine's load, and the
@@ -19,6 +20,10 @@ the noisy input's. To tell that from chance it also scans each phantom a second 
 noise realization: how much Dice moves with the noise alone) and prints, per seed, the Dice of every image and,
 per method, the paired gain ``|low - normal| - |method - normal|`` (mean, standard error, seeds where it is
 positive). Seeds whose phantom has no lesion (of 10 voxels or more) are skipped.
+
+``regions`` scans one covid-moderate phantom at several doses and prints, for the noisy input, the CNN and the
+CNN applied to its own output, the std of image minus the noise-free phantom in flat soft tissue, in lung at least
+4 voxels from lesions, and in lesions: where and at which noise levels the CNN leaves noise.
 """
 
 from __future__ import annotations
@@ -84,6 +89,42 @@ def _cnn(image, weights=None):
     net.load_state_dict(torch.load(weights, weights_only=True))
     return image.like(denoise_slices(net.eval(), image.array.astype(np.float32), NORMALIZATION,
                                      torch.device("cpu")))
+
+
+def regions(args: argparse.Namespace) -> None:
+    """Error (image minus the noise-free phantom) per region at several doses: input, CNN, CNN applied twice."""
+    import torch
+    from scipy import ndimage
+
+    from lungai import quality
+    from lungai.denoise import dose
+    from lungai.phantom import PhantomConfig, make_phantom
+
+    torch.set_num_threads(args.threads)
+    case = make_phantom(PhantomConfig(seed=args.seed, size=(352, 352, args.slices), spacing=(0.9, 0.9, 3.0),
+                                      preset="covid-moderate", noise=False))
+    clean = case.clean_ct.array.astype(np.float32)
+    lesions = case.truth["lesion_class"].array > 0
+    lung = (case.truth["lungs"].array > 0) & ~ndimage.binary_dilation(lesions, iterations=4)
+    rois = quality.uniform_rois(clean, 0.9)
+    flux = dose.flux_for_noise(case.clean_ct, args.normal_noise, "smooth", seed=args.seed)
+    models = {"CNN": None, **{Path(w).parent.name: w for w in args.weights}}
+
+    def errors(image) -> Dict[str, float]:
+        diff = image.array - clean
+        return {"soft": round(float(quality.noise_std(diff, rois)), 1), "lung": round(float(diff[lung].std()), 1),
+                "lesions": round(float(diff[lesions].std()), 1)}
+
+    print(f"seed {args.seed}: std (HU) of image minus noise-free phantom in flat soft tissue / lung (4 voxels "
+          "from lesions) / lesions")
+    for d in args.doses:
+        low = dose.add_calibrated_noise(case.clean_ct, d, "smooth", flux=flux, seed=args.seed + 1)
+        row = {"dose": d, "input": errors(low)}
+        for name, weights in models.items():
+            once = _cnn(low, weights)
+            row[name] = errors(once)
+            row[f"{name} twice"] = errors(_cnn(once, weights))
+        print(json.dumps(row), flush=True)
 
 
 REPEAT = "normal (repeat)"  # the same phantom at normal dose with another noise realization
@@ -181,6 +222,14 @@ def main(argv: List[str]) -> None:
     p.add_argument("--registered", action="store_true", help="with --weights: the registered CNN as well")
     p.add_argument("--json", help="also write the rows here")
     p.set_defaults(func=task)
+    p = sub.add_parser("regions", help="per-region error of the CNN on a phantom at several doses (and applied twice)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--slices", type=int, default=8)
+    p.add_argument("--doses", type=float, nargs="+", default=[1.0, 0.5, 0.25, 0.1, 0.05])
+    p.add_argument("--normal-noise", type=float, default=12.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--weights", nargs="+", default=[], help="training runs' best.pt, besides the registered CNN")
+    p.set_defaults(func=regions)
     args = parser.parse_args(argv)
     args.func(args)
 
