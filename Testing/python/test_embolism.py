@@ -254,3 +254,16 @@ def test_training_batches_are_balanced_and_augmented():
     (xb, pb), yb = next(iter(loader))
     assert pb.shape == (64, 1, 2, 3, 3) and pb.dtype == torch.float32
     assert torch.equal(pb[:, 0, 0, 0, 0], xb[:, 0])  # each patch travels with its own features
+
+
+def test_extra_training_cases_keep_the_validation_cases():
+    from lungai.embolism.training import split_cases
+
+    positives = [f"pe_{1000 + i}" for i in range(30)]
+    negatives = ["healthy_1500", "healthy_1501", "healthy_1502"]
+    plain = split_cases(positives[:24], negatives, 18, 6)
+    extra = split_cases(positives, negatives, 18, 6)
+    assert plain["val"] == extra["val"] == [f"pe_{s}" for s in range(1018, 1024)] + ["healthy_1502"]
+    assert plain["train"] == [f"pe_{s}" for s in range(1000, 1018)] + ["healthy_1500", "healthy_1501"]
+    assert extra["train"] == ([f"pe_{s}" for s in range(1000, 1018)] + [f"pe_{s}" for s in range(1024, 1030)]
+                              + ["healthy_1500", "healthy_1501"])

@@ -248,6 +248,16 @@ def train_ensemble(train_tables: List[Dict[str, np.ndarray]], val_tables: List[D
     return ensemble, result, facts
 
 
+def split_cases(positives: Sequence, negatives: Sequence, n_train: int, n_val: int) -> Dict[str, list]:
+    """Training and validation cases (in seed order): positives ``[0, n_train)`` and from ``n_train + n_val`` on
+    (the ``--extra`` cases) with the first half of the negatives train; positives ``[n_train, n_train + n_val)``
+    with the other negatives validate."""
+    half = (len(negatives) + 1) // 2
+    end_val = n_train + n_val
+    return {"train": list(positives[:n_train]) + list(positives[end_val:]) + list(negatives[:half]),
+            "val": list(positives[n_train:end_val]) + list(negatives[half:])}
+
+
 def publish_scorer(net: Scorer, result, facts: Dict, cases_train: int, cases_val: int, hidden: int = 16,
                    width: int = 8, members: int = 1):
     """Add the trained scorer to the shipped registry (``Resources/Models/registry.json``) as the next version."""
@@ -294,10 +304,7 @@ def main(argv=None) -> None:
     cases = list(cohort(args.cohort, "train", args.train + args.val + args.extra, args.negatives))
     positives = [extract(c, cache) for c in cases if c.positive]
     negatives = [extract(c, cache) for c in cases if not c.positive]
-    half = (len(negatives) + 1) // 2
-    end_val = args.train + args.val
-    tables = {"train": positives[:args.train] + positives[end_val:] + negatives[:half],
-              "val": positives[args.train:end_val] + negatives[half:]}
+    tables = split_cases(positives, negatives, args.train, args.val)
     if args.members > 1 and not args.width:
         parser.error("--members needs the patch scorer (--width > 0)")
     if args.members > 1:
