@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +138,36 @@ def test_training_keeps_the_best_validation_state(tmp_path):
     timed = noisebank.train_bank(net, bank, val, steps=10 ** 6, batch=2, time_limit_s=0.5, eval_every=10 ** 6,
                                  log=lambda m: None)
     assert timed["steps"] < 10 ** 6 and timed["history"][-1]["lr"] == pytest.approx(1e-5, rel=0.2)
+
+
+def test_dose_draws_follow_the_requested_range(tmp_path):
+    path, _, _ = _bundle_file(tmp_path)
+    bundle = noisebank.Bundle.load(path, torch.device("cpu"))
+    bank = noisebank.NoiseBank([bundle], doses=(0.05, 0.5), quarter_share=0.0, seed=1)
+    doses = np.array([bank._dose() for _ in range(4000)])
+    assert doses.min() >= 0.05 and doses.max() <= 0.5
+    # log-uniform: the median is the geometric mean of the ends, a tenth of the draws lie below 0.05 * 10**0.1
+    assert np.median(doses) == pytest.approx(math.sqrt(0.05 * 0.5), rel=0.05)
+    assert np.mean(doses < 0.05 * 10 ** 0.1) == pytest.approx(0.1, abs=0.02)
+    quarter = noisebank.NoiseBank([bundle], quarter_share=1.0, seed=1)
+    assert all(0.22 <= quarter._dose() <= 0.28 for _ in range(200))
+
+
+def test_training_script_records_dose_range_and_validation_doses(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import train_denoise_bank
+
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    for name in ("chest-train", "chest-val"):
+        path, _, _ = _bundle_file(tmp_path / name)
+        path.rename(bundles / f"{name}.npz")
+    train_denoise_bank.main(["--bundles", str(bundles), "--out", str(tmp_path / "runs"), "--folds", "none",
+                             "--prefix", "run-", "--device", "cpu", "--steps", "4", "--eval-every", "2",
+                             "--batch", "2", "--patch", "64", "--features", "8", "--depth", "3",
+                             "--doses", "0.05", "0.5", "--quarter-share", "0.25", "--val-doses", "0.25", "0.1"])
+    result = json.loads((tmp_path / "runs" / "run-none" / "result.json").read_text())
+    assert result["config"]["doses"] == {"log_uniform": [0.05, 0.5], "quarter_share": 0.25}
+    assert result["config"]["validation_doses"] == [0.25, 0.1]
+    assert result["config"]["bundles"] == ["chest-train"] and len(result["history"]) == 2
+    assert (tmp_path / "runs" / "run-none" / "best.pt").is_file()
