@@ -6,11 +6,11 @@
         size=(112, 112, 96), spacing=(3.0, 3.0, 3.2), breathing='expiration')"
     nice -n 10 python Testing/benchmarks/models_train_shipped.py lungs --cohort /tmp/lw/cohortA \
         --cohort /tmp/lw/cohortB --work /tmp/lw --epochs 8 --samples 3 [--ship]
-    # lesions-unet2d: the 50 real COVID slices and healthy slices of the real chest CT (no cohort), 3-fold CV by
+    # lesions-unet2d: the 50 real COVID slices and healthy slices of the real chest CT (no cohort), 5-fold CV by
     # slice, then the model on all slices (folds and final may run as separate processes with --only-fold N and
     # --skip-cv --final; the summary reads the fold results from --work):
     nice -n 10 python Testing/benchmarks/models_train_shipped.py lesions --work /tmp/lw2d --epochs 20 --samples 4 \
-        --lr 2e-3 --folds 3 --final [--ship --version 1.1.0]
+        --lr 2e-3 --folds 5 --final [--ship --version 1.1.0]
     # lesions-unet3d: pneumonia cohorts with seeds disjoint from bench_pneumonia.py (100+, 200+), e.g.
     python -c "from lungai.phantom import make_cohort; P = ['covid-mild', 'covid-moderate', 'covid-severe', \
         'bacterial', 'healthy']; make_cohort('/tmp/l3d/cohortA', 30, P, seed=1000, size=(192, 192, 96), \
@@ -23,7 +23,7 @@
 
 Figures printed (and written to <work>/<model>-figures.json): validation Dice on held-out phantom cases, and on
 real data: lungs vs TotalSegmentator masks of ../shared/data/ct/abdomen-lung-bases, lung volumes on the real
-chest CT; lesions by k-fold cross-validation by slice (--folds, default 3) over the 50 real COVID slices (each
+chest CT; lesions by k-fold cross-validation by slice (--folds, default 5) over the 50 real COVID slices (each
 fold's model never saw its slices; fixed-length training, nothing is chosen on held-out slices), Dice on the
 pictures' own pixels as lungai runs the model, and the lesion volume it calls in lungs without pneumonia.
 """
@@ -527,7 +527,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--samples", type=int, default=3, help="3D patches per case and epoch (lungs)")
-    parser.add_argument("--folds", type=int, default=3, help="cross-validation folds over the real slices (lesions)")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds over the real slices (lesions)")
     parser.add_argument("--only-fold", type=int, action="append", help="run only this fold (repeatable; lesions)")
     parser.add_argument("--skip-cv", action="store_true", help="no fold training; summarise folds already in --work")
     parser.add_argument("--final", action="store_true", help="also train the model on all real slices (lesions)")
