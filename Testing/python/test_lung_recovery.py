@@ -344,10 +344,17 @@ def test_outline_propagation_leaves_aerated_lungs_alone():
     np.testing.assert_array_equal(propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING), labels)
 
 
-def test_outline_propagation_leaves_the_left_lung_alone():
-    """The heart lies against the lingula and the left lower lobe, with lung in front of and behind it."""
+
+def test_the_left_lung_is_filled_out_behind_its_centre_only():
+    """The heart lies in front of the left lung's centre, against the lingula and the lower lobe."""
     from lungai.lung.propagation import propagate_outline
 
-    hu, labels, _ = _lobe_consolidated_above()
-    labels = np.where(labels > 0, LEFT_LUNG, 0).astype(np.uint8)
-    np.testing.assert_array_equal(propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING), labels)
+    hu, _, disc = _lobe_consolidated_above()
+    zz, yy, xx = np.indices(hu.shape)
+    lateral_half = disc & (xx > 30)  # what the other steps found of the consolidated slices: centre at row 30
+    labels = np.where(disc & ((zz < 5) | lateral_half), LEFT_LUNG, 0).astype(np.uint8)
+    out = propagate_outline(labels, hu, np.ones(hu.shape, dtype=bool), SPACING)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    assert not (added & (yy < 30)).any()
+    assert not (added & ~disc).any()
+    assert np.count_nonzero(added[5]) > 0.8 * np.count_nonzero(disc[5] & ~lateral_half[5] & (yy[5] > 31))
