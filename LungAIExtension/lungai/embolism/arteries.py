@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+from lungai.arrays import bounding_box
 from lungai.embolism.trunk import Trunk, ball_mask
 from lungai.embolism.volume import WorkVolume
 
@@ -71,20 +72,12 @@ def grow_tree(vol: WorkVolume, trunk: Trunk) -> ArteryTree:
     return ArteryTree(mask=mask, level=level, diameter=diameter, low_hu=low, centreline_mm=lengths)
 
 
-def bounding_box(mask: np.ndarray, margin: int = 2):
-    """Slices of the box around a mask's voxels plus ``margin``; None for an empty mask."""
-    idx = [np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))[0] for ax in range(3)]
-    if any(len(i) == 0 for i in idx):
-        return None
-    return tuple(slice(max(0, i[0] - margin), i[-1] + margin + 1) for i in idx)
-
-
 def _levels(mask: np.ndarray, lungs: np.ndarray, spacing) -> Tuple[np.ndarray, np.ndarray, Dict[str, float]]:
     level = np.zeros(mask.shape, dtype=np.uint8)
     diameter = np.zeros(mask.shape, dtype=np.float32)
-    box = bounding_box(mask)
-    if box is None:
+    if not mask.any():
         return level, diameter, {}
+    box = bounding_box(mask, margin=2)
     m = mask[box]
     depth = ndimage.distance_transform_edt(m, sampling=spacing)
     skeleton = skeletonize(m) > 0

@@ -19,7 +19,8 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy import ndimage
 
-from lungai.embolism.arteries import LEVEL_CODE, ArteryTree, bounding_box
+from lungai.arrays import bounding_box
+from lungai.embolism.arteries import LEVEL_CODE, ArteryTree
 from lungai.embolism.trunk import Trunk
 from lungai.embolism.volume import WorkVolume
 
@@ -76,10 +77,10 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
                     level_prior: Optional[Dict[str, float]] = None) -> Candidates:
     prior = level_prior or DEFAULT_LEVEL_PRIOR
     size = _cube(vol.spacing, CLOSING_MM)
-    box = bounding_box(tree.mask, margin=max(size))
     labels = np.zeros(vol.hu.shape, dtype=np.int32)
-    if box is None:
+    if not tree.mask.any():
         return _empty(labels)
+    box = bounding_box(tree.mask, margin=max(size))
     hu = vol.hu[box]
     tmask = tree.mask[box]
     envelope = ndimage.minimum_filter(ndimage.maximum_filter(tmask, size=size), size=size)

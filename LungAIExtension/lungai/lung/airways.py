@@ -8,7 +8,8 @@ import cc3d
 import numpy as np
 from scipy import ndimage
 
-from lungai.lung.morphology import FACES, bbox, fill_holes_slices, label
+from lungai.arrays import bounding_box
+from lungai.lung.morphology import FACES, fill_holes_slices, label
 
 TRACHEA_AREA_MM2 = (60.0, 900.0)   # cross-section of the trachea lumen from the neck to the carina
 TRACHEA_MAX_OFFSET_MM = 45.0       # from the body's left-right centre
@@ -67,7 +68,7 @@ def grow_airways(hu: np.ndarray, seed: np.ndarray, air: np.ndarray, voxel_ml: fl
     Thresholds rise from :data:`GROW_START_HU` in steps; the last region before the volume jumps by
     :data:`LEAK_RATIO` is kept, then widened by one voxel into air to take in partial-volume lumen edges.
     """
-    box = bbox(air | seed, margin=1)
+    box = bounding_box(air | seed, margin=1)
     sub_hu, sub_seed, sub_air = hu[box], seed[box], air[box]
     seed_voxels = tuple(a[0] for a in np.nonzero(sub_seed))
     best = None
@@ -98,7 +99,7 @@ def remove_intrapulmonary(airways: np.ndarray, lungs: np.ndarray, pixel_mm2: flo
     """
     if not airways.any():
         return airways
-    box = bbox(airways, margin=1)
+    box = bounding_box(airways, margin=1)
     sub_airways, sub_lungs = airways[box], lungs[box]
     wrapped = fill_holes_slices(sub_lungs) & ~sub_lungs
     labels, n = label(sub_airways, planar=True)

@@ -14,9 +14,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import soft_tissue
-from lungai.lung.morphology import bbox, large_pieces
+from lungai.lung.morphology import large_pieces
 
 MAX_GAP_MM = 70.0      # longest column of dense tissue bridged between aerated lung above and below
 MIN_PIECE_MM2 = 80.0   # smallest bridged piece kept in a slice
@@ -39,7 +40,7 @@ def bridge_across_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, s
     max_gap = int(MAX_GAP_MM // spacing[0])
     if max_gap < 1 or not (labels > 0).any():
         return out
-    box = bbox((labels == RIGHT_LUNG) | (labels == LEFT_LUNG), margin=1)
+    box = bounding_box((labels == RIGHT_LUNG) | (labels == LEFT_LUNG), margin=1)
     sub, sub_hu = out[box], hu[box]
     passable = soft_tissue(sub_hu) & body[box] & (sub == 0)
     if hilum is not None:

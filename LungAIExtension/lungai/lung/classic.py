@@ -13,13 +13,14 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from lungai.arrays import bounding_box
 from lungai.errors import InputError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.airways import find_trachea, grow_airways, remove_intrapulmonary
 from lungai.lung.body import PURE_AIR_HU, body_interior, outside_air
 from lungai.lung.grid import WorkGrid, upsample_labels
-from lungai.lung.morphology import FACES, PLANAR, ball, bbox, fill_holes_slices, label
+from lungai.lung.morphology import FACES, PLANAR, ball, fill_holes_slices, label
 from lungai.lung.orientation import Reorientation
 from lungai.lung.recovery import hilar_zone, recover_dense_lung
 from lungai.lung.separation import separate
@@ -116,7 +117,7 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
         # part cut off at the working resolution), not below or beside it (table, pads, bowel)
         in_tree = np.zeros(n + 1, dtype=bool)
         in_tree[tree] = True
-        box = bbox(in_tree[labels], margin=2)
+        box = bounding_box(in_tree[labels], margin=2)
         within = np.bincount(labels[box][candidates[box]], minlength=n + 1) / np.maximum(counts, 1)
         keep |= (lung_like & ~side & (pure < MAX_PURE_AIR_FRACTION) & (within > 0.9)
                  & (counts * voxel_ml >= max(20.0, 0.03 * main_ml)))
@@ -143,7 +144,7 @@ def _select_lungs(hu: np.ndarray, candidates: np.ndarray, body: np.ndarray, spac
         small[0] = False
         lungs &= ~small[pieces]
     if not planar and lungs.any():
-        box = bbox(lungs, margin=1)
+        box = bounding_box(lungs, margin=1)
         lungs[box] &= ~_gas_behind_thin_walls(lungs[box], hu[box], voxel_ml)
     return lungs, airways, seed
 
@@ -194,7 +195,7 @@ def _fill_lung(labels: np.ndarray, spacing: Tuple[float, float, float], planar: 
         mask = labels == side
         if not mask.any():
             continue
-        box = bbox(mask, margin)
+        box = bounding_box(mask, margin)
         sub = np.pad(mask[box], margin)
         closed = ndimage.binary_closing(sub, element)[margin:-margin, margin:-margin, margin:-margin] | mask[box]
         filled = fill_holes_slices(closed)

@@ -13,8 +13,8 @@ from typing import Tuple
 import numpy as np
 from scipy import ndimage
 
+from lungai.arrays import bounding_box
 from lungai.labels import AIRWAYS
-from lungai.lung.morphology import bbox
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def upsample_labels(grid: WorkGrid, coarse_labels: np.ndarray, coarse_hu: np.nda
     fine = grid.expand(coarse_labels)
     if grid.factors == (1, 1, 1) or not coarse_labels.any():
         return fine
-    box = bbox(coarse_labels > 0, margin=2)
+    box = bounding_box(coarse_labels > 0, margin=2)
     offset = [s.start for s in box]
     coarse_labels, coarse_hu = coarse_labels[box], coarse_hu[box]
     lung = (coarse_labels == 1) | (coarse_labels == 2)

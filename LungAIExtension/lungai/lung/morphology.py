@@ -59,13 +59,3 @@ def large_pieces(mask: np.ndarray, pixel_mm2: float, min_mm2: float) -> np.ndarr
     big = np.bincount(pieces.ravel(), minlength=n + 1) * pixel_mm2 >= min_mm2
     big[0] = False
     return big[pieces]
-
-
-def bbox(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
-    """Bounding box slices of a non-empty mask, widened by ``margin`` voxels and clipped to the array."""
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(max(0, hit[0] - margin), min(mask.shape[axis], hit[-1] + 1 + margin)))
-    return tuple(out)

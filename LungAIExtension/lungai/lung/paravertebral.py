@@ -20,9 +20,10 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from lungai.arrays import bounding_box
 from lungai.labels import RIGHT_LUNG
 from lungai.lung.dome import BONE_HU, FAT_HU, soft_tissue
-from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces, pieces_holding
+from lungai.lung.morphology import fill_holes_slices, large_pieces, pieces_holding
 
 SPINE_HALF_WIDTH_MM = 25.0   # the vertebral body lies this close to the midline between the lungs
 MIN_SPINE_RADIUS_MM = 6.0    # thickest bone of a slice's spine region (a disc slice has none)
@@ -65,7 +66,7 @@ def vertebral_centres(hu: np.ndarray, body: np.ndarray, lungs: np.ndarray,
     bone = fill_holes_slices(region & (hu[with_lung, ys, xs] >= BONE_HU) & body[with_lung, ys, xs])
     for i, z in enumerate(with_lung):
         if bone[i].any():
-            box = bbox(bone[i])
+            box = bounding_box(bone[i])
             depth = ndimage.distance_transform_edt(np.pad(bone[i][box], 1), sampling=spacing[1:])
             at = np.unravel_index(np.argmax(depth), depth.shape)
             radius[z] = depth[at]

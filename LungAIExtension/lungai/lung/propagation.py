@@ -25,9 +25,10 @@ from typing import Tuple
 import numpy as np
 from scipy import ndimage
 
+from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import AERATED_HU, DENSE_HU, joint_domes, soft_tissue
-from lungai.lung.morphology import bbox, pieces_holding
+from lungai.lung.morphology import pieces_holding
 
 MAX_AERATED_FRACTION = 0.7   # a slice with less of this lung's area aerated is consolidated
 MIN_DENSE_MM2 = 1000.0       # ... and holds at least this much dense lung
@@ -56,7 +57,7 @@ def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndar
     it (across a fissure). The heart and the liver beside a lung have it on one side along most axes."""
     if not lung.any():
         return np.zeros_like(lung)
-    box = bbox(lung)
+    box = bounding_box(lung)
     sub = lung[box]
     score = np.zeros(sub.shape, dtype=np.uint8)
     for dy, dx in AXES:
@@ -82,7 +83,7 @@ def propagate_outline(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
     out = labels.copy()
     if not out.any():
         return out
-    box = bbox(out > 0, margin=1)
+    box = bounding_box(out > 0, margin=1)
     sub, hu, body = out[box], hu[box], body[box]  # views: filling ``sub`` fills ``out``
     pixel = spacing[1] * spacing[2]
     shrink = max(1, int(round(SLOPE * spacing[0] / min(spacing[1:]))))

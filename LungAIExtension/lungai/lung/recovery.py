@@ -25,11 +25,12 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
-from lungai.lung.morphology import bbox, fill_holes_slices, large_pieces, pieces_holding
+from lungai.lung.morphology import fill_holes_slices, large_pieces, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 from lungai.lung.propagation import propagate_outline
 
@@ -210,7 +211,7 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
     if not lung.any():
         return np.zeros_like(lung)
     reach_vox = [max(1, int(round(ENCLOSED_REACH_MM / s))) for s in spacing]
-    box = bbox(lung, margin=max(reach_vox))
+    box = bounding_box(lung, margin=max(reach_vox))
     sub = lung[box]
     candidates = (~occupied[box]) & body[box] & (hu[box] >= -1000) & (hu[box] < BONE_HU)
     candidates &= ndimage.binary_dilation(sub, iterations=2)
@@ -242,7 +243,7 @@ def hilar_zone(airways: np.ndarray, lungs: np.ndarray, spacing: Tuple[float, flo
     if not airways.any():
         return out
     # the lung wrapping a bronchus lies within a few cm of it: the box around the airways is enough
-    box = bbox(airways, margin=int(np.ceil(2 * HILUM_MM / min(spacing))) + 1)
+    box = bounding_box(airways, margin=int(np.ceil(2 * HILUM_MM / min(spacing))) + 1)
     central = airways[box] & ~fill_holes_slices(lungs[box])
     if central.any():
         out[box] = ndimage.distance_transform_edt(~central, sampling=spacing) <= HILUM_MM

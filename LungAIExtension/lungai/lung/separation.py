@@ -8,8 +8,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import watershed
 
+from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.morphology import bbox, label
+from lungai.lung.morphology import label
 
 MAX_SPLIT_DEPTH_MM = 24.0
 MIN_PART_FRACTION = 0.08
@@ -28,7 +29,7 @@ def _split_joined(component: np.ndarray, hu: np.ndarray, spacing: Tuple[float, .
     sides of the midline; those parts seed a watershed on the HU image, whose ridges follow the dense junction
     line between the lungs. Without such a split (one fused mass) the midline plane divides it.
     """
-    box = bbox(component, margin=1)
+    box = bounding_box(component, margin=1)
     comp = component[box]
     sampling = spacing[1:] if planar else spacing
     if planar:

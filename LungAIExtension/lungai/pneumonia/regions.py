@@ -13,6 +13,7 @@ import cc3d
 import numpy as np
 from scipy import ndimage as ndi
 
+from lungai.arrays import bounding_box
 from lungai.image import Image
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.terminology import ZONE_NAMES
@@ -184,17 +185,6 @@ def _extend_labels(labels: np.ndarray, lungs: np.ndarray, added: np.ndarray, mar
         labels[box][target] = sub_labels[tuple(n[target] for n in nearest)]
     labels[(lungs != RIGHT_LUNG) & (lungs != LEFT_LUNG)] = 0
     return labels
-
-
-def bounding_box(mask: np.ndarray, margin: int = 0) -> Tuple[slice, ...]:
-    """Slices of the smallest box holding ``mask`` grown by ``margin`` voxels (the whole grid when empty)."""
-    if not mask.any():
-        return tuple(slice(0, n) for n in mask.shape)
-    box = []
-    for axis, n in enumerate(mask.shape):
-        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(0, int(present[0]) - margin), min(n, int(present[-1]) + 1 + margin)))
-    return tuple(box)
 
 
 def component_boxes(components: np.ndarray, n: int,
