@@ -54,6 +54,14 @@ def test_2d_slices_convert_back_to_hu_and_train_as_2d_cases(tmp_path):
                                       version="0.0.0", card="", weights={"file": "x.pt", "sha256": "0" * 64, "size": 1}))
     (case,) = prepare_cases(ds.cases, entry)
     assert case.image.shape == (20, 25) and set(np.unique(case.label)) == {0, 2}
+    # without a known window each picture is calibrated by its own landmarks, as the shipped 2D model was trained
+    picture = np.full((40, 50), 200, np.uint8)  # soft-tissue peak at grey 200 -> 40 HU
+    picture[5:35, 5:20] = 20                    # lung at grey 20 -> -950 HU
+    PILImage.fromarray(picture).save(tmp_path / "img" / "7.png")
+    folder = convert_2d_slices(tmp_path / "img", tmp_path / "gt", tmp_path / "calibrated", {1: "x", 2: "y"},
+                               pixel_spacing=0.5, folds=1)
+    calibrated = read_image(read_nnunet_dataset(folder).cases[0].images[0], check="none").array
+    assert calibrated[0, 0] == pytest.approx(40.0) and calibrated[10, 10] == pytest.approx(-950.0)
     (tmp_path / "gt" / "7.png").unlink()
     with pytest.raises(InputError, match="no mask for 7.png"):
         convert_2d_slices(tmp_path / "img", tmp_path / "gt", tmp_path / "out", {1: "x"}, window=(0, 1),

@@ -205,14 +205,16 @@ def convert_phantom_cohort(cohort_dir: PathLike, out_dir: PathLike, target: str 
 
 
 def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLike, labels: Dict[int, str], *,
-                      window: Tuple[float, float], pixel_spacing: float, dataset_id: int = 910,
+                      pixel_spacing: float, window: Optional[Tuple[float, float]] = None, dataset_id: int = 910,
                       name: str = "Slices2D", description: str = "", licence: str = "", folds: int = 5,
                       seed: int = 0) -> Path:
     """Turn 8-bit windowed CT slices (PNG/JPEG) with same-named label masks into a 2D nnU-Net folder.
 
-    Grey values are mapped back to approximate HU through the display ``window`` (lo, hi) they were made with,
-    so that 2D slices and real CT share one intensity normalisation. Pixel spacing is as stated (pictures carry
-    none). Mask values must be label values (0..N); a {0, 255} mask is read as label 1.
+    Grey values are mapped back to approximate HU so that 2D slices and real CT share one intensity
+    normalisation: through the display ``window`` (lo, hi) they were made with when it is known, otherwise slice by
+    slice from two landmarks of a lung-windowed picture (``lungai.pneumonia.pictures.picture_to_hu``, the
+    calibration the shipped 2D lesion model was trained with). Pixel spacing is as stated (pictures carry none).
+    Mask values must be label values (0..N); a {0, 255} mask is read as label 1.
     """
     import numpy as np
     import SimpleITK as sitk
@@ -223,7 +225,11 @@ def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLi
     if not pictures:
         raise InputError(images_dir, "holds no PNG or JPEG slices")
     final = Path(out_dir) / f"Dataset{dataset_id:03d}_{name}"
-    lo, hi = (float(v) for v in window)
+    from lungai.pneumonia.pictures import picture_to_hu
+
+    def to_hu(grey: np.ndarray) -> np.ndarray:
+        return picture_to_hu(grey) if window is None else window[0] + grey / 255.0 * (window[1] - window[0])
+
     ids = []
     with atomic_folder(final) as staging:
         (staging / "imagesTr").mkdir()
@@ -244,7 +250,7 @@ def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLi
             if unknown:
                 raise InputError(mask_path, f"holds values {sorted(unknown)} that are not labels {labels}")
             case_id = f"{name.lower()}_{picture.stem}"
-            for array, folder, file_name in ((lo + grey / 255.0 * (hi - lo), "imagesTr", f"{case_id}_0000.nii.gz"),
+            for array, folder, file_name in ((to_hu(grey), "imagesTr", f"{case_id}_0000.nii.gz"),
                                              (mask.astype(np.uint8), "labelsTr", f"{case_id}.nii.gz")):
                 image = sitk.GetImageFromArray(array.astype(np.float32 if folder == "imagesTr" else np.uint8))
                 image.SetSpacing((pixel_spacing, pixel_spacing))
@@ -252,6 +258,9 @@ def convert_2d_slices(images_dir: PathLike, masks_dir: PathLike, out_dir: PathLi
             ids.append(case_id)
         write_dataset_json(staging, {0: "background", **labels}, len(ids), name, description=description,
                            licence=licence, extra={"source_images": str(images_dir.resolve()),
-                                                   "display_window_hu": [lo, hi], "assumed_pixel_spacing_mm": pixel_spacing})
+                                                   "hu_mapping": ("per-slice landmarks (lungai.pneumonia.pictures)"
+                                                                  if window is None else
+                                                                  f"display window {list(map(float, window))} HU"),
+                                                   "assumed_pixel_spacing_mm": pixel_spacing})
         write_splits(staging, ids, folds, seed)
     return final
