@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 from lungai.image import Image  # noqa: E402
 from lungai.io import read_image  # noqa: E402
@@ -39,7 +40,53 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return round(2.0 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b)), 4)
 
 
-def phantom_accuracy(seeds: int, size, spacing, presets, first_seed: int = 0) -> list:
+REGIONS = ("base", "paravertebral", "chest-wall rim", "mediastinal", "inner")
+
+
+def missed_lesion_regions(ct: Image, truth: np.ndarray, lesion: np.ndarray, lab: np.ndarray) -> list:
+    """Where the lesion voxels outside the mask lie, per truth lung: one row per region with volume, median HU,
+    distance from the mask (median, max) and the slices (5th-95th percentile). Regions, first match wins: base
+    (lowest 15 % of that lung's height), paravertebral (behind the lung's centre in the slice, more than 45 deg
+    from lateral, within 70 mm of the vertebral body centre), chest-wall rim (within 12 mm of bone), mediastinal
+    (medial, or anterior more than 45 deg from lateral: heart border, anterior mediastinum), inner (the rest)."""
+    from lungai.lung.body import body_interior
+    from lungai.lung.paravertebral import vertebral_centres
+
+    spacing = tuple(ct.spacing[::-1])  # phantoms are already [S, P, L]
+    missed = lesion & ~np.isin(lab, (RIGHT_LUNG, LEFT_LUNG))
+    if not missed.any():
+        return []
+    from_mask = ndimage.distance_transform_edt(~np.isin(lab, (RIGHT_LUNG, LEFT_LUNG)), sampling=spacing)
+    from_bone = ndimage.distance_transform_edt(ct.array < 180, sampling=spacing)
+    centres = vertebral_centres(ct.array, body_interior(ct.array), np.isin(truth, (1, 2)), spacing)
+    rows = []
+    for side, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")):
+        kk, yy, xx = np.nonzero(missed & (truth == side))
+        if kk.size == 0:
+            continue
+        z = np.nonzero((truth == side).any(axis=(1, 2)))[0]
+        height = (kk - z.min()) / max(1, z.max() - z.min())
+        cy, cx = np.full(truth.shape[0], np.nan), np.full(truth.shape[0], np.nan)
+        for k in np.unique(kk):
+            cy[k], cx[k] = ndimage.center_of_mass(truth[k] == side)
+        outward = -1.0 if side == RIGHT_LUNG else 1.0
+        angle = np.degrees(np.arctan2((yy - cy[kk]) * spacing[1], (xx - cx[kk]) * spacing[2] * outward))
+        spine = np.hypot((yy - centres[kk, 0]) * spacing[1], (xx - centres[kk, 1]) * spacing[2])
+        region = np.select([height < 0.15, (angle > 45) & (spine < 70), from_bone[kk, yy, xx] < 12,
+                            np.abs(angle) > 45], list(REGIONS[:4]), REGIONS[4])
+        for r in REGIONS:
+            sel = region == r
+            if sel.any():
+                d = from_mask[kk[sel], yy[sel], xx[sel]]
+                rows.append({"lung": name, "region": r, "ml": round(float(sel.sum() * ct.voxel_volume_ml), 1),
+                             "hu_median": round(float(np.median(ct.array[kk[sel], yy[sel], xx[sel]]))),
+                             "distance_mm_median": round(float(np.median(d)), 1),
+                             "distance_mm_max": round(float(d.max()), 1),
+                             "slices": [int(np.percentile(kk[sel], 5)), int(np.percentile(kk[sel], 95))]})
+    return rows
+
+
+def phantom_accuracy(seeds: int, size, spacing, presets, first_seed: int = 0, map_missed: bool = False) -> list:
     """Per case: Dice per lung and airways, sides, soft tissue inside the mask (mask minus the truth lungs and
     airways at HU > -300: false lesions for the pneumonia analysis) and lesion volume the mask misses."""
     from lungai.phantom import PhantomConfig, make_phantom
@@ -71,6 +118,12 @@ def phantom_accuracy(seeds: int, size, spacing, presets, first_seed: int = 0) ->
                   f"airways {r['dice_airways']:.3f}  airway voxels in lung {r['airway_voxels_in_lung_percent']}%  "
                   f"sides ok {r['sides_correct']}  soft tissue in mask {r['soft_tissue_in_mask_ml']} ml  lesion "
                   f"missed {r['lesion_missed_ml']} of {r['lesion_ml']} ml", flush=True)
+            if map_missed and lesion.any():
+                r["missed_lesion_regions"] = missed_lesion_regions(case.ct, truth, lesion, lab)
+                for m in r["missed_lesion_regions"]:
+                    print(f"      missed {m['lung']:5s} {m['region']:14s} {m['ml']:6.1f} ml  HU {m['hu_median']:5d}  "
+                          f"from mask {m['distance_mm_median']}/{m['distance_mm_max']} mm (median/max)  "
+                          f"slices {m['slices'][0]}-{m['slices'][1]}")
         _summary(preset, rows[-seeds:])
     return rows
 
@@ -191,6 +244,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phantom-spacing", default="2.5,2.5,5.0")
     parser.add_argument("--presets", nargs="*", default=["healthy", "covid-severe"],
                         help="phantom presets (e.g. add bacterial: lobar consolidation)")
+    parser.add_argument("--map-missed", action="store_true",
+                        help="print where the lesion voxels outside the mask lie (region, HU, distance, slices)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["phantom", "real", "speed"])
     args = parser.parse_args(argv)
     results = {}
@@ -198,7 +253,7 @@ def main(argv=None) -> int:
         print("phantom accuracy (targets: healthy >= 0.98, severe COVID >= 0.97 per lung)")
         results["phantom"] = phantom_accuracy(args.seeds, tuple(int(v) for v in args.phantom_size.split(",")),
                                               tuple(float(v) for v in args.phantom_spacing.split(",")),
-                                              args.presets, args.first_seed)
+                                              args.presets, args.first_seed, args.map_missed)
     if "real" not in args.skip:
         print("real data (target: CIP Dice >= 0.97 per lung)")
         results["cip"] = cip_accuracy()
