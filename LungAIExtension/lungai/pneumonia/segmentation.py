@@ -11,7 +11,9 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   local radius grown by a partial-volume shell of ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the
   radius; from there the dense structure is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving
   the lung at the hilum is no tube where it merges with the mediastinum);
-* remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius, and
+* remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius (what it
+  shaved off the border of a lesion that survives the rejections below, within the disc's radius of it, is given
+  back: ``restore_shaved_border``), and
   sheets parallel to the slices (lung bases and apices next to the diaphragm and chest wall) by a cranio-caudal
   line opening of ``opening_z_mm`` radius where the slices are thin enough to resolve it;
 * airway walls, by excluding a ``airway_wall_mm`` shell around the airway mask of the lung segmentation; the
@@ -62,6 +64,7 @@ class ClassicParams:
     smoothing_mm: float = 0.7
     opening_mm: float = 2.0
     opening_z_mm: float = 1.0
+    restore_shaved_border: bool = True
     vessel_core_hu: float = -500.0
     dense_opening_mm: float = 3.0
     vessel_margin_mm: float = 1.5
@@ -205,6 +208,11 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         walls = airway_walls & (smooth >= lo) & (smooth <= hi) & ~vessels
         lesions = bulges_on_thin_structures(lesions, before_opening | walls, spacing, p.remnant_max_mm3,
                                             p.thin_reach_mm, p.thin_max_ratio)
+    if p.restore_shaved_border and lesions.any():
+        # the opening shaved the ragged border of every lesion as well as the thin structures: what it removed
+        # within its own radius of a lesion that survived the rejections is that lesion's border (noise makes a
+        # faint lesion's outline ragged); thin structures apart from the lesions stay removed
+        lesions |= before_opening & morphology(ndi.binary_dilation, lesions, p.opening_mm, spacing, axial)
     # hysteresis: from the lesions that survived and hold a ball of ``regrow_from_mm``, grow back into the
     # suppressed vessel zone (up to ``lesion_regrow_mm`` through it): vessels and their shells inside or along a
     # lesion are lesion; small remnants beside vessels do not creep along them
@@ -217,7 +225,11 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         steps = max(1, int(np.ceil(p.lesion_regrow_mm / min(coarse_spacing))))
         grown = ndi.binary_dilation(seeds, ndi.generate_binary_structure(3, 1), iterations=steps,
                                     mask=seeds | (bin_average(vessels, factors) > 0))
-        lesions |= vessels & expand_blocks(grown, factors, lesions.shape)
+        # grown on the coarse grid, the zone can reach a vessel across a gap of fine voxels outside it: only what
+        # stays connected to a lesion is lesion (a vessel beside a lesion is no lesion of its own)
+        regrown = lesions | (vessels & expand_blocks(grown, factors, lesions.shape))
+        parts = cc3d.connected_components(regrown, connectivity=26)
+        lesions = regrown & np.isin(parts, np.unique(parts[lesions]))
     # the blurred border of a faint lesion, below the ground-glass threshold, is lesion down to half contrast
     lesions = grow_to_half_contrast(lesions, smooth, region & ~vessels & ~rim, spacing, p.ground_glass_hu[0],
                                     p.edge_reach_mm, p.edge_background_mm)
