@@ -358,3 +358,36 @@ def test_the_left_lung_is_filled_out_behind_its_centre_only():
     assert not (added & (yy < 30)).any()
     assert not (added & ~disc).any()
     assert np.count_nonzero(added[5]) > 0.8 * np.count_nonzero(disc[5] & ~lateral_half[5] & (yy[5] > 31))
+
+
+def _dense_wall_in_lung():
+    """An aerated right lung block (-850 HU) split by a dense wall (30 HU, 5 mm thick across x = 19-20) with
+    lung on both sides of it: enclosed along every axis that crosses it (away from the block's faces, where the
+    axes leaving the grid see no lung)."""
+    hu = np.full((16, 40, 40), -850.0, dtype=np.float32)
+    hu[:, :, 19:21] = 30.0
+    labels = np.where(hu < -400, RIGHT_LUNG, 0).astype(np.uint8)
+    wall = labels == 0
+    return hu, labels, wall
+
+
+def test_enclosed_tissue_is_taken_only_beside_lung_added_by_the_later_steps():
+    from lungai.lung.recovery import _add_enclosed
+
+    hu, labels, wall = _dense_wall_in_lung()
+    body = np.ones(hu.shape, dtype=bool)
+    everywhere = labels.copy()
+    _add_enclosed(everywhere, hu, body, SPACING, False, None)
+    assert (everywhere[2:-2, 5:-5][wall[2:-2, 5:-5]] == RIGHT_LUNG).all()
+    far = np.zeros(hu.shape, dtype=bool)
+    far[6, 20, 2] = True  # lung added 17 voxels (42 mm) from the wall: nothing beside it to test
+    untouched = labels.copy()
+    _add_enclosed(untouched, hu, body, SPACING, False, None, near=far)
+    np.testing.assert_array_equal(untouched, labels)
+    beside = np.zeros(hu.shape, dtype=bool)
+    beside[6, 20, 18] = True  # lung added against the wall: the wall within two voxels (6-connected) of it
+    near = labels.copy()
+    _add_enclosed(near, hu, body, SPACING, False, None, near=beside)
+    added = np.argwhere(near != labels)
+    assert {tuple(a) for a in added} == {(6, 20, 19), (6, 20, 20), (5, 20, 19), (7, 20, 19), (6, 19, 19),
+                                         (6, 21, 19)}

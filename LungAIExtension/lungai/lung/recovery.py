@@ -250,6 +250,56 @@ def hilar_zone(airways: np.ndarray, lungs: np.ndarray, spacing: Tuple[float, flo
     return out
 
 
+def _enclosure_score_at(lung: np.ndarray, points: np.ndarray, spacing: Tuple[float, float, float],
+                        axes: np.ndarray) -> np.ndarray:
+    """For each point (rows of voxel indices): the number of ``axes`` along which ``lung`` lies within
+    ENCLOSED_REACH_MM on both sides of it (the score of :func:`enclosed_dense`, at these points only)."""
+    shape = np.array(lung.shape)
+    score = np.zeros(len(points), dtype=np.uint8)
+    for axis in axes:
+        n = max(1, int(ENCLOSED_REACH_MM // float(np.linalg.norm(axis * np.asarray(spacing)))))
+        sides = []
+        for sign in (1, -1):
+            seen = np.zeros(len(points), dtype=bool)
+            for t in range(1, n + 1):
+                q = points + sign * t * axis
+                inside = ((q >= 0) & (q < shape)).all(axis=1)
+                seen[inside] |= lung[tuple(q[inside].T)]
+            sides.append(seen)
+        score += sides[0] & sides[1]
+    return score
+
+
+def _add_enclosed(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
+                  planar: bool, hilum: Optional[np.ndarray], near: Optional[np.ndarray] = None) -> None:
+    """Dense tissue enclosed by each lung (:func:`enclosed_dense`) labelled as that lung, in place; with
+    ``near``, only tissue within two voxels of it (scored at those voxels only)."""
+    if near is None:
+        for side in (RIGHT_LUNG, LEFT_LUNG):
+            labels[enclosed_dense(labels == side, labels > 0, hu, body, spacing, planar, hilum)] = side
+        return
+    if not near.any():
+        return
+    box = bounding_box(near, margin=4)
+    offset = np.array([b.start for b in box])
+    beside = ndimage.binary_dilation(near[box], iterations=2)
+    beside &= (labels[box] == 0) & body[box] & (hu[box] >= -1000) & (hu[box] < BONE_HU)
+    axes = np.array([a for a in _axes() if not (planar and a[0])])
+    needed = int(np.ceil(ENCLOSED_MIN_AXES * len(axes) / 13.0))
+    needed_hilum = int(np.ceil(HILUM_MIN_AXES * len(axes) / 13.0))
+    for side in (RIGHT_LUNG, LEFT_LUNG):
+        lung = labels == side
+        candidates = beside & ndimage.binary_dilation(lung[box], iterations=2) & (labels[box] == 0)
+        points = np.argwhere(candidates) + offset
+        if len(points) == 0:
+            continue
+        score = _enclosure_score_at(lung, points, spacing, axes)
+        taken = score >= needed
+        if hilum is not None:
+            taken &= ~hilum[tuple(points.T)] | (score >= needed_hilum)
+        labels[tuple(points[taken].T)] = side
+
+
 def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
                        progress=None, planar: bool = False, hilum: Optional[np.ndarray] = None) -> np.ndarray:
     """Labels with dense lung at the chest wall added to each lung (slice by slice, see module docstring);
@@ -271,15 +321,17 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
     if centres is not None:
         added = (out == LEFT_LUNG) & (labels == 0)
         out[added & beside_the_aorta(centres, out.shape, spacing)] = 0
-    for side in (RIGHT_LUNG, LEFT_LUNG):
-        enclosed = enclosed_dense(out == side, out > 0, hu, body, spacing, planar, hilum)
-        out[enclosed] = side
+    _add_enclosed(out, hu, body, spacing, planar, hilum)
     if not planar:
+        enclosed_once = out > 0
         out = extend_to_dome(out, hu, body, spacing)
         out = mirrored_consolidation(out, hu, body, spacing, centres)
         out = right_gutter(out, hu, body, spacing, hilum, centres)
         out = bridge_across_slices(out, hu, body, spacing, hilum)
         out = propagate_outline(out, hu, body, spacing)
+        # these steps put lung on the far side of dense tissue that had lung on one side only (against the
+        # mediastinum and in the gutters): the tissue beside what they added is tested once more
+        _add_enclosed(out, hu, body, spacing, planar, hilum, near=(out > 0) & ~enclosed_once)
     # a voxel that is lung in the slices above and below and dense where it lies is lung too
     # (a slice whose rays missed part of a consolidation that its neighbours recovered)
     for side in () if planar else (RIGHT_LUNG, LEFT_LUNG):
