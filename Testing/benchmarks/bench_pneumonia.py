@@ -4,6 +4,7 @@
     nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py followup  # new / resolved lesions
     nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py covid2d   # real slices, 5-fold CV
     nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py speed     # 512x512x300 end to end
+    nice -n 10 /work/venv/bin/python Testing/benchmarks/bench_pneumonia.py losses    # where the lesion Dice is lost
 
 Phantom cohort: presets covid-mild/moderate/severe, bacterial and healthy, several seeds. ``--lungs auto``
 (default): lungs from ``lungai.lung.segment_lungs`` (the whole pipeline is measured, not the lesion step alone);
@@ -249,11 +250,94 @@ def speed(args) -> None:
           f"{os.getloadavg()[0]:.1f}")
 
 
+def _blurred_occupancy(cfg):
+    """The phantom of ``cfg`` and its lesion label blurred exactly as its CT is (in-plane PSF and slice profile on
+    the oversampled rendering grid, sampled at the output slices): below 0.5 the CT shows less than half the
+    lesion's contrast. The rendering grid is reached by wrapping two phantom internals for the one call."""
+    import lungai.phantom.ct as phantom_ct
+    from lungai.phantom import make_phantom
+
+    seen = {}
+    paint, acquire = phantom_ct.paint_lesions, phantom_ct._acquire
+
+    def keep_ids(vol, grid, specs, rng, ids, classes):
+        seen["ids"] = ids
+        return paint(vol, grid, specs, rng, ids, classes)
+
+    def keep_grid(hu, cfg_, grid, m):
+        seen.setdefault("grid", (cfg_, grid, m))
+        return acquire(hu, cfg_, grid, m)
+
+    phantom_ct.paint_lesions, phantom_ct._acquire = keep_ids, keep_grid
+    try:
+        case = make_phantom(cfg)
+    finally:
+        phantom_ct.paint_lesions, phantom_ct._acquire = paint, acquire
+    return case, acquire((seen["ids"] > 0).astype(np.float32), *seen["grid"])
+
+
+def _first_class(mask: np.ndarray, classes) -> Dict[str, int]:
+    """Voxel counts of ``mask`` sorted into the first of the (name, selection) ``classes`` that holds them."""
+    rest, counts = mask.copy(), {}
+    for name, selection in classes:
+        counts[name] = int(np.count_nonzero(rest & selection))
+        rest &= ~selection
+    counts["other"] = int(np.count_nonzero(rest))
+    return counts
+
+
+def losses(args) -> None:
+    """Where the lesion Dice is lost: truth voxels no predicted lesion covers, and false voxels, by cause."""
+    from scipy import ndimage as ndi
+
+    from lungai.labels import AIRWAYS
+    from lungai.phantom import PhantomConfig
+    from lungai.pneumonia.analysis import lung_regions
+    from lungai.pneumonia.lesions import find_lesions
+    from lungai.pneumonia.segmentation import morphology, segment_lesions
+
+    print(_method_line(args), flush=True)
+    for spec in args.cases:
+        preset, seed = spec.rsplit(":", 1)
+        cfg = PhantomConfig(seed=int(seed), preset=preset, size=tuple(args.size), spacing=tuple(args.spacing))
+        case, occupancy = _blurred_occupancy(cfg)
+        ct = case.ct
+        regions = _truth_regions(case) if args.lungs == "truth" else lung_regions(ct)[0]
+        seg = segment_lesions(ct, regions)
+        pred = find_lesions(ct, seg.labels, regions, 5.0)[2] > 0
+        truth = case.truth["lesions"].array > 0
+        spacing = tuple(reversed(ct.spacing))
+        smooth = ndi.gaussian_filter(ct.array.astype(np.float32), [0.7 / s for s in spacing])
+        lung = regions.lung_mask
+        walls = lung & morphology(ndi.binary_dilation, regions.lungs == AIRWAYS, 3.0, spacing)
+        cross = ndi.generate_binary_structure(3, 1)
+        cross[[0, 2]] = False  # the phantom's axial axis is array axis 0
+        rim = lung & ~ndi.binary_erosion(lung, cross, border_value=1)
+        far = ndi.distance_transform_edt(~pred, sampling=spacing) > 4.0
+        near_truth = ndi.distance_transform_edt(~truth, sampling=spacing) <= 2.0
+        missed = truth & ~pred
+        print(f"\n{spec}: Dice {_dice(pred, truth):.3f}; blurred occupancy >= 0.5 vs truth "
+              f"{_dice(occupancy >= 0.5, truth):.3f}; missed {np.count_nonzero(missed)}, outside the lung mask "
+              f"{np.count_nonzero(missed & ~lung)}")
+        for name, n in _first_class(missed & lung, [
+                ("blurred occupancy < 0.5", occupancy < 0.5), ("airway-wall shell", walls), ("outer rim voxel", rim),
+                ("vessel zone", seg.vessels), ("smoothed HU < -720", smooth < -720.0),
+                ("> 4 mm from any predicted lesion", far)]).items():
+            print(f"  missed {name:34s} {n:7d}")
+        false = pred & ~truth
+        for name, n in _first_class(false, [
+                ("blurred occupancy >= 0.5", occupancy >= 0.5), ("blurred occupancy 0.2-0.5", occupancy >= 0.2),
+                ("vessel zone", seg.vessels), ("within 2 mm of the truth", near_truth)]).items():
+            print(f"  false  {name:34s} {n:7d}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["phantom", "followup", "covid2d", "speed"])
+    parser.add_argument("what", choices=["phantom", "followup", "covid2d", "speed", "losses"])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--cases", nargs="+", default=["covid-moderate:100", "covid-severe:100", "covid-severe:101"],
+                        help="PRESET:SEED phantoms for 'losses'")
     parser.add_argument("--size", type=int, nargs=3, default=(192, 192, 96), help="phantom size (i j k)")
     parser.add_argument("--spacing", type=float, nargs=3, default=(1.8, 1.8, 3.5), help="phantom spacing (mm)")
     parser.add_argument("--method", choices=["classic", "model"], default="classic", help="lesion method")
@@ -267,7 +351,8 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(2)
-    {"phantom": phantom, "followup": followup_bench, "covid2d": covid2d, "speed": speed}[args.what](args)
+    {"phantom": phantom, "followup": followup_bench, "covid2d": covid2d, "speed": speed,
+     "losses": losses}[args.what](args)
     return 0
 
 
