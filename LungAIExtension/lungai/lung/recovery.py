@@ -15,6 +15,8 @@ air mask. These steps put it back:
 * consolidated bases (``dome``), the mirrored other lung (``contralateral``), the right paravertebral gutter
   (``paravertebral``), dense tissue bridged between aerated slices (``bridging``) and consolidated slices
   filled out from the neighbouring slice's lung and between parts of the lung in the slice (``propagation``);
+* enclosure once more, beside the lung these steps added only: they put lung on the far side of consolidation that
+  had lung on one side only (against the mediastinum, in the gutters);
 * slice completion: a voxel that is lung in the slices above and below.
 """
 
