@@ -59,3 +59,12 @@ def large_pieces(mask: np.ndarray, pixel_mm2: float, min_mm2: float) -> np.ndarr
     big = np.bincount(pieces.ravel(), minlength=n + 1) * pixel_mm2 >= min_mm2
     big[0] = False
     return big[pieces]
+
+
+def or_shifted(target: np.ndarray, mask: np.ndarray, step: np.ndarray) -> None:
+    """``target[p] |= mask[p + step]`` wherever ``p + step`` lies inside the array."""
+    if any(abs(s) >= n for s, n in zip(step, mask.shape)):
+        return
+    src = tuple(slice(max(0, s), n + min(0, s)) for s, n in zip(step, mask.shape))
+    dst = tuple(slice(max(0, -s), n + min(0, -s)) for s, n in zip(step, mask.shape))
+    target[dst] |= mask[src]

@@ -28,27 +28,14 @@ from scipy import ndimage
 from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import AERATED_HU, DENSE_HU, joint_domes, soft_tissue
-from lungai.lung.morphology import pieces_holding
+from lungai.lung.morphology import or_shifted, pieces_holding
 
 MAX_AERATED_FRACTION = 0.7   # a slice with less of this lung's area aerated is consolidated
 MIN_DENSE_MM2 = 1000.0       # ... and holds at least this much dense lung
 SLOPE = 0.5                  # the lung border moves at most this many mm in-plane per mm between slices
 ENCLOSED_REACH_MM = 40.0     # tissue with this lung within this distance on both sides ...
 ENCLOSED_MIN_AXES = 3        # ... along this many of the 4 in-plane axes is lung (a consolidated slice only)
-AXES = ((0, 1), (1, 0), (1, 1), (1, -1))
-
-
-def _within_reach(mask: np.ndarray, dy: int, dx: int, steps: int) -> np.ndarray:
-    """Where ``mask`` holds a pixel within ``steps`` steps of (dy, dx) from each pixel."""
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    for t in range(1, steps + 1):
-        sy, sx = dy * t, dx * t
-        if abs(sy) >= h or abs(sx) >= w:
-            break
-        out[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)] |= mask[max(0, sy):h + min(0, sy),
-                                                                            max(0, sx):w + min(0, sx)]
-    return out
+AXES = np.array(((0, 1), (1, 0), (1, 1), (1, -1)))
 
 
 def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
@@ -60,9 +47,13 @@ def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndar
     box = bounding_box(lung)
     sub = lung[box]
     score = np.zeros(sub.shape, dtype=np.uint8)
-    for dy, dx in AXES:
-        steps = int(ENCLOSED_REACH_MM // float(np.hypot(dy * spacing[0], dx * spacing[1])))
-        score += _within_reach(sub, dy, dx, steps) & _within_reach(sub, -dy, -dx, steps)
+    for axis in AXES:
+        steps = int(ENCLOSED_REACH_MM // float(np.hypot(axis[0] * spacing[0], axis[1] * spacing[1])))
+        forward, backward = np.zeros_like(sub), np.zeros_like(sub)
+        for t in range(1, steps + 1):
+            or_shifted(forward, sub, t * axis)
+            or_shifted(backward, sub, -t * axis)
+        score += forward & backward
     out = np.zeros_like(lung)
     out[box] = score >= ENCLOSED_MIN_AXES
     return out

@@ -32,7 +32,7 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import extend_to_dome
-from lungai.lung.morphology import fill_holes_slices, large_pieces, pieces_holding
+from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 from lungai.lung.propagation import propagate_outline
 
@@ -192,15 +192,6 @@ def _axes() -> np.ndarray:
     return np.array([d for d in steps if tuple(-d) > tuple(d)])
 
 
-def _or_shifted(target: np.ndarray, mask: np.ndarray, step: np.ndarray) -> None:
-    """``target[p] |= mask[p + step]`` wherever ``p + step`` lies inside the array."""
-    if any(abs(s) >= n for s, n in zip(step, mask.shape)):
-        return
-    src = tuple(slice(max(0, s), n + min(0, s)) for s, n in zip(step, mask.shape))
-    dst = tuple(slice(max(0, -s), n + min(0, -s)) for s, n in zip(step, mask.shape))
-    target[dst] |= mask[src]
-
-
 def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
                    spacing: Tuple[float, float, float], planar: bool = False,
                    hilum: Optional[np.ndarray] = None) -> np.ndarray:
@@ -227,8 +218,8 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
         n = max(1, int(ENCLOSED_REACH_MM // length))
         forward, backward = np.zeros_like(sub), np.zeros_like(sub)
         for t in range(1, n + 1):
-            _or_shifted(forward, sub, t * axis)
-            _or_shifted(backward, sub, -t * axis)
+            or_shifted(forward, sub, t * axis)
+            or_shifted(backward, sub, -t * axis)
         score += forward & backward
     region = candidates & (score >= needed)
     if hilum is not None:
