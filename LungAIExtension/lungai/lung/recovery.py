@@ -192,6 +192,14 @@ def _axes() -> np.ndarray:
     return np.array([d for d in steps if tuple(-d) > tuple(d)])
 
 
+def _enclosure_axes(planar: bool) -> Tuple[np.ndarray, int, int]:
+    """The axes of the enclosure test (the 13 axes, or the 4 in-plane ones of a thin slab) and the axes needed
+    outside and inside the hilum (ENCLOSED_MIN_AXES and HILUM_MIN_AXES as shares of 13)."""
+    axes = np.array([a for a in _axes() if not (planar and a[0])])
+    return (axes, int(np.ceil(ENCLOSED_MIN_AXES * len(axes) / 13.0)),
+            int(np.ceil(HILUM_MIN_AXES * len(axes) / 13.0)))
+
+
 def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body: np.ndarray,
                    spacing: Tuple[float, float, float], planar: bool = False,
                    hilum: Optional[np.ndarray] = None) -> np.ndarray:
@@ -210,8 +218,7 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
     candidates &= ndimage.binary_dilation(sub, iterations=2)
     if not candidates.any():
         return np.zeros_like(lung)
-    axes = [a for a in _axes() if not (planar and a[0])]
-    needed = int(np.ceil(ENCLOSED_MIN_AXES * len(axes) / 13.0))
+    axes, needed, needed_hilum = _enclosure_axes(planar)
     score = np.zeros(sub.shape, dtype=np.uint8)
     for axis in axes:
         length = float(np.linalg.norm(axis * np.asarray(spacing)))
@@ -223,7 +230,7 @@ def enclosed_dense(lung: np.ndarray, occupied: np.ndarray, hu: np.ndarray, body:
         score += forward & backward
     region = candidates & (score >= needed)
     if hilum is not None:
-        region &= ~hilum[box] | (score >= int(np.ceil(HILUM_MIN_AXES * len(axes) / 13.0)))
+        region &= ~hilum[box] | (score >= needed_hilum)
     out = np.zeros_like(lung)
     out[box] = region
     return out
@@ -277,9 +284,7 @@ def _add_enclosed(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing:
     offset = np.array([b.start for b in box])
     beside = ndimage.binary_dilation(near[box], iterations=2)
     beside &= (labels[box] == 0) & body[box] & (hu[box] >= -1000) & (hu[box] < BONE_HU)
-    axes = np.array([a for a in _axes() if not (planar and a[0])])
-    needed = int(np.ceil(ENCLOSED_MIN_AXES * len(axes) / 13.0))
-    needed_hilum = int(np.ceil(HILUM_MIN_AXES * len(axes) / 13.0))
+    axes, needed, needed_hilum = _enclosure_axes(planar)
     for side in (RIGHT_LUNG, LEFT_LUNG):
         lung = labels == side
         candidates = beside & ndimage.binary_dilation(lung[box], iterations=2) & (labels[box] == 0)
