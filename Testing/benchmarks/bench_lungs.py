@@ -50,6 +50,7 @@ def missed_lesion_regions(ct: Image, truth: np.ndarray, lesion: np.ndarray, lab:
     from lateral, within 70 mm of the vertebral body centre), chest-wall rim (within 12 mm of bone), mediastinal
     (medial, or anterior more than 45 deg from lateral: heart border, anterior mediastinum), inner (the rest)."""
     from lungai.lung.body import body_interior
+    from lungai.lung.dome import BONE_HU
     from lungai.lung.paravertebral import vertebral_centres
 
     spacing = tuple(ct.spacing[::-1])  # phantoms are already [S, P, L]
@@ -57,7 +58,7 @@ def missed_lesion_regions(ct: Image, truth: np.ndarray, lesion: np.ndarray, lab:
     if not missed.any():
         return []
     from_mask = ndimage.distance_transform_edt(~np.isin(lab, (RIGHT_LUNG, LEFT_LUNG)), sampling=spacing)
-    from_bone = ndimage.distance_transform_edt(ct.array < 180, sampling=spacing)
+    from_bone = ndimage.distance_transform_edt(ct.array < BONE_HU, sampling=spacing)
     centres = vertebral_centres(ct.array, body_interior(ct.array), np.isin(truth, (1, 2)), spacing)
     rows = []
     for side, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")):

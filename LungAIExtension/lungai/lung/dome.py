@@ -20,8 +20,8 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 AERATED_HU = -400.0          # a lung bottom this dark lies on the dome
 ORGAN_HU = -100.0            # ... when the voxel below it is tissue (diaphragm, liver, spleen)
 DENSE_HU = -250.0            # a lung bottom this dense, two voxels deep, is a consolidation cut off above the dome
-FAT_HU = (-150.0, -60.0)
-BONE_HU = 180.0
+FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not lung
+BONE_HU = 180.0              # ribs and vertebrae
 MIN_DOME_COLUMNS = 40        # fewest aerated-bottom columns to fit a dome
 DOME_TOLERANCE_MM = 6.0      # columns whose lung bottom lies higher above the fit (heart, hilum) are not dome
 RAISED_AERATED_MM = 15.0     # an aerated bottom on tissue this far above the fit may rest on a consolidated recess

@@ -31,7 +31,7 @@ from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
-from lungai.lung.dome import extend_to_dome
+from lungai.lung.dome import BONE_HU, FAT_HU, extend_to_dome
 from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 from lungai.lung.propagation import propagate_outline
@@ -52,8 +52,6 @@ ANTERIOR_LIMIT_DEG = 100.0  # allowed ray angles from the lateral direction, tow
 POSTERIOR_LIMIT_DEG = 120.0  # ... and towards the back (not the left paravertebral gutter: descending aorta)
 POSTERIOR_LIMIT_RIGHT_DEG = 140.0  # the right gutter holds only the azygos vein and oesophagus beside the spine
 MIN_LUNG_AREA_MM2 = 150.0
-FAT_HU = (-150.0, -60.0)     # fat-dark voxels (extrapleural and chest-wall fat) are not taken
-BONE_HU = 180.0
 MIN_LAYER_MM2 = 80.0         # smallest dense layer a slice's rays recover (smaller pieces are chest wall)
 HILUM_MM = 10.0              # near the central airways (hilum) the enclosure test is stricter:
 HILUM_MIN_AXES = 10          # ... lung on both sides along this many of the 13 axes
