@@ -294,8 +294,10 @@ def losses(args) -> None:
     from lungai.phantom import PhantomConfig
     from lungai.pneumonia.analysis import lung_regions
     from lungai.pneumonia.lesions import find_lesions
-    from lungai.pneumonia.segmentation import morphology, segment_lesions
+    from lungai.pneumonia.segmentation import ClassicParams, morphology, segment_lesions
 
+    params = ClassicParams()  # the method's own smoothing, airway-wall shell and ground-glass threshold
+    faint = params.ground_glass_hu[0]
     print(_method_line(args), flush=True)
     for spec in args.cases:
         preset, seed = spec.rsplit(":", 1)
@@ -307,9 +309,9 @@ def losses(args) -> None:
         pred = find_lesions(ct, seg.labels, regions, 5.0)[2] > 0
         truth = case.truth["lesions"].array > 0
         spacing = tuple(reversed(ct.spacing))
-        smooth = ndi.gaussian_filter(ct.array.astype(np.float32), [0.7 / s for s in spacing])
+        smooth = ndi.gaussian_filter(ct.array.astype(np.float32), [params.smoothing_mm / s for s in spacing])
         lung = regions.lung_mask
-        walls = lung & morphology(ndi.binary_dilation, regions.lungs == AIRWAYS, 3.0, spacing)
+        walls = lung & morphology(ndi.binary_dilation, regions.lungs == AIRWAYS, params.airway_wall_mm, spacing)
         cross = ndi.generate_binary_structure(3, 1)
         cross[[0, 2]] = False  # the phantom's axial axis is array axis 0
         rim = lung & ~ndi.binary_erosion(lung, cross, border_value=1)
@@ -321,7 +323,7 @@ def losses(args) -> None:
               f"{np.count_nonzero(missed & ~lung)}")
         for name, n in _first_class(missed & lung, [
                 ("blurred occupancy < 0.5", occupancy < 0.5), ("airway-wall shell", walls), ("outer rim voxel", rim),
-                ("vessel zone", seg.vessels), ("smoothed HU < -720", smooth < -720.0),
+                ("vessel zone", seg.vessels), (f"smoothed HU < {faint:.0f}", smooth < faint),
                 ("> 4 mm from any predicted lesion", far)]).items():
             print(f"  missed {name:34s} {n:7d}")
         false = pred & ~truth
