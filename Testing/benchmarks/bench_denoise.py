@@ -88,7 +88,7 @@ def _cnn(image, weights=None):
     net = build_network(json.loads(params.read_text()) if params.is_file() else None)
     net.load_state_dict(torch.load(weights, weights_only=True))
     return image.like(denoise_slices(net.eval(), image.array.astype(np.float32), NORMALIZATION,
-                                     torch.device("cpu")))
+                                     torch.device("cpu"), pixel_mm=float(np.mean(image.spacing[:2]))))
 
 
 def regions(args: argparse.Namespace) -> None:

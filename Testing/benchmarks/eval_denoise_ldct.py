@@ -399,7 +399,8 @@ def evaluate(args: argparse.Namespace) -> None:
             q = p.quarter
             outputs = {"quarter dose (input)": q.array,
                        "NLM": denoise_nlm(q).array,
-                       "CNN": denoise_slices(net, q.array, NORMALIZATION, torch.device("cpu"))}
+                       "CNN": denoise_slices(net, q.array, NORMALIZATION, torch.device("cpu"),
+                                             pixel_mm=float(np.mean(q.spacing[:2])))}
             for method, array in outputs.items():
                 rows.append({"patient": patient, "kernel": p.kernel, "method": method, **_figures(array, p)})
             print(f"{patient} {p.kernel}: " + ", ".join(

@@ -4,6 +4,12 @@ Usage (repository root)::
 
     python Testing/benchmarks/train_denoise_bank.py --bundles DIR --out DIR [--folds L143 L192 none]
         [--steps 20000] [--batch 32] [--patch 128] [--lr 1e-3] [--features 32] [--device cuda]
+        [--noise-level-input]
+    python Testing/benchmarks/train_denoise_bank.py --make-levels --bundles DIR
+
+``--noise-level-input`` trains the network that also takes the measured noise level of each slice; it needs the
+bundles' noise-level tables, which ``--make-levels`` measures once (a few minutes on one core; it needs the full
+``lungai`` environment, the training itself does not).
 
 Each fold trains one network: ``--folds L143`` trains without patient L143's slices (for the honest 2-fold
 evaluation on the real pairs), ``none`` on everything (the model to publish). Folds run in parallel processes
@@ -59,7 +65,7 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
     import torch
 
     _enter_lungai_lightly()
-    from lungai.denoise.network import RedCnnShuffle
+    from lungai.denoise.network import RedCnnShuffle, add_noise_level_input
     from lungai.denoise.noisebank import Bundle, NoiseBank, train_bank, validation_pairs
 
     torch.manual_seed(args.seed)
@@ -87,23 +93,32 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
         bundle.weight = weights[_family(bundle.name)]
     val_names = [name for name in VALIDATION if (Path(args.bundles) / f"{name}.npz").exists()]
     val_bundles = [Bundle.load(Path(args.bundles) / f"{name}.npz", device) for name in val_names]
-    val = [pair for dose in args.val_doses for pair in validation_pairs(val_bundles, dose)]
+    val = [pair for dose in args.val_doses
+           for pair in validation_pairs(val_bundles, dose, noise_level_input=args.noise_level_input)]
     log(f"training on {used} ({sum(len(b) for b in train)} slices), validating on {len(val)} slices of {val_names} "
         f"at doses {args.val_doses}")
     params = {"features": args.features, "depth": args.depth, "shuffle": args.shuffle, "kernel_size": 3}
+    if args.noise_level_input:
+        params["noise_level_input"] = True
     net = RedCnnShuffle(2, 1, 1, **params).to(device)
     if args.init_prefix:  # a warm start from an earlier network of the same fold (never one that saw the patient)
         init = Path(f"{args.init_prefix}{fold}") / "best.pt"
-        net.load_state_dict(torch.load(init, map_location=device, weights_only=True))
+        state = torch.load(init, map_location=device, weights_only=True)
+        if args.noise_level_input and state["encoder.0.weight"].shape[1] < net.encoder[0].weight.shape[1]:
+            state = add_noise_level_input(state)  # same output as the initial network; the new input starts at 0
+            log("noise-level input added to the initial network (its weights zero)")
+        net.load_state_dict(state)
         log(f"starting from {init}")
     bank = NoiseBank(train, patch=args.patch, doses=tuple(args.doses), quarter_share=args.quarter_share,
-                     lesion_weight=args.lesion_weight, lung_weight=args.lung_weight, seed=args.seed)
+                     lesion_weight=args.lesion_weight, lung_weight=args.lung_weight, seed=args.seed,
+                     noise_level_input=args.noise_level_input)
     out = train_bank(net, bank, val, steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
                      time_limit_s=args.time_limit, select=args.select, log=log)
     torch.save(out["state"], folder / "best.pt")
     config = {"steps": args.steps, "steps_run": out["steps"], "batch_size": args.batch, "patch": args.patch,
               "lr": args.lr, "schedule": "warm-up, cosine decay", "optimizer": "Adam", "grad_clip": 1.0,
               "lesion_weight": args.lesion_weight, "lung_weight": args.lung_weight, "seed": args.seed, "init": args.init_prefix,
+              "noise_level_input": args.noise_level_input,
               "doses": {"log_uniform": list(args.doses), "quarter_share": args.quarter_share},
               "validation": val_names, "validation_doses": args.val_doses, "selection": args.select,
               "device": str(device), "params": params,
@@ -126,10 +141,19 @@ def train_fold(fold: str, args: argparse.Namespace) -> None:
         f"{out['seconds']:.0f} s")
 
 
+def make_levels(bundles: Path) -> None:
+    """Noise-level tables of all bundles in ``bundles`` (needs lungai's image-quality module, i.e. scipy)."""
+    sys.path.insert(0, str(REPO / "LungAIExtension"))
+    from lungai.denoise.noise_level import bundle_noise_levels
+
+    for path in sorted(bundles.glob("*.npz")):
+        print(f"{path.stem}: {bundle_noise_levels(path)}", flush=True)
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", required=True, help="folder of bundle .npz files")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="folder of the training runs (required unless --make-levels)")
     parser.add_argument("--folds", nargs="+", default=list(PATIENTS) + ["none"],
                         help="patients to leave out, one network each ('none': train on everything)")
     parser.add_argument("--prefix", default="cnn-without-")
@@ -155,10 +179,19 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--depth", type=int, default=7)
     parser.add_argument("--shuffle", type=int, default=4)
+    parser.add_argument("--noise-level-input", action="store_true",
+                        help="give the network the measured noise level (needs the bundles' levels/ tables)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--make-levels", action="store_true",
+                        help="only measure the noise-level table of every bundle (levels/ beside them)")
     args = parser.parse_args(argv)
     args.family_weight = dict(args.family_weight)
+    if args.make_levels:
+        make_levels(Path(args.bundles))
+        return
+    if not args.out:
+        parser.error("--out is required for training")
     if len(args.folds) == 1:
         train_fold(args.folds[0], args)
         return

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -28,3 +29,32 @@ def noise_profile(volume_hu: np.ndarray, pixel_mm: float) -> np.ndarray:
         raise ValueError("no flat soft tissue found to measure the noise level")
     nearest = ok[np.abs(np.arange(len(vol))[:, None] - ok[None, :]).argmin(axis=1)]
     return measured[nearest]
+
+
+#: doses at which :func:`bundle_noise_levels` measures a bundle's inputs (log-spaced; training interpolates)
+LEVEL_TABLE_DOSES = tuple(float(d) for d in np.geomspace(0.03, 1.0, 11))
+
+
+def bundle_noise_levels(bundle_path: Path, doses: Sequence[float] = LEVEL_TABLE_DOSES) -> Path:
+    """Measure the noise level of every low-dose training input of a noise-bank bundle; returns the table's path.
+
+    For each realization, slice and dose the input is made exactly as training makes it (noise sign +1) and its
+    noise std measured with :func:`slice_noise_std`; slices without flat soft tissue take the nearest measured
+    slice's value, as :func:`noise_profile` does at inference. Written to ``levels/<bundle>.npz`` beside it.
+    """
+    import torch
+
+    from lungai.denoise.noisebank import Bundle, levels_path
+
+    bundle = Bundle.load(Path(bundle_path), torch.device("cpu"))
+    pixel_mm = float(np.load(bundle_path)["pixel_mm"])
+    reps, n = int(bundle.noise.shape[0]), len(bundle)
+    levels = np.empty((reps, n, len(doses)))
+    for r in range(reps):
+        for g, d in enumerate(doses):
+            inputs = np.stack([bundle.pair(k, r, d, 1.0)[0].numpy() for k in range(n)])
+            levels[r, :, g] = noise_profile(inputs, pixel_mm)
+    out = levels_path(Path(bundle_path))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, doses=np.asarray(doses, float), levels=levels)
+    return out

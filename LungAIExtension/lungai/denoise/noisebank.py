@@ -8,6 +8,12 @@ realization, a dose (the noise of dose ``d`` is the quarter-dose noise times ``s
 sign of the noise and a random rotation/flip, so a few hundred simulated slices give millions of distinct pairs
 without re-running the slow simulation.
 
+For a network with the noise-level input (:mod:`lungai.denoise.network`) each bundle also has a table of the noise
+std that :func:`lungai.denoise.noise_level.slice_noise_std` measures on the low-dose input, per realization and
+slice at a grid of doses (``levels/<bundle>.npz``, made by :func:`lungai.denoise.noise_level.bundle_noise_levels`):
+training reads the level the inference would measure on that very input (interpolated in log dose), never the
+dose it was drawn at.
+
 This module needs only numpy and torch (no SimpleITK), so training runs on a bare GPU machine:
 ``Testing/benchmarks/train_denoise_bank.py``.
 """
@@ -24,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from lungai.denoise.network import NOISE_LEVEL_SCALE
 from lungai.denoise.objective import HU_SCALE, LUNG_WINDOW, weighted_mse, window_psnr
 
 BUNDLE_DOSE = 0.25  # the dose whose extra noise a bundle stores
@@ -31,6 +38,7 @@ BUNDLE_DOSE = 0.25  # the dose whose extra noise a bundle stores
 #: noise power, codes reach 16 std (never clipped in practice), and the codes compress to about 5 bits
 NOISE_STEPS_PER_SIGMA = 8.0
 LUNG_HU = (-950.0, -400.0)  # target HU counted as lung parenchyma by the optional lung loss weight
+LEVELS_FOLDER = "levels"  # beside the bundles: the measured noise-level table of each bundle
 
 
 def quantize_noise(noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -82,16 +90,33 @@ class Bundle:
     body: List[torch.Tensor]  # per slice: flat indices of body pixels (patch centres)
     weight: float = 1.0
     clean_target: bool = False
+    level_doses: Optional[np.ndarray] = None  # [g] doses of the noise-level table, ascending
+    levels: Optional[np.ndarray] = None  # [r, n, g] noise std (HU) measured on the input at those doses
 
     @classmethod
     def load(cls, path: Path, device: torch.device, weight: float = 1.0) -> "Bundle":
+        """Read a bundle and, when ``levels/<name>.npz`` exists beside it, its noise-level table."""
+        path = Path(path)
         z = np.load(path)
         images = torch.from_numpy(z["images"]).to(device)
         body = [torch.nonzero(sl.flatten() > -700).flatten() for sl in images]
         lesions = torch.from_numpy(z["lesions"]).to(device) if "lesions" in z.files else None
         clean = bool(z["clean_target"]) if "clean_target" in z.files else False
-        return cls(Path(path).stem, images, torch.from_numpy(z["noise"]).to(device),
-                   torch.from_numpy(z["noise_step"]).to(device), lesions, body, weight, clean)
+        bundle = cls(path.stem, images, torch.from_numpy(z["noise"]).to(device),
+                     torch.from_numpy(z["noise_step"]).to(device), lesions, body, weight, clean)
+        table = levels_path(path)
+        if table.is_file():
+            t = np.load(table)
+            bundle.level_doses, bundle.levels = t["doses"].astype(float), t["levels"].astype(float)
+            if bundle.levels.shape[:2] != tuple(bundle.noise.shape[:2]):
+                raise ValueError(f"{table} does not fit bundle {path}")
+        return bundle
+
+    def noise_level(self, k: int, r: int, dose: float) -> float:
+        """Noise std (HU) measured on the input of slice ``k``, realization ``r`` at ``dose`` (log-dose interpolation)."""
+        if self.levels is None:
+            raise ValueError(f"bundle {self.name} has no noise-level table (make it with bundle_noise_levels)")
+        return float(np.exp(np.interp(math.log(dose), np.log(self.level_doses), np.log(self.levels[r, k]))))
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -103,14 +128,29 @@ class Bundle:
         return target + extra, target
 
 
+def levels_path(bundle_path: Path) -> Path:
+    """Where the noise-level table of a bundle lives: ``levels/<bundle name>.npz`` beside it."""
+    return Path(bundle_path).parent / LEVELS_FOLDER / Path(bundle_path).name
+
+
+def level_channel(level_hu: float, shape: Tuple[int, ...]) -> torch.Tensor:
+    """The network's noise-level input: the noise std times ``NOISE_LEVEL_SCALE``, constant over ``shape``."""
+    return torch.full(shape, level_hu * NOISE_LEVEL_SCALE, dtype=torch.float32)
+
+
 class NoiseBank:
-    """Draws training batches from bundles: patch, realization, dose, noise sign, rotation and flip."""
+    """Draws training batches from bundles: patch, realization, dose, noise sign, rotation and flip.
+
+    With ``noise_level_input`` every input gets a second channel, the noise level measured on that input slice.
+    """
 
     def __init__(self, bundles: Sequence[Bundle], patch: int = 128, doses: Tuple[float, float] = (0.1, 0.5),
-                 quarter_share: float = 0.5, lesion_weight: float = 3.0, lung_weight: float = 0.0, seed: int = 0):
+                 quarter_share: float = 0.5, lesion_weight: float = 3.0, lung_weight: float = 0.0, seed: int = 0,
+                 noise_level_input: bool = False):
         self.bundles = [b for b in bundles if len(b)]
         if not self.bundles:
             raise ValueError("no training slices")
+        self.noise_level_input = noise_level_input
         self.patch, self.doses, self.quarter_share, self.lesion_weight = patch, doses, quarter_share, lesion_weight
         self.lung_weight = lung_weight
         w = np.array([b.weight for b in self.bundles], float)
@@ -131,7 +171,8 @@ class NoiseBank:
             b = self.bundles[self.rng.choice(len(self.bundles), p=self.bundle_p)]
             k = int(self.rng.integers(len(b)))
             r = int(self.rng.integers(b.noise.shape[0]))
-            x, y = b.pair(k, r, self._dose(), float(self.rng.choice((-1.0, 1.0))))
+            dose = self._dose()
+            x, y = b.pair(k, r, dose, float(self.rng.choice((-1.0, 1.0))))
             w = (1.0 + self.lesion_weight * b.lesions[k].float()) if b.lesions is not None else torch.ones_like(y)
             if self.lung_weight:  # lung parenchyma (-950..-400 HU in the target), where lesions are read
                 w = w + self.lung_weight * ((y > LUNG_HU[0]) & (y < LUNG_HU[1])).float()
@@ -147,19 +188,26 @@ class NoiseBank:
             stack = torch.rot90(stack, int(self.rng.integers(4)), dims=(1, 2))
             if self.rng.uniform() < 0.5:
                 stack = torch.flip(stack, dims=(2,))
-            xs.append(stack[0:1] * HU_SCALE)
+            x = stack[0:1] * HU_SCALE
+            if self.noise_level_input:
+                x = torch.cat([x, level_channel(b.noise_level(k, r, dose), x.shape).to(x.device)])
+            xs.append(x)
             ys.append(torch.stack([stack[1] * HU_SCALE, stack[2]]))
         return torch.stack(xs), torch.stack(ys)
 
 
-def validation_pairs(bundles: Sequence[Bundle], dose: float = BUNDLE_DOSE) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+def validation_pairs(bundles: Sequence[Bundle], dose: float = BUNDLE_DOSE,
+                     noise_level_input: bool = False) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """Whole slices (cropped to multiples of 4) with their first noise realization at ``dose``."""
     pairs = []
     for b in bundles:
         for k in range(len(b)):
             x, y = b.pair(k, 0, dose, 1.0)
             h, w = (s - s % 4 for s in y.shape)
-            pairs.append((x[None, None, :h, :w] * HU_SCALE, y[None, None, :h, :w] * HU_SCALE))
+            x = x[None, None, :h, :w] * HU_SCALE
+            if noise_level_input:
+                x = torch.cat([x, level_channel(b.noise_level(k, 0, dose), x.shape).to(x.device)], dim=1)
+            pairs.append((x, y[None, None, :h, :w] * HU_SCALE))
     return pairs
 
 
