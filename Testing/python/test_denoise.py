@@ -139,3 +139,20 @@ def test_real_pair_quarter_dose_noise_matches(shared_data):
     result = dose.compare_pair(pair, dose.CALIBRATIONS["sharp"])
     assert result.extra["sim_quarter_std"] == pytest.approx(result.extra["real_quarter_std"], rel=0.15)
     assert result.sim_mean_frequency == pytest.approx(result.real_mean_frequency, rel=0.15)
+
+
+def test_cli_noise_std_for_images_without_flat_soft_tissue(tmp_path, capsys):
+    from lungai.cli.main import main
+    from lungai.image import Image
+    from lungai.io import write_image
+
+    rng = np.random.default_rng(5)
+    lung_only = Image((rng.normal(-850.0, 20.0, (2, 96, 96))).astype(np.float32), (0.8, 0.8, 3.0), (0.0, 0.0, 0.0),
+                      np.eye(3))
+    src, out = tmp_path / "lung.nii.gz", tmp_path / "den.nii.gz"
+    write_image(lung_only, src)
+    args = ["--progress", "none", "denoise", str(src), "-o", str(out), "--method", "nlm", "--check", "volume"]
+    assert main(args) == 2  # nothing to measure the noise in: an input problem that names the file
+    assert "lung.nii.gz" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--noise-std", "20"]) == 0
+    assert out.exists()

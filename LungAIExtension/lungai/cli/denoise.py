@@ -44,10 +44,13 @@ def _noise_summary(array: np.ndarray, spacing_mm: float, reference: np.ndarray) 
 @click.option("--reference", "reference_path", type=click.Path(path_type=Path),
               help="A normal-dose CT on the same grid: report PSNR/SSIM/RMSE of input and output against it.")
 @click.option("--model-version", help="Version of the registered denoise-redcnn model (default: the newest).")
+@click.option("--noise-std", type=click.FloatRange(0.0, min_open=True),
+              help="Noise std of the input (HU) for every slice, instead of measuring it in flat soft tissue "
+                   "(for images without any, e.g. small crops).")
 @click.option("--check", type=CHECK, default="ct", show_default=True,
               help="Input checks: ct (3D chest CT in HU), volume (any 3D), none (e.g. a single DICOM slice).")
 def denoise(input_path: Path, output_path: Path, method: str, strength: float, reference_path: Optional[Path],
-            model_version: Optional[str], check: str) -> None:
+            model_version: Optional[str], noise_std: Optional[float], check: str) -> None:
     """Denoise the low-dose CT INPUT_PATH (file or DICOM folder), slice by slice, keeping HU calibrated.
 
     The non-local means strength follows the noise measured in flat soft tissue of each slice; the CNN is the
@@ -70,13 +73,19 @@ def denoise(input_path: Path, output_path: Path, method: str, strength: float, r
     device = resolve_device(settings().device)
     started = time.perf_counter()
     with progress_reporter("denoise") as progress:
-        if method == "cnn":
-            from lungai.denoise.cnn import denoise_cnn
+        try:
+            if method == "cnn":
+                from lungai.denoise.cnn import denoise_cnn
 
-            out, provenance = denoise_cnn(image, strength, default_model(model_version), device,
-                                          progress.span(0.0, 0.95))
-        else:
-            out, provenance = run_denoise(image, "nlm", strength, device, progress.span(0.0, 0.95))
+                out, provenance = denoise_cnn(image, strength, default_model(model_version), device,
+                                              progress.span(0.0, 0.95), noise_std=noise_std)
+            else:
+                out, provenance = run_denoise(image, "nlm", strength, device, progress.span(0.0, 0.95),
+                                              noise_std=noise_std)
+        except ValueError as exc:
+            if "flat soft tissue" not in str(exc):
+                raise
+            raise InputError(input_path, f"{exc} (--noise-std)") from None
         seconds = time.perf_counter() - started
         progress.update(0.96, "writing")
         header = dict(provenance.header_fields(), strength=strength, denoise_method=method)

@@ -19,16 +19,20 @@ METHODS = ("nlm", "cnn")
 
 
 def denoise(image: Image, method: str = "cnn", strength: float = 1.0, device: str = "cpu",
-            progress: Optional[Progress] = None) -> Tuple[Image, Provenance]:
-    """Denoise a CT (HU) with ``method``; returns the image on the same grid and its provenance."""
+            progress: Optional[Progress] = None, noise_std: Optional[float] = None) -> Tuple[Image, Provenance]:
+    """Denoise a CT (HU) with ``method``; returns the image on the same grid and its provenance.
+
+    ``noise_std`` (HU): the input's noise level, else measured per slice in flat soft tissue (NLM's filter
+    strength, the CNN's noise-level input when its model has one).
+    """
     if method == "nlm":
         from lungai.denoise.nlm import denoise_nlm
 
-        out = denoise_nlm(image, strength=strength, progress=progress)
+        out = denoise_nlm(image, strength=strength, noise_std=noise_std, progress=progress)
         params = {k: v for k, v in out.metadata.items() if k != "method"}
         return out, Provenance(method="non-local means (slice-wise, h from measured noise)", parameters=params)
     if method == "cnn":
         from lungai.denoise.cnn import denoise_cnn
 
-        return denoise_cnn(image, strength=strength, device=device, progress=progress)
+        return denoise_cnn(image, strength=strength, device=device, progress=progress, noise_std=noise_std)
     raise ValueError(f"unknown denoising method {method!r}; choose one of {', '.join(METHODS)}")
