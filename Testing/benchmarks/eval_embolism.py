@@ -1,6 +1,8 @@
 """Evaluate pulmonary embolus detection: phantom CTPA cohort and the real CTPA-like crop.
 
     nice -n 10 python Testing/benchmarks/eval_embolism.py --cohort /tmp/lungai-pe-cohort [--out eval.json]
+    nice -n 10 python Testing/benchmarks/eval_embolism.py --cohort /tmp/pe-fine --size 320,320,224 \
+        --spacing 1,1,1.25 --first 100 --out eval-fine.json
 
 Phantom test cohort (seeds 9000+, never used in training; candidates are extracted once and cached beside
 the cases, then scored with the registry's scorer): FROC sensitivity at 1, 2 and 4 false positives
@@ -10,6 +12,10 @@ candidate's confidence and rank in its scan (or "no candidate") against the thre
 ../shared/data is absent): the CTPA-like crop (no embolism) must give at most 2 accepted candidates and its
 trunk must lie in the TotalSegmentator pulmonary artery mask; the artery tree is compared with that mask;
 the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder.
+``--size``/``--spacing`` choose the cohort's grid, whose scorer (``embolism-candidates`` on 1.6 x 1.6 x 2 mm,
+``embolism-candidates-fine`` on 1 x 1 x 1.25 mm) is evaluated; with the fine scorer the real crop (1.5 mm voxels,
+picked for the coarse scorer in use) is also scored resampled to the fine grid. ``--first N`` starts the test
+seeds at 9000 + N / 9500 + N.
 """
 
 from __future__ import annotations
@@ -23,20 +29,22 @@ import numpy as np
 import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
-from lungai.embolism.cohort import cohort
+from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, cohort
 from lungai.embolism.evaluation import CaseTable, froc_threshold, summary
-from lungai.embolism.scorer import load_scorer
-from lungai.embolism.training import extract, scored_table
+from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid
+from lungai.embolism.training import SCORER_NAMES, extract, scored_table, triple_arg
+from lungai.embolism.volume import COARSE_GRID, grid_spacing, resample_onto, resample_spacing
 from lungai.errors import InputError
 from lungai.io import read_image
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 
-def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None) -> dict:
+def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None,
+                    size=COHORT_SIZE, spacing=COHORT_SPACING, first: int = 0) -> dict:
     network, entry = load_scorer(model)
     tables, seconds, records = [], [], []
-    for case in cohort(folder, "test", positives, negatives):
+    for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
         extracted = extract(case, folder / "features")
         table = scored_table(case.name, extracted, network)
@@ -46,7 +54,7 @@ def phantom_figures(folder: Path, positives: int, negatives: int, threshold: flo
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
-    out = {"model": entry.id, **summary(tables, threshold)}
+    out = {"model": entry.id, "grid_mm": list(spacing), "test_seeds_from": 9000 + first, **summary(tables, threshold)}
     at_2fp = froc_threshold(tables, 2)
     out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
                                                                       for e in per_embolus(t, case_records, at_2fp)]}
@@ -75,18 +83,28 @@ def per_embolus(table: CaseTable, records: list, found_above: float) -> list:
     return out
 
 
-def real_figures(threshold: float) -> dict:
+def real_figures(threshold: float, model: str = None) -> dict:
+    """The crop and the non-contrast CT with the scorer ``model``; a scorer of another working grid than the one
+    picked for the crop's 1.5 mm voxels scores the crop resampled to its grid (the trunk check then uses the
+    resampled crop's reference mask)."""
     crop = DATA / "ctpa-crop" / "ct.nii.gz"
     if not crop.is_file():
         return {"skipped": f"{crop} not found"}
     image = read_image(crop)
-    result = detect_emboli(image, threshold=threshold)
-    ts = read_image(DATA / "ctpa-crop" / "pulmonary_artery_totalsegmentator.nii.gz", check="none").array > 0
+    grid = scorer_grid(load_scorer(model)[1])
+    if grid != COARSE_GRID:
+        image = resample_spacing(image, grid_spacing(image, grid))
+    result = detect_emboli(image, threshold=threshold, model=model)
+    reference = read_image(DATA / "ctpa-crop" / "pulmonary_artery_totalsegmentator.nii.gz", check="none")
+    if not reference.same_grid(image):
+        reference = resample_onto(reference.like(reference.array.astype(np.uint8)), image, label=True)
+    ts = reference.array > 0
     index = np.round(image.lps_to_index(result.trunk["trunk_bifurcation_lps"])).astype(int)[::-1]
     tree = result.arteries.array > 0
     inter = float(np.count_nonzero(tree & ts))
     central = result.arteries.array == 1  # main level
-    out = {"crop_candidates": len(result.candidates), "crop_accepted": len(result.accepted),
+    out = {"crop_grid_mm": list(image.spacing), "crop_candidates": len(result.candidates),
+           "crop_accepted": len(result.accepted),
            "crop_pe_score": round(result.pe_score, 4),
            "crop_top_confidences": sorted([c["confidence"] for c in result.candidates], reverse=True)[:5],
            "crop_trunk_in_totalsegmentator_pa": bool(ts[tuple(index)]), "crop_trunk": result.trunk,
@@ -98,7 +116,7 @@ def real_figures(threshold: float) -> dict:
     plain = DATA / "chest-ct-141" / "ct.nii.gz"
     if plain.is_file():
         try:
-            detect_emboli(read_image(plain), threshold=threshold)
+            detect_emboli(read_image(plain), threshold=threshold, model=model)
             out["non_contrast_refused"] = False
         except InputError as exc:
             out["non_contrast_refused"] = "not a CTPA" in str(exc)
@@ -112,21 +130,26 @@ def main(argv=None) -> int:
     parser.add_argument("--positives", type=int, default=8)
     parser.add_argument("--negatives", type=int, default=4)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--model", help="scorer as registry name[@version]")
+    parser.add_argument("--model", help="scorer as registry name[@version] [default: the scorer of the grid]")
+    parser.add_argument("--size", type=triple_arg(int), default=COHORT_SIZE, help="phantom voxels i,j,k")
+    parser.add_argument("--spacing", type=triple_arg(float), default=COHORT_SPACING, help="phantom voxel size (mm)")
+    parser.add_argument("--first", type=int, default=0, help="test seeds from 9000 + FIRST (9500 + FIRST)")
     parser.add_argument("--skip-phantom", action="store_true")
     parser.add_argument("--extract-only", action="store_true", help="cache the test candidates, do not score")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    model = args.model or SCORER_NAMES.get((args.spacing[0], args.spacing[2]), MODEL_NAME)
     if args.extract_only:
-        for case in cohort(args.cohort, "test", args.positives, args.negatives):
+        for case in cohort(args.cohort, "test", args.positives, args.negatives, size=args.size,
+                           spacing=args.spacing, first=args.first):
             print(case.name, float(extract(case, args.cohort / "features")["seconds"]), flush=True)
         return 0
-    figures = {"real": real_figures(args.threshold)}
+    figures = {"real": real_figures(args.threshold, model)}
     print(json.dumps(figures["real"], indent=1), flush=True)
     if not args.skip_phantom:
-        figures["phantom"] = phantom_figures(args.cohort, args.positives, args.negatives, args.threshold,
-                                             args.model)
+        figures["phantom"] = phantom_figures(args.cohort, args.positives, args.negatives, args.threshold, model,
+                                             args.size, args.spacing, args.first)
         print(json.dumps(figures["phantom"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")

@@ -109,14 +109,18 @@ def test_real_ctpa_crop_trunk_and_few_candidates(shared_data):
 
 
 def test_fine_scans_are_resampled_and_labels_come_back_on_the_input_grid():
-    from lungai.embolism.volume import WORK_IN_PLANE_MM, WORK_SLICE_MM, build_work_volume, working_grid
+    from lungai.embolism.volume import FINE_GRID, build_work_volume, fits_grid, working_grid
     from lungai.image import Image
 
     array = np.full((40, 96, 96), -800.0, dtype=np.float32)
     array[10:30, 30:60, 20:50] = 300.0
     image = Image(array, (0.7, 0.7, 1.0), (-30.0, -20.0, 100.0), np.eye(3), {"source": "fine.nii.gz"})
-    work = working_grid(image)
-    assert work.spacing == (WORK_IN_PLANE_MM, WORK_IN_PLANE_MM, WORK_SLICE_MM)
+    assert working_grid(image).spacing == (1.6, 1.6, 2.0)
+    fine = working_grid(image, FINE_GRID)
+    assert fine.spacing == (1.0, 1.0, 1.25) and fine.shape == (32, 67, 67)  # 40 mm / 1.25, 67.2 mm / 1.0
+    assert fits_grid(image, FINE_GRID) and fits_grid(fine, FINE_GRID)
+    assert not fits_grid(Image(array, (0.7, 0.7, 1.5), (0, 0, 0), np.eye(3)), FINE_GRID)  # thicker slices
+    assert working_grid(fine, FINE_GRID) is fine
     lungs = image.like((array < -500).astype(np.uint8))
     vol = build_work_volume(image, lung_labels=lungs)
     assert vol.hu.shape == (20, 42, 42)
@@ -124,6 +128,10 @@ def test_fine_scans_are_resampled_and_labels_come_back_on_the_input_grid():
     assert back.same_grid(image)
     inside = back.array[12:28, 33:57, 23:47]
     assert inside.mean() > 0.95 and back.array[:, :, 60:].max() == 0
+    vol = build_work_volume(image, lung_labels=lungs, grid=FINE_GRID)
+    assert vol.hu.shape == (32, 67, 67) and vol.spacing == (1.25, 1.0, 1.0)
+    back = vol.to_image((vol.hu > 0).astype(np.uint8))
+    assert back.same_grid(image) and back.array[12:28, 33:57, 23:47].mean() > 0.95
     coarse = Image(array, (1.6, 1.6, 2.0), (0.0, 0.0, 0.0), np.eye(3))
     assert working_grid(coarse) is coarse
 

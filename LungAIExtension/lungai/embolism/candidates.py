@@ -14,7 +14,7 @@ spatial prior of the level.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -39,9 +39,10 @@ FEATURES = ("log_volume_mm3", "mean_defect", "max_defect", "mean_hu", "min_hu", 
             "contact_lung", "enclosed_fraction", "log_vessel_diameter", "level_code", "in_lung_fraction",
             "clot_fraction", "relative_defect", "log_level_prior")
 
-# Patch around each candidate for the CNN scorer (canonical [S, P, L] voxels of the 1.6 x 1.6 x 2.0 mm working
-# grid: 32 mm across): CT relative to the scan's trunk density, artery tree, the candidate itself.
-PATCH_SHAPE = (16, 20, 20)
+# Patch around each candidate for the CNN scorer, about PATCH_MM across on the working grid (16 x 20 x 20 canonical
+# [S, P, L] voxels on the 1.6 x 1.6 x 2.0 mm grid, 26 x 32 x 32 on 1.0 x 1.0 x 1.25 mm): CT relative to the
+# scan's trunk density, artery tree, the candidate itself.
+PATCH_MM = 32.0
 PATCH_CHANNELS = ("ct_over_trunk", "tree", "candidate")
 PATCH_HU_RANGE = (-1.0, 1.5)  # clip of HU / trunk HU: lung and fat are alike below, undiluted inflow above
 
@@ -67,6 +68,14 @@ class Candidates:
     @property
     def count(self) -> int:
         return len(self.volume_mm3)
+
+
+def patch_shape(spacing) -> Tuple[int, int, int]:
+    """Even voxel counts per canonical axis covering about ``PATCH_MM`` on a grid of ``spacing`` (mm)."""
+    return tuple(2 * int(round(PATCH_MM / s / 2.0)) for s in spacing)
+
+
+PATCH_SHAPE = patch_shape((2.0, 1.6, 1.6))  # on the coarse working grid
 
 
 def _cube(spacing, half_mm: float):
@@ -168,21 +177,22 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
 
 
 def candidate_patches(vol: WorkVolume, trunk: Trunk, tree: ArteryTree, cands: Candidates) -> np.ndarray:
-    """(n, len(PATCH_CHANNELS), *PATCH_SHAPE) float16 patches centred on each candidate's centroid.
+    """(n, len(PATCH_CHANNELS), *patch_shape(vol.spacing)) float16 patches centred on each candidate's centroid.
 
     The CT is divided by the scan's own trunk density, so that the network sees contrast relative to the
     enhancement of that scan, not absolute HU; outside the volume counts as air and background.
     """
-    out = np.zeros((cands.count, len(PATCH_CHANNELS)) + PATCH_SHAPE, dtype=np.float16)
+    shape = patch_shape(vol.spacing)
+    out = np.zeros((cands.count, len(PATCH_CHANNELS)) + shape, dtype=np.float16)
     if cands.count == 0:
         return out
-    half = np.asarray(PATCH_SHAPE) // 2
+    half = np.asarray(shape) // 2
     pad = [(int(h), int(h)) for h in half]
     ct = np.pad(np.clip(vol.hu / trunk.hu, *PATCH_HU_RANGE), pad, constant_values=PATCH_HU_RANGE[0])
     mask = np.pad(tree.mask, pad)
     labels = np.pad(cands.labels, pad)
     for i, centre in enumerate(np.round(cands.centroid).astype(int)):
-        box = tuple(slice(c, c + n) for c, n in zip(centre, PATCH_SHAPE))  # padded index c - half + half
+        box = tuple(slice(c, c + n) for c, n in zip(centre, shape))  # padded index c - half + half
         out[i, 0] = ct[box]
         out[i, 1] = mask[box]
         out[i, 2] = labels[box] == i + 1

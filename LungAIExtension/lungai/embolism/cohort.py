@@ -37,9 +37,10 @@ class CohortCase:
         return bool(self.records)
 
 
-def case_seeds(split: str, n_positive: int, n_negative: int) -> List[Tuple[str, int]]:
-    """(preset, seed) pairs of a split; train and test seeds never overlap."""
-    base = {"train": 1000, "val": 5000, "test": 9000}[split]
+def case_seeds(split: str, n_positive: int, n_negative: int, first: int = 0) -> List[Tuple[str, int]]:
+    """(preset, seed) pairs of a split, from the ``first`` case of each kind on; train and test seeds never
+    overlap (for ``first`` below 500)."""
+    base = {"train": 1000, "val": 5000, "test": 9000}[split] + first
     return [("pe", base + i) for i in range(n_positive)] + [("healthy", base + 500 + i) for i in range(n_negative)]
 
 
@@ -63,12 +64,14 @@ def load_case(path: PathLike) -> CohortCase:
 
 
 def cohort(folder: PathLike, split: str, n_positive: int, n_negative: int, size: Sequence[int] = COHORT_SIZE,
-           spacing: Sequence[float] = COHORT_SPACING, progress: Optional[Progress] = None) -> Iterator[CohortCase]:
-    """Yield the cases of a split, making (and caching under ``folder``) those not made yet."""
+           spacing: Sequence[float] = COHORT_SPACING, progress: Optional[Progress] = None,
+           first: int = 0) -> Iterator[CohortCase]:
+    """Yield the cases of a split (seeds from ``first`` on, see ``case_seeds``), making (and caching under
+    ``folder``) those not made yet."""
     progress = ensure(progress)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = case_seeds(split, n_positive, n_negative)
+    seeds = case_seeds(split, n_positive, n_negative, first)
     for n, (preset, seed) in enumerate(seeds):
         tag = f"{preset}_{seed}_{'x'.join(map(str, size))}_{'x'.join(f'{s:g}' for s in spacing)}"
         path = folder / f"{tag}.npz"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -12,9 +12,9 @@ from lungai.checks import check_3d, check_finite, check_geometry
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, grow_tree
 from lungai.embolism.candidates import Candidates, candidate_patches, find_candidates
 from lungai.embolism.qanadli import qanadli_index
-from lungai.embolism.scorer import Scorer, load_scorer, score
+from lungai.embolism.scorer import Scorer, load_scorer, model_for, score, scorer_grid
 from lungai.embolism.trunk import Trunk, find_trunk
-from lungai.embolism.volume import WorkVolume, build_work_volume
+from lungai.embolism.volume import COARSE_GRID, WorkVolume, build_work_volume
 from lungai.image import Image
 from lungai.io.segmentation import Segment
 from lungai.progress import Progress, ensure
@@ -86,12 +86,15 @@ def _describe(vol: WorkVolume, cands: Candidates, probs: np.ndarray, threshold: 
 
 def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Optional[str] = None,
                   network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
-                  device: str = "cpu", progress: Optional[Progress] = None) -> EmbolismResult:
+                  device: str = "cpu", progress: Optional[Progress] = None,
+                  grid: Tuple[float, float] = COARSE_GRID) -> EmbolismResult:
     """Detect pulmonary emboli on the CTPA ``image`` (HU).
 
     Raises :class:`lungai.errors.InputError` ``not a CTPA: ...`` when the pulmonary trunk is not enhanced.
-    ``model`` picks a registry scorer (``name[@version]``); ``network`` passes one directly (evaluation).
-    ``lung_labels`` (1 right, 2 left) skips the lung segmentation.
+    ``model`` picks a registry scorer (``name[@version]``; by default the one for the scan's spacing, see
+    :func:`lungai.embolism.scorer.model_for`), whose working grid is used; ``network`` passes one directly
+    (evaluation), used on ``grid`` (in-plane mm, slice mm). ``lung_labels`` (1 right, 2 left) skips the lung
+    segmentation.
     """
     progress = ensure(progress)
     started = time.perf_counter()
@@ -99,8 +102,9 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     source = image.metadata.get("source")
     entry = None
     if network is None:
-        network, entry = load_scorer(model, device)
-    vol = build_work_volume(image, lung_labels, progress.span(0.0, 0.45))
+        network, entry = load_scorer(model or model_for(image), device)
+        grid = scorer_grid(entry)
+    vol = build_work_volume(image, lung_labels, progress.span(0.0, 0.45), grid)
     progress.update(0.5, "pulmonary trunk")
     trunk = find_trunk(vol, source)
     progress.update(0.55, "artery tree")
@@ -123,7 +127,8 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
         order[c["id"]] = n
     emboli = order[cands.labels]
     params = {"threshold": threshold, "trunk_hu": round(trunk.hu, 1), "tree_low_hu": round(tree.low_hu, 1),
-              "lungs": "given" if lung_labels is not None else "lungs-classic"}
+              "lungs": "given" if lung_labels is not None else "lungs-classic",
+              "working_grid_mm": [round(float(s), 3) for s in vol.image.spacing]}
     provenance = Provenance("embolism-ctpa-candidates", model_name=entry.name if entry else None,
                             model_version=entry.version if entry else None,
                             weights_sha256=entry.sha256 if entry else None, parameters=params)
@@ -137,10 +142,11 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     return result
 
 
-def features_for_training(image: Image, network: Optional[Scorer] = None,
-                          lung_labels: Optional[Image] = None) -> tuple:
-    """(work volume, trunk, tree, candidates) of a phantom case, for training and evaluation."""
-    vol = build_work_volume(image, lung_labels)
+def features_for_training(image: Image, network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
+                          grid: Tuple[float, float] = COARSE_GRID) -> tuple:
+    """(work volume, trunk, tree, candidates) of a phantom case on the working ``grid``, for training and
+    evaluation."""
+    vol = build_work_volume(image, lung_labels, grid=grid)
     trunk: Trunk = find_trunk(vol, image.metadata.get("source"))
     tree: ArteryTree = grow_tree(vol, trunk)
     cands = find_candidates(vol, trunk, tree, network.prior() if network is not None else None)

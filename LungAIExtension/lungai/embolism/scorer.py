@@ -4,7 +4,9 @@
 (CT relative to the scan's own trunk density, artery tree, candidate mask) and its embedding joins the
 candidate's hand-made features in a small MLP head. ``EmbolusMLP`` (up to 1.1): the features alone. Both carry
 their feature normalisation, the calibration (``a * logit + b``) fitted on validation cases and the level prior
-estimated on the training cohort, so one weights file holds the whole model (model name ``embolism-candidates``).
+estimated on the training cohort, so one weights file holds the whole model (model name ``embolism-candidates``,
+trained on the 1.6 x 1.6 x 2.0 mm working grid; ``embolism-candidates-fine``, trained on the 1.0 x 1.0 x 1.25 mm
+grid of thin-slice CTPA, scores scans that fine; the registry ``spacing`` of a scorer is its working grid).
 Both are registry architecture ``EmbolusMLP``; a ``width`` parameter (CNN channels) selects the patch network,
 and a ``members`` parameter an ``EmbolusEnsemble`` of that many patch networks (one weights file holds them all).
 """
@@ -19,9 +21,12 @@ from torch import nn
 
 from lungai.embolism.arteries import LEVELS
 from lungai.embolism.candidates import DEFAULT_LEVEL_PRIOR, FEATURES, PATCH_CHANNELS
+from lungai.embolism.volume import COARSE_GRID, FINE_GRID, fits_grid
+from lungai.image import Image
 from lungai.models import architectures
 
-MODEL_NAME = "embolism-candidates"
+MODEL_NAME = "embolism-candidates"             # scorer of the coarse working grid
+FINE_MODEL_NAME = "embolism-candidates-fine"   # scorer of the fine (thin-slice CTPA) working grid
 
 
 class EmbolusMLP(nn.Module):
@@ -53,7 +58,7 @@ class EmbolusMLP(nn.Module):
 
 
 class EmbolusPatchNet(EmbolusMLP):
-    """(features (N, F), patches (N, C, *PATCH_SHAPE)) -> logit (N,): CNN patch embedding + features -> MLP."""
+    """(features (N, F), patches (N, C, *patch_shape)) -> logit (N,): CNN patch embedding + features -> MLP."""
 
     uses_patches = True
 
@@ -114,6 +119,27 @@ architectures.register("EmbolusMLP", _build, replace=True)
 
 
 Scorer = Union[EmbolusMLP, EmbolusEnsemble]
+
+
+def scorer_grid(entry) -> Tuple[float, float]:
+    """The working grid (in-plane mm, slice mm) of a registry scorer: its ``spacing``, else the coarse grid."""
+    if entry is None or entry.spacing is None:
+        return COARSE_GRID
+    return (float(entry.spacing[0]), float(entry.spacing[2]))
+
+
+def model_for(image: Image) -> str:
+    """The scorer for ``image``: the fine-grid one for a thin-slice scan (at most ``GRID_TOLERANCE`` times coarser
+    than 1.0 x 1.0 x 1.25 mm) when the registry lists it, else the coarse-grid one."""
+    from lungai.models import UnknownModel, get_model
+
+    if fits_grid(image, FINE_GRID):
+        try:
+            get_model(FINE_MODEL_NAME)
+            return FINE_MODEL_NAME
+        except UnknownModel:
+            pass
+    return MODEL_NAME
 
 
 def load_scorer(model: Optional[str] = None, device: str = "cpu") -> Tuple[Scorer, object]:

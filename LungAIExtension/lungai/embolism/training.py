@@ -1,12 +1,15 @@
 """Training the candidate scorer on a phantom CTPA cohort with the project's training engine.
 
     python -m lungai.embolism.training --cohort /tmp/pe-cohort --train 18 --val 6 --extra 48 --negatives 3 --publish
+    python -m lungai.embolism.training --cohort /tmp/pe-fine --size 320,320,224 --spacing 1,1,1.25 --publish
 
 Cases are split by patient (seed): the first ``train`` positive cases, the ``extra`` positive cases after the
 validation block and half the negatives fit the network; the ``val`` positive cases in between and the other
 negatives pick the best epoch and fit the Platt calibration (so that adding training cases keeps the validation
 cases); the test cases of ``Testing/benchmarks/eval_embolism.py`` are never seen here.
-The level prior is the likelihood ratio of the artery level for emboli against all candidates.
+The level prior is the likelihood ratio of the artery level for emboli against all candidates. The cohort's
+voxel grid is the scorer's working grid: 1.6 x 1.6 x 2.0 mm publishes ``embolism-candidates``, 1.0 x 1.0 x 1.25 mm
+(thin-slice CTPA) ``embolism-candidates-fine``.
 """
 
 from __future__ import annotations
@@ -22,20 +25,29 @@ import numpy as np
 import torch
 
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS
-from lungai.embolism.candidates import FEATURES, PATCH_CHANNELS, PATCH_SHAPE, candidate_patches
-from lungai.embolism.cohort import CohortCase, cohort
+from lungai.embolism.candidates import FEATURES, PATCH_CHANNELS, candidate_patches, patch_shape
+from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, CohortCase, cohort
 from lungai.embolism.detect import features_for_training
 from lungai.embolism.evaluation import CaseTable, case_table
-from lungai.embolism.scorer import MODEL_NAME, EmbolusEnsemble, EmbolusMLP, EmbolusPatchNet, Scorer, score
+from lungai.embolism.scorer import (FINE_MODEL_NAME, MODEL_NAME, EmbolusEnsemble, EmbolusMLP, EmbolusPatchNet,
+                                    Scorer, score)
+from lungai.embolism.volume import COARSE_GRID, FINE_GRID
 from lungai.errors import InputError
 from lungai.models.training import TrainConfig, Trainer, publish_model, seed_everything
 from lungai.resources import resource_path
 
 PRIOR_COLUMN = FEATURES.index("log_level_prior")
+SCORER_NAMES = {COARSE_GRID: MODEL_NAME, FINE_GRID: FINE_MODEL_NAME}  # working grid -> registry scorer
+
+
+def case_grid(case: CohortCase) -> Tuple[float, float]:
+    """The working grid (in-plane mm, slice mm) of a phantom case: its own voxel grid (axial, ITK z = slices)."""
+    return (round(float(case.ct.spacing[0]), 4), round(float(case.ct.spacing[2]), 4))
 
 
 def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
-    """Candidate features and patches, their match to the truth and tree level volumes of one case (cached)."""
+    """Candidate features and patches, their match to the truth and tree level volumes of one case (cached),
+    on the case's own grid."""
     path = cache / f"{case.name}.features.npz"
     if path.is_file():
         with np.load(path) as z:
@@ -43,7 +55,7 @@ def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
                 return {k: z[k] for k in z.files}
     started = time.perf_counter()
     try:
-        vol, trunk, tree, cands = features_for_training(case.ct)
+        vol, trunk, tree, cands = features_for_training(case.ct, grid=case_grid(case))
     except InputError as exc:  # a detector failure on a phantom CTPA: every embolus of the case is missed
         return _failed(case, str(exc), time.perf_counter() - started)
     seconds = time.perf_counter() - started
@@ -66,8 +78,10 @@ def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
 
 def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndarray]:
     empty_i = np.zeros(0, dtype=int)
+    in_plane, slices = case_grid(case)
     return {"features": np.zeros((0, len(FEATURES)), np.float32),
-            "patches": np.zeros((0, len(PATCH_CHANNELS)) + PATCH_SHAPE, np.float16), "hit": empty_i,
+            "patches": np.zeros((0, len(PATCH_CHANNELS)) + patch_shape((slices, in_plane, in_plane)), np.float16),
+            "hit": empty_i,
             "covers": np.zeros((0, len(case.records)), bool), "iou": np.zeros(0),
             "iou_id": empty_i, "voxels": empty_i, "inside_truth": empty_i,
             "truth_voxels": int(np.count_nonzero(case.emboli)),
@@ -259,29 +273,45 @@ def split_cases(positives: Sequence, negatives: Sequence, n_train: int, n_val: i
 
 
 def publish_scorer(net: Scorer, result, facts: Dict, cases_train: int, cases_val: int, hidden: int = 16,
-                   width: int = 8, members: int = 1):
-    """Add the trained scorer to the shipped registry (``Resources/Models/registry.json``) as the next version."""
+                   width: int = 8, members: int = 1, grid: Tuple[float, float] = COARSE_GRID):
+    """Add the scorer trained on the working ``grid`` (in-plane mm, slice mm) to the shipped registry
+    (``Resources/Models/registry.json``) as the next version of that grid's scorer (``SCORER_NAMES``)."""
+    in_plane, slices = grid
     if width:
         arch = {"name": "EmbolusMLP", "params": {"hidden": hidden, "width": width}}
         if members > 1:
             arch["params"]["members"] = members
         what = (f"{f'mean of {members} seeds of a ' if members > 1 else ''}3D CNN over a "
-                f"{'x'.join(map(str, PATCH_SHAPE))} patch ({', '.join(PATCH_CHANNELS)}) "
+                f"{'x'.join(map(str, patch_shape((slices, in_plane, in_plane))))} patch "
+                f"({', '.join(PATCH_CHANNELS)}) "
                 "joined with density, contrast, size, shape, vessel level and level prior features")
     else:
         arch = {"name": "EmbolusMLP", "params": {"hidden": hidden}}
         what = "MLP over density, contrast, size, shape, vessel level and level prior"
-    template = {"name": MODEL_NAME, "task": "embolism",
-                "description": f"Scores candidate filling defects of the CTPA pulmonary artery tree ({what}).",
-                "architecture": arch, "spatial_dims": 3,
+    grid_text = f"{in_plane:g} x {in_plane:g} x {slices:g} mm"
+    template = {"name": SCORER_NAMES[grid], "task": "embolism",
+                "description": f"Scores candidate filling defects of the CTPA pulmonary artery tree on the "
+                               f"{grid_text} working grid ({what}).",
+                "architecture": arch, "spatial_dims": 3, "spacing": [in_plane, in_plane, slices],
                 "in_channels": len(FEATURES), "out_channels": 1, "normalization": {"type": "none"},
                 "output": "classification", "labels": {"0": "embolus"}, "license": "Apache-2.0"}
     data = {"name": "lungai.phantom CTPA cohort (preset pe and healthy, contrast ctpa)",
             "cases_train": cases_train, "cases_val": cases_val,
-            "source": "synthetic, generated by lungai.phantom (seeds 1000+ positive, 1500+ negative)",
+            "source": f"synthetic, generated by lungai.phantom on a {grid_text} grid (seeds 1000+ positive, "
+                      "1500+ negative)",
             "licence": "Apache-2.0 (synthetic)",
             "description": f"candidate features {', '.join(FEATURES)}; {json.dumps(facts)}"}
     return publish_model(template, net, result, data, resource_path("Models", "registry.json"))
+
+
+def triple_arg(kind):
+    """argparse type: three comma-separated values."""
+    def parse(text: str) -> tuple:
+        values = tuple(kind(v) for v in text.split(","))
+        if len(values) != 3:
+            raise argparse.ArgumentTypeError(f"{text!r}: three comma-separated values (i,j,k)")
+        return values
+    return parse
 
 
 def main(argv=None) -> None:
@@ -297,11 +327,19 @@ def main(argv=None) -> None:
     parser.add_argument("--width", type=int, default=8, help="first CNN layer's channels (0: features only)")
     parser.add_argument("--seed", type=int, default=0, help="seed (of the first member)")
     parser.add_argument("--members", type=int, default=1, help="patch scorers averaged (seeds seed, seed+1, ...)")
+    parser.add_argument("--size", type=triple_arg(int), default=COHORT_SIZE, help="phantom voxels i,j,k")
+    parser.add_argument("--spacing", type=triple_arg(float), default=COHORT_SPACING,
+                        help="phantom voxel size i,j,k in mm: the scorer's working grid (1.6,1.6,2 or 1,1,1.25)")
     parser.add_argument("--publish", action="store_true", help="add the model to Resources/Models/registry.json")
     args = parser.parse_args(argv)
+    grid = (args.spacing[0], args.spacing[2])
+    if args.spacing[0] != args.spacing[1] or grid not in SCORER_NAMES:
+        parser.error(f"--spacing must be one of the working grids {', '.join(map(str, SCORER_NAMES))} "
+                     "(in-plane, slice)")
     torch.set_num_threads(1)
     cache = args.cohort / "features"
-    cases = list(cohort(args.cohort, "train", args.train + args.val + args.extra, args.negatives))
+    cases = list(cohort(args.cohort, "train", args.train + args.val + args.extra, args.negatives, size=args.size,
+                        spacing=args.spacing))
     positives = [extract(c, cache) for c in cases if c.positive]
     negatives = [extract(c, cache) for c in cases if not c.positive]
     tables = split_cases(positives, negatives, args.train, args.val)
@@ -316,7 +354,7 @@ def main(argv=None) -> None:
     print(json.dumps({"best_average_precision": result.best_metric, "epoch": result.best_epoch, **facts}, indent=1))
     if args.publish:
         entry = publish_scorer(net, result, facts, len(tables["train"]), len(tables["val"]), hidden=args.hidden,
-                               width=args.width, members=args.members)
+                               width=args.width, members=args.members, grid=grid)
         print(f"published {entry.id}: {entry.weights_file} sha256 {entry.sha256}")
 
 

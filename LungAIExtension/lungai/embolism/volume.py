@@ -1,8 +1,9 @@
 """The working volume of the embolus detector: the CT in canonical [S, P, L] layout with its lung mask.
 
-Scans finer than 1.6 mm in-plane or 2.0 mm between slices are resampled to that grid first: the scorer was
-trained there, and it keeps a 512 x 512 x 300 CTPA within a minute on two cores. Label maps go back to the
-input grid by nearest neighbour.
+Scans finer than the scorer's working grid (``COARSE_GRID``: 1.6 mm in-plane, 2.0 mm between slices, or
+``FINE_GRID``: 1.0 mm, 1.25 mm, the thin-slice CTPA protocol) are resampled to it first: the scorer was trained
+there, and it keeps a 512 x 512 x 300 CTPA within a minute on two cores. Label maps go back to the input grid by
+nearest neighbour.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from lungai.lung.orientation import Reorientation
 from lungai.progress import Progress, ensure
 
 SMOOTH_MM = 0.5  # Gaussian sigma that tames quantum noise before thresholds (well below a subsegmental artery)
-WORK_IN_PLANE_MM, WORK_SLICE_MM = 1.6, 2.0  # finer scans are resampled to the grid the scorer was trained on
+# working grids (in-plane mm, slice mm) the scorers were trained on; finer scans are resampled to them
+COARSE_GRID: Tuple[float, float] = (1.6, 2.0)
+FINE_GRID: Tuple[float, float] = (1.0, 1.25)
+GRID_TOLERANCE = 1.15  # a scan up to this much finer than a grid is used as it is
 
 
 @dataclass
@@ -65,33 +69,49 @@ class WorkVolume:
         return ijk @ m[:3, :3].T + m[:3, 3]
 
 
-def _resample(image: Image, reference: Image, label: bool) -> Image:
+def resample_onto(image: Image, reference: Image, label: bool) -> Image:
+    """``image`` resampled onto the grid of ``reference`` (nearest neighbour for labels, else linear)."""
     out = sitk.Resample(image.to_sitk(), reference.to_sitk(), sitk.Transform(),
                         sitk.sitkNearestNeighbor if label else sitk.sitkLinear, 0 if label else -1024.0)
     return Image.from_sitk(out, dict(image.metadata))
 
 
-def working_grid(image: Image) -> Image:
-    """The image itself, or resampled (linear) to ``WORK_IN_PLANE_MM`` / ``WORK_SLICE_MM`` when finer."""
+def grid_spacing(image: Image, grid: Tuple[float, float]) -> list:
+    """``grid`` (in-plane mm, slice mm) as an ITK-order spacing for the axes of ``image``."""
     slice_axis = 2 - image.array_axis_of(2)  # ITK axis along the patient's long axis
-    target = [WORK_SLICE_MM if n == slice_axis else WORK_IN_PLANE_MM for n in range(3)]
-    if all(s >= t / 1.15 for s, t in zip(image.spacing, target)):
-        return image
-    spacing = [max(s, t) for s, t in zip(image.spacing, target)]
+    return [grid[1] if n == slice_axis else grid[0] for n in range(3)]
+
+
+def fits_grid(image: Image, grid: Tuple[float, float]) -> bool:
+    """Whether ``image`` is at most ``GRID_TOLERANCE`` times coarser than ``grid`` along every axis."""
+    return all(s <= t * GRID_TOLERANCE for s, t in zip(image.spacing, grid_spacing(image, grid)))
+
+
+def resample_spacing(image: Image, spacing) -> Image:
+    """``image`` resampled (linear) to ``spacing`` (ITK order, mm) over the same field of view."""
     size = [max(1, int(round(n * s / sp))) for n, s, sp in zip(image.size, image.spacing, spacing)]
-    grid = Image(np.zeros(size[::-1], dtype=np.uint8), spacing, image.origin, image.direction)
+    reference = Image(np.zeros(size[::-1], dtype=np.uint8), tuple(spacing), image.origin, image.direction)
     array = np.asarray(image.array, dtype=np.float32)
-    return _resample(image.like(array, **image.metadata), grid, label=False)
+    return resample_onto(image.like(array, **image.metadata), reference, label=False)
 
 
-def build_work_volume(image: Image, lung_labels: Optional[Image] = None,
-                      progress: Optional[Progress] = None) -> WorkVolume:
-    """Reorient, smooth and segment the lungs (``lungai.lung`` classic method unless labels are given)."""
+def working_grid(image: Image, grid: Tuple[float, float] = COARSE_GRID) -> Image:
+    """The image itself, or resampled (linear) to ``grid`` (in-plane mm, slice mm) when finer."""
+    target = grid_spacing(image, grid)
+    if all(s >= t / GRID_TOLERANCE for s, t in zip(image.spacing, target)):
+        return image
+    return resample_spacing(image, [max(s, t) for s, t in zip(image.spacing, target)])
+
+
+def build_work_volume(image: Image, lung_labels: Optional[Image] = None, progress: Optional[Progress] = None,
+                      grid: Tuple[float, float] = COARSE_GRID) -> WorkVolume:
+    """Reorient, smooth and segment the lungs (``lungai.lung`` classic method unless labels are given) on the
+    working ``grid`` (in-plane mm, slice mm)."""
     progress = ensure(progress)
     source = image
-    image = working_grid(source)
+    image = working_grid(source, grid)
     if lung_labels is not None and image is not source:
-        lung_labels = _resample(lung_labels, image, label=True)
+        lung_labels = resample_onto(lung_labels, image, label=True)
     ro = Reorientation.of(image)
     raw = ro.to_canonical(image.array)
     sigma = [SMOOTH_MM / s for s in ro.spacing]
