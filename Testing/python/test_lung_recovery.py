@@ -391,3 +391,45 @@ def test_enclosed_tissue_is_taken_only_beside_lung_added_by_the_later_steps():
     added = np.argwhere(near != labels)
     assert {tuple(a) for a in added} == {(6, 20, 19), (6, 20, 20), (5, 20, 19), (7, 20, 19), (6, 19, 19),
                                          (6, 21, 19)}
+
+
+def _consolidated_left_hemithorax():
+    """One consolidated left hemithorax slab (disc of radius 87.5 mm, 30 HU, inside a rib ring) of which the other
+    steps found all but an anterolateral rim (20-70 degrees in front of lateral, beyond 45 mm from the centre) and
+    the heart (40 HU, 95-150 degrees: beyond straight ahead, against the anterior ribs)."""
+    zz, yy, xx = np.mgrid[0:3, 0:100, 0:100].astype(float)
+    r = np.hypot(yy - 50, xx - 50)
+    angle = np.degrees(np.arctan2(50 - yy, xx - 50))  # 0 lateral (the patient's left), 90 straight ahead
+    hu = np.full(r.shape, 45.0, dtype=np.float32)
+    inside = r <= 35
+    hu[(r > 36) & (r <= 39)] = 400.0
+    hu[inside] = 30.0
+    rim = inside & (r > 18) & (angle > 20) & (angle < 70)
+    heart = inside & (r > 12) & (angle > 95) & (angle < 150)
+    hu[heart] = 40.0
+    labels = np.where(inside & ~rim & ~heart, LEFT_LUNG, 0).astype(np.uint8)
+    hu[(labels == LEFT_LUNG) & (np.abs(yy - 50) < 1) & (r < 25)] = -850.0  # an air bronchogram
+    return hu, labels, rim, heart
+
+
+def test_left_rays_reach_the_consolidated_rim_but_not_the_heart():
+    from lungai.lung.recovery import left_rays_in_consolidated_slices, rib_cage
+
+    hu, labels, rim, heart = _consolidated_left_hemithorax()
+    out = left_rays_in_consolidated_slices(labels, hu, np.ones(hu.shape, dtype=bool), SPACING,
+                                           rib_cage(hu, SPACING))
+    added = (out == LEFT_LUNG) & (labels == 0)
+    assert np.count_nonzero(added & rim) > 0.85 * rim.sum()
+    assert not (added & heart).any()
+    assert not (added & ~rim).any()
+
+
+def test_left_rays_leave_an_aerated_slice_alone():
+    """The same slab with the lung aerated is not consolidated: the step leaves it to the first rays."""
+    from lungai.lung.recovery import left_rays_in_consolidated_slices, rib_cage
+
+    hu, labels, rim, _ = _consolidated_left_hemithorax()
+    hu[labels == LEFT_LUNG] = -850.0
+    out = left_rays_in_consolidated_slices(labels, hu, np.ones(hu.shape, dtype=bool), SPACING,
+                                           rib_cage(hu, SPACING))
+    np.testing.assert_array_equal(out, labels)

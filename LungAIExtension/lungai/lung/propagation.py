@@ -59,7 +59,7 @@ def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndar
     return out
 
 
-def _consolidated(lung: np.ndarray, hu: np.ndarray, pixel_mm2: float) -> np.ndarray:
+def consolidated_slices(lung: np.ndarray, hu: np.ndarray, pixel_mm2: float) -> np.ndarray:
     """Per slice: whether this lung is mostly consolidated there (module docstring)."""
     area = lung.sum(axis=(1, 2))
     aerated = (lung & (hu < AERATED_HU)).sum(axis=(1, 2))
@@ -80,7 +80,7 @@ def propagate_outline(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
     shrink = max(1, int(round(SLOPE * spacing[0] / min(spacing[1:]))))
     domes = None
     for side in (RIGHT_LUNG, LEFT_LUNG):
-        slices = np.flatnonzero(_consolidated(sub == side, hu, pixel))
+        slices = np.flatnonzero(consolidated_slices(sub == side, hu, pixel))
         if not slices.size:
             continue
         if domes is None:

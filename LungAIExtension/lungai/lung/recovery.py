@@ -34,7 +34,7 @@ from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import BONE_HU, FAT_HU, extend_to_dome
 from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
-from lungai.lung.propagation import propagate_outline
+from lungai.lung.propagation import consolidated_slices, propagate_outline
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -56,6 +56,8 @@ MIN_LAYER_MM2 = 80.0         # smallest dense layer a slice's rays recover (smal
 HILUM_MM = 10.0              # near the central airways (hilum) the enclosure test is stricter:
 HILUM_MIN_AXES = 10          # ... lung on both sides along this many of the 13 axes
 CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
+CONSOLIDATED_ANTERIOR_LIMIT_DEG = 85.0  # rays once more in the left lung's consolidated slices: up to here in front
+CONSOLIDATED_RAY_PASSES = 2  # ... cast from the lung grown by the pass before
 
 
 def _circular_runs(missing: np.ndarray) -> np.ndarray:
@@ -80,7 +82,8 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
 
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
-                   spacing: Tuple[float, float], cage: np.ndarray) -> np.ndarray:
+                   spacing: Tuple[float, float], cage: np.ndarray,
+                   anterior_limit_deg: float = ANTERIOR_LIMIT_DEG) -> np.ndarray:
     sy, sx = spacing
     if lung.sum() * sy * sx < MIN_LUNG_AREA_MM2:
         return np.zeros_like(lung)
@@ -126,7 +129,7 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     angle = np.degrees(np.arccos(np.clip(np.cos(theta) * lateral, -1, 1)))
     posterior = np.sin(theta) > 0
     posterior_limit = POSTERIOR_LIMIT_RIGHT_DEG if side == RIGHT_LUNG else POSTERIOR_LIMIT_DEG
-    allowed = np.where(posterior, angle <= posterior_limit, angle <= ANTERIOR_LIMIT_DEG)
+    allowed = np.where(posterior, angle <= posterior_limit, angle <= anterior_limit_deg)
     lung_edge = (last_lung + 0.5) * step
     with np.errstate(invalid="ignore"):
         # a dense layer: the air ends well before the rib cage, taken from the rib this ray meets when that
@@ -168,6 +171,34 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     # a few pixels between the pleura and a rib set farther out are chest wall, not a dense layer
     out = np.zeros_like(lung)
     out[y0:y1, x0:x1] = large_pieces(kept, sy * sx, MIN_LAYER_MM2)
+    return out
+
+
+def left_rays_in_consolidated_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
+                                     spacing: Tuple[float, float, float], cage: np.ndarray,
+                                     centres: Optional[np.ndarray] = None) -> np.ndarray:
+    """Labels ([S, P, L]) with the chest-wall rays cast once more from the left lung recovered so far, in the
+    slices where it is consolidated (``propagation.consolidated_slices``), up to CONSOLIDATED_ANTERIOR_LIMIT_DEG
+    in front of the lateral direction; CONSOLIDATED_RAY_PASSES times, each from the lung the pass before grew.
+
+    A consolidated left lower lobe leaves the first rays only its air bronchograms to start from; the later steps
+    recover the lung behind its centre, from which the rays reach the consolidated rim along the lateral and
+    anterolateral ribs in front of it. Straight ahead they would reach the heart's wall where it touches the anterior
+    chest wall. Nothing is taken beside the descending aorta (``paravertebral.beside_the_aorta``).
+    """
+    out = labels.copy()
+    for _ in range(CONSOLIDATED_RAY_PASSES):
+        left = out == LEFT_LUNG
+        slices = np.flatnonzero(consolidated_slices(left, hu, spacing[1] * spacing[2]))
+        added = np.zeros_like(left)
+        for z in slices:
+            added[z] = _recover_slice(left[z], LEFT_LUNG, hu[z], out[z] > 0, body[z], spacing[1:], cage[z],
+                                      CONSOLIDATED_ANTERIOR_LIMIT_DEG)
+        if centres is not None:
+            added &= ~beside_the_aorta(centres, out.shape, spacing)
+        if not added.any():
+            break
+        out[added] = LEFT_LUNG
     return out
 
 
@@ -325,6 +356,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
         out = right_gutter(out, hu, body, spacing, hilum, centres)
         out = bridge_across_slices(out, hu, body, spacing, hilum)
         out = propagate_outline(out, hu, body, spacing)
+        out = left_rays_in_consolidated_slices(out, hu, body, spacing, cage, centres)
         # these steps put lung on the far side of dense tissue that had lung on one side only (against the
         # mediastinum and in the gutters): the tissue beside what they added is tested once more
         _add_enclosed(out, hu, body, spacing, planar, hilum, near=(out > 0) & ~enclosed_once)
