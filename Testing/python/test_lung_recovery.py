@@ -433,3 +433,44 @@ def test_left_rays_leave_an_aerated_slice_alone():
     out = left_rays_in_consolidated_slices(labels, hu, np.ones(hu.shape, dtype=bool), SPACING,
                                            rib_cage(hu, SPACING))
     np.testing.assert_array_equal(out, labels)
+
+
+def _left_lobe_lost_to_its_bronchograms():
+    """The consolidated left hemithorax slab with only an inner core (35 mm radius, around an air bronchogram)
+    found: no edge of it reaches the ribs."""
+    hu, _, _, _ = _consolidated_left_hemithorax()
+    zz, yy, xx = np.mgrid[0:3, 0:100, 0:100].astype(float)
+    r = np.hypot(yy - 50, xx - 50)
+    angle = np.degrees(np.arctan2(50 - yy, xx - 50))
+    hu[(r <= 35) & (hu == 40.0)] = 30.0  # no heart: the whole disc is lobe
+    labels = np.where(r <= 14, LEFT_LUNG, 0).astype(np.uint8)
+    return hu, labels, r, angle
+
+
+def test_a_lung_with_no_edge_at_the_ribs_is_measured_against_the_other_lungs_margin():
+    from lungai.lung.recovery import _recover_slice, rib_cage
+
+    hu, labels, r, angle = _left_lobe_lost_to_its_bronchograms()
+    cage = rib_cage(hu, SPACING)
+    body = np.ones(hu.shape[1:], dtype=bool)
+    args = (labels[1] == LEFT_LUNG, LEFT_LUNG, hu[1], labels[1] > 0, body, SPACING[1:], cage[1], 85.0)
+    alone, own = _recover_slice(*args)
+    assert not alone.any() and own is not None and own > 40  # its own rays: every gap the same, 50 mm
+    added, own = _recover_slice(*args, reference_margin=2.5)
+    assert own is None
+    lateral_rim = (r[1] > 16) & (r[1] <= 33) & (np.abs(angle[1]) < 60)
+    assert np.count_nonzero(added & lateral_rim) > 0.9 * lateral_rim.sum()
+    assert not (added & (r[1] > 36)).any()                         # the ribs and beyond
+    assert not (added & (angle[1] > 90)).any()                     # in front beyond straight ahead (the heart)
+
+
+def test_a_borrowed_margin_adds_nothing_without_a_dome_to_bound_it():
+    """Only above the dome fitted from both lungs may a slice measured against the other lung's margin take
+    tissue (the spleen and stomach reach the ribs below the recess); with one lung there is no such dome."""
+    from lungai.lung.recovery import left_rays_in_consolidated_slices, rib_cage
+
+    hu, labels, _, _ = _left_lobe_lost_to_its_bronchograms()
+    body = np.ones(hu.shape, dtype=bool)
+    cage = rib_cage(hu, SPACING)
+    out = left_rays_in_consolidated_slices(labels, hu, body, SPACING, cage, right_margins=np.full(3, 2.5))
+    np.testing.assert_array_equal(out, labels)

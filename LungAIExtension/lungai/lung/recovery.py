@@ -31,7 +31,7 @@ from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
-from lungai.lung.dome import BONE_HU, FAT_HU, extend_to_dome
+from lungai.lung.dome import AERATED_HU, BONE_HU, FAT_HU, extend_to_dome, joint_domes
 from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
 from lungai.lung.propagation import consolidated_slices, propagate_outline
@@ -58,6 +58,8 @@ HILUM_MIN_AXES = 10          # ... lung on both sides along this many of the 13 
 CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
 CONSOLIDATED_ANTERIOR_LIMIT_DEG = 85.0  # rays once more in the left lung's consolidated slices: up to here in front
 CONSOLIDATED_RAY_PASSES = 2  # ... cast from the lung grown by the pass before
+LOST_AREA_FRACTION = 0.5     # ... and in slices where the left lung covers less than this of the right lung's area
+LOST_AERATED_FRACTION = 0.7  # ... with less than this of it aerated
 
 
 def _circular_runs(missing: np.ndarray) -> np.ndarray:
@@ -83,10 +85,16 @@ def _circular_runs(missing: np.ndarray) -> np.ndarray:
 
 def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.ndarray, body: np.ndarray,
                    spacing: Tuple[float, float], cage: np.ndarray,
-                   anterior_limit_deg: float = ANTERIOR_LIMIT_DEG) -> np.ndarray:
+                   anterior_limit_deg: float = ANTERIOR_LIMIT_DEG,
+                   reference_margin: Optional[float] = None) -> Tuple[np.ndarray, Optional[float]]:
+    """Dense layer between this lung and its rib cage in one slice, and the healthy lung-to-rib margin measured
+    on the slice (None when the slice's own rays do not judge it). With ``reference_margin`` (the other lung's
+    margin in the slice), a lung with no aerated edge against its ribs (too few healthy rays, or a margin more
+    than MIN_EXCESS_MM wider) is measured against it, the cage being where its rays meet bone."""
     sy, sx = spacing
+    nothing = np.zeros_like(lung), None
     if lung.sum() * sy * sx < MIN_LUNG_AREA_MM2:
-        return np.zeros_like(lung)
+        return nothing
     cy, cx = ndimage.center_of_mass(lung)
     step = min(sy, sx)
     radii = np.arange(0.0, 250.0, step)
@@ -110,19 +118,29 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     bone_at = np.where(bone.any(axis=1), np.argmax(bone, axis=1), -1).astype(float)
     gap = (bone_at - last_lung) * step
     valid = has_lung & (bone_at >= 0) & (gap <= MAX_GAP_MM)
-    if valid.sum() < max(MIN_VALID_RAYS, has_lung.sum() // 4):
-        return np.zeros_like(lung)
-    healthy_margin = float(np.percentile(gap[valid], 30))
-    healthy = valid & (gap <= healthy_margin + MIN_EXCESS_MM)
-    if healthy.sum() < max(MIN_VALID_RAYS, has_lung.sum() // 6):
-        return np.zeros_like(lung)
-    # where the rib cage is: interpolated between healthy rays (lung touching the ribs), over spans of rays that
-    # meet bone farther out (a dense layer, or another bone) of at most MAX_SPAN_RAYS; rays meeting no bone
-    # (between ribs, below the cage) neither anchor nor break the interpolation
     k = np.arange(N_RAYS)
     rib_hit = bone_at * step
-    expected_rib = np.interp(k, k[healthy], rib_hit[healthy], period=N_RAYS)
-    expected_rib[_circular_runs(valid & ~healthy) > MAX_SPAN_RAYS] = np.nan
+    judged = valid.sum() >= max(MIN_VALID_RAYS, has_lung.sum() // 4)
+    if judged:
+        healthy_margin = float(np.percentile(gap[valid], 30))
+        healthy = valid & (gap <= healthy_margin + MIN_EXCESS_MM)
+        judged = healthy.sum() >= max(MIN_VALID_RAYS, has_lung.sum() // 6)
+    if reference_margin is not None and valid.sum() >= MIN_VALID_RAYS and (
+            not judged or healthy_margin > reference_margin + MIN_EXCESS_MM):
+        # no aerated edge of this lung against the ribs: the margin is the other lung's, the cage where the
+        # rays meet it
+        judged = False
+        healthy_margin = reference_margin
+        expected_rib = np.where(valid, rib_hit, np.nan)
+    elif judged:
+        # where the rib cage is: interpolated between healthy rays (lung touching the ribs), over spans of rays
+        # that meet bone farther out (a dense layer, or another bone) of at most MAX_SPAN_RAYS; rays meeting no
+        # bone (between ribs, below the cage) neither anchor nor break the interpolation
+        expected_rib = np.interp(k, k[healthy], rib_hit[healthy], period=N_RAYS)
+        expected_rib[_circular_runs(valid & ~healthy) > MAX_SPAN_RAYS] = np.nan
+    else:
+        return nothing
+    own_margin = healthy_margin if judged else None
     with np.errstate(invalid="ignore"):
         on_cage = valid & (np.abs(rib_hit - expected_rib) <= RIB_TOLERANCE_MM)
     lateral = -1.0 if side == RIGHT_LUNG else 1.0
@@ -149,7 +167,7 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
         nearby_depth = ndimage.maximum_filter1d(np.where(confirmed, excess, 0.0), 2 * BRIDGE_RAYS + 1, mode="wrap")
         flagged = confirmed | (deep & between_ribs & (excess <= BRIDGE_DEPTH_FACTOR * nearby_depth + BRIDGE_DEPTH_SLACK_MM))
     if not flagged.any():
-        return np.zeros_like(lung)
+        return np.zeros_like(lung), own_margin
     limit = np.minimum(np.where(flagged, wall, -1.0), stop_at * step)
     # rasterise: each pixel takes the ray nearest its direction from the lung centre
     reach = int(np.ceil((np.nanmax(np.where(flagged, limit, 0)) + step) / step))
@@ -171,31 +189,61 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     # a few pixels between the pleura and a rib set farther out are chest wall, not a dense layer
     out = np.zeros_like(lung)
     out[y0:y1, x0:x1] = large_pieces(kept, sy * sx, MIN_LAYER_MM2)
-    return out
+    return out, own_margin
+
+
+def _left_lung_lost(labels: np.ndarray, hu: np.ndarray) -> np.ndarray:
+    """Per slice: the left lung covers less than LOST_AREA_FRACTION of the right lung's area and less than
+    LOST_AERATED_FRACTION of it is aerated (a lobe consolidated down to its air bronchograms)."""
+    left = labels == LEFT_LUNG
+    area = left.sum(axis=(1, 2))
+    aerated = (left & (hu < AERATED_HU)).sum(axis=(1, 2))
+    right = (labels == RIGHT_LUNG).sum(axis=(1, 2))
+    return (area > 0) & (aerated < LOST_AERATED_FRACTION * area) & (area < LOST_AREA_FRACTION * right)
 
 
 def left_rays_in_consolidated_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
                                      spacing: Tuple[float, float, float], cage: np.ndarray,
-                                     centres: Optional[np.ndarray] = None) -> np.ndarray:
-    """Labels ([S, P, L]) with the chest-wall rays cast once more from the left lung recovered so far, in the
-    slices where it is consolidated (``propagation.consolidated_slices``), up to CONSOLIDATED_ANTERIOR_LIMIT_DEG
-    in front of the lateral direction; CONSOLIDATED_RAY_PASSES times, each from the lung the pass before grew.
+                                     centres: Optional[np.ndarray] = None,
+                                     right_margins: Optional[np.ndarray] = None) -> np.ndarray:
+    """Labels ([S, P, L]) with the chest-wall rays cast once more from the left lung recovered so far, up to
+    CONSOLIDATED_ANTERIOR_LIMIT_DEG in front of the lateral direction, in the slices where it is consolidated
+    (``propagation.consolidated_slices``) or mostly lost (:func:`_left_lung_lost`); CONSOLIDATED_RAY_PASSES
+    times, each from the lung the pass before grew.
 
     A consolidated left lower lobe leaves the first rays only its air bronchograms to start from; the later steps
-    recover the lung behind its centre, from which the rays reach the consolidated rim along the lateral and
-    anterolateral ribs in front of it. Straight ahead they would reach the heart's wall where it touches the anterior
-    chest wall. Nothing is taken beside the descending aorta (``paravertebral.beside_the_aorta``).
+    recover part of it (behind its centre, above the dome), from which the rays reach the consolidated rim along
+    the posterior, lateral and anterolateral ribs. Straight ahead they would reach the heart's wall where it
+    touches the anterior chest wall. Where the left lung has no aerated edge against its ribs, the right lung's
+    lung-to-rib margin in the same slice (``right_margins``, from the first rays) stands for its own; what such
+    slices, and slices judged only as mostly lost, add must lie above the left dome fitted from both lungs (the
+    spleen and stomach under it reach the ribs below the recess). Nothing is taken beside the descending aorta
+    (``paravertebral.beside_the_aorta``).
     """
     out = labels.copy()
+    domes, domes_fitted = None, False
     for _ in range(CONSOLIDATED_RAY_PASSES):
         left = out == LEFT_LUNG
-        slices = np.flatnonzero(consolidated_slices(left, hu, spacing[1] * spacing[2]))
+        consolidated = consolidated_slices(left, hu, spacing[1] * spacing[2])
         added = np.zeros_like(left)
-        for z in slices:
-            added[z] = _recover_slice(left[z], LEFT_LUNG, hu[z], out[z] > 0, body[z], spacing[1:], cage[z],
-                                      CONSOLIDATED_ANTERIOR_LIMIT_DEG)
+        needs_dome = np.zeros(out.shape[0], dtype=bool)
+        for z in np.flatnonzero(consolidated | _left_lung_lost(out, hu)):
+            reference = None
+            if right_margins is not None and np.isfinite(right_margins[z]):
+                reference = float(right_margins[z])
+            added[z], own_margin = _recover_slice(left[z], LEFT_LUNG, hu[z], out[z] > 0, body[z], spacing[1:],
+                                                  cage[z], CONSOLIDATED_ANTERIOR_LIMIT_DEG, reference)
+            needs_dome[z] = own_margin is None or not consolidated[z]
         if centres is not None:
             added &= ~beside_the_aorta(centres, out.shape, spacing)
+        if (added & needs_dome[:, None, None]).any():
+            if not domes_fitted:
+                domes, domes_fitted = joint_domes(labels, hu, spacing), True
+            if domes is None:
+                added[needs_dome] = False
+            else:
+                above = np.arange(out.shape[0])[:, None, None] >= domes[LEFT_LUNG][None]
+                added &= above | ~needs_dome[:, None, None]
         if not added.any():
             break
         out[added] = LEFT_LUNG
@@ -334,6 +382,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
     out = labels.copy()
     nz = labels.shape[0]
     cage = rib_cage(hu, spacing, planar)
+    right_margins = np.full(nz, np.nan)  # the right lung's healthy lung-to-rib margin per slice
     for z in range(nz):
         if progress is not None and z % 16 == 0:
             progress.update(z / nz, "recovering dense lung at the chest wall")
@@ -342,8 +391,10 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
             if not lung.any():
                 continue
             occupied = out[z] > 0
-            add = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], cage[z])
+            add, margin = _recover_slice(lung, side, hu[z], occupied, body[z], spacing[1:], cage[z])
             out[z][add] = side
+            if side == RIGHT_LUNG and margin is not None:
+                right_margins[z] = margin
     centres = None if planar else vertebral_centres(hu, body, labels > 0, spacing)
     if centres is not None:
         added = (out == LEFT_LUNG) & (labels == 0)
@@ -356,7 +407,7 @@ def recover_dense_lung(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spa
         out = right_gutter(out, hu, body, spacing, hilum, centres)
         out = bridge_across_slices(out, hu, body, spacing, hilum)
         out = propagate_outline(out, hu, body, spacing)
-        out = left_rays_in_consolidated_slices(out, hu, body, spacing, cage, centres)
+        out = left_rays_in_consolidated_slices(out, hu, body, spacing, cage, centres, right_margins)
         # these steps put lung on the far side of dense tissue that had lung on one side only (against the
         # mediastinum and in the gutters): the tissue beside what they added is tested once more
         _add_enclosed(out, hu, body, spacing, planar, hilum, near=(out > 0) & ~enclosed_once)
