@@ -393,7 +393,7 @@ def evaluate(args: argparse.Namespace) -> None:
     from lungai.denoise.training import NORMALIZATION
 
     rows = []
-    for patient in PATIENTS:
+    for patient in args.patients:
         net = _fold_network(patient, args.prefix)
         for p in _pairs(patients=[patient]):
             q = p.quarter
@@ -461,6 +461,8 @@ def main(argv: List[str]) -> None:
     p = sub.add_parser("evaluate", help="input / NLM / CNN on the real pairs, 2-fold by patient")
     p.add_argument("--json", help="where to write rows and summary (default: the work folder)")
     p.add_argument("--prefix", default="cnn-without-", help="fold model folders: <work>/<prefix><patient>")
+    p.add_argument("--patients", nargs="+", choices=PATIENTS, default=list(PATIENTS),
+                   help="test patients (default both: the 2-fold evaluation; one: a single fold's half)")
     p.set_defaults(func=evaluate)
     p = sub.add_parser("publish", help="register the model trained on everything")
     p.add_argument("--version", help="registry version (default: the next minor one)")
