@@ -7,8 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from lungai.denoise import network  # noqa: F401  (registers the architecture)
-from lungai.denoise.network import NOISE_LEVEL_SCALE
+from lungai.denoise.network import NOISE_LEVEL_SCALE  # importing the module registers the architecture
 from lungai.denoise.noise_level import noise_profile
 from lungai.image import Image
 from lungai.models.preprocess import denormalize, normalize
