@@ -275,3 +275,25 @@ def test_extra_training_cases_keep_the_validation_cases():
     assert plain["train"] == [f"pe_{s}" for s in range(1000, 1018)] + ["healthy_1500", "healthy_1501"]
     assert extra["train"] == ([f"pe_{s}" for s in range(1000, 1018)] + [f"pe_{s}" for s in range(1024, 1030)]
                               + ["healthy_1500", "healthy_1501"])
+
+
+def test_patches_cover_32_mm_on_either_working_grid():
+    from lungai.embolism.candidates import PATCH_SHAPE, patch_shape
+
+    assert PATCH_SHAPE == patch_shape((2.0, 1.6, 1.6)) == (16, 20, 20)  # 32 mm / 2.0, 32 mm / 1.6
+    assert patch_shape((1.25, 1.0, 1.0)) == (26, 32, 32)  # 32 mm / 1.25 = 25.6 -> 26 (even), 32 mm / 1.0
+
+
+def test_thin_slice_scans_get_the_fine_grid_scorer():
+    from lungai.embolism.scorer import FINE_MODEL_NAME, MODEL_NAME, model_for, scorer_grid
+    from lungai.image import Image
+    from lungai.models import get_model
+
+    array = np.zeros((8, 8, 8), dtype=np.float32)
+    thin = Image(array, (0.7, 0.7, 1.0), (0.0, 0.0, 0.0), np.eye(3))       # clinical thin-slice CTPA
+    thick = Image(array, (0.7, 0.7, 2.0), (0.0, 0.0, 0.0), np.eye(3))      # 2 mm slices: coarse grid
+    crop = Image(array, (1.5, 1.5, 1.5), (0.0, 0.0, 0.0), np.eye(3))       # the real crop's voxels
+    assert model_for(thin) == FINE_MODEL_NAME
+    assert model_for(thick) == model_for(crop) == MODEL_NAME
+    assert scorer_grid(get_model(FINE_MODEL_NAME)) == (1.0, 1.25)
+    assert scorer_grid(get_model(MODEL_NAME)) == (1.6, 2.0)
