@@ -13,9 +13,11 @@ candidate's confidence and rank in its scan (or "no candidate") against the thre
 trunk must lie in the TotalSegmentator pulmonary artery mask; the artery tree is compared with that mask;
 the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder.
 ``--size``/``--spacing`` choose the cohort's grid, whose scorer (``embolism-candidates`` on 1.6 x 1.6 x 2 mm,
-``embolism-candidates-fine`` on 1 x 1 x 1.25 mm) is evaluated; with the fine scorer the real crop (1.5 mm voxels,
-picked for the coarse scorer in use) is also scored resampled to the fine grid. ``--first N`` starts the test
-seeds at 9000 + N / 9500 + N.
+``embolism-candidates-fine`` on 1 x 1 x 1.25 mm) is evaluated unless ``--model`` names another: a coarser
+scorer's cases are resampled to its working grid and matched on the cohort's grid, as ``lungai embolism`` would
+run it on thin-slice scans. With the fine scorer the real crop (1.5 mm voxels, which ``lungai embolism`` gives
+the coarse scorer) is scored resampled to the fine grid. ``--first N`` starts the test seeds at 9000 + N /
+9500 + N.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None,
                     size=COHORT_SIZE, spacing=COHORT_SPACING, first: int = 0) -> dict:
     network, entry = load_scorer(model)
+    grid = scorer_grid(entry)  # the scorer's working grid: a finer cohort is resampled to it, as in use
     tables, seconds, records = [], [], []
     for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
-        extracted = extract(case, folder / "features")
+        extracted = extract(case, folder / "features", grid)
         table = scored_table(case.name, extracted, network)
         tables.append(table)
         seconds.append(float(extracted["seconds"]))
@@ -54,7 +57,8 @@ def phantom_figures(folder: Path, positives: int, negatives: int, threshold: flo
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
-    out = {"model": entry.id, "grid_mm": list(spacing), "test_seeds_from": 9000 + first, **summary(tables, threshold)}
+    out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid),
+           "test_seeds_from": 9000 + first, **summary(tables, threshold)}
     at_2fp = froc_threshold(tables, 2)
     out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
                                                                       for e in per_embolus(t, case_records, at_2fp)]}

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -45,22 +45,31 @@ def case_grid(case: CohortCase) -> Tuple[float, float]:
     return (round(float(case.ct.spacing[0]), 4), round(float(case.ct.spacing[2]), 4))
 
 
-def extract(case: CohortCase, cache: Path) -> Dict[str, np.ndarray]:
-    """Candidate features and patches, their match to the truth and tree level volumes of one case (cached),
-    on the case's own grid."""
-    path = cache / f"{case.name}.features.npz"
+def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] = None) -> Dict[str, np.ndarray]:
+    """Candidate features and patches, their match to the truth and tree level volumes of one case (cached).
+
+    The working ``grid`` is the case's own unless given; on another grid (a thin-slice case scored by the coarse
+    scorer, as ``lungai embolism`` would without the fine one) the candidates are matched with the truth on the
+    case's grid, mapped back by nearest neighbour.
+    """
+    own = grid is None or tuple(grid) == case_grid(case)
+    grid = case_grid(case) if own else tuple(grid)
+    path = cache / (f"{case.name}.features.npz" if own else f"{case.name}.on{grid[0]:g}x{grid[1]:g}.features.npz")
     if path.is_file():
         with np.load(path) as z:
             if "patches" in z.files:  # caches of the feature-only scorer lack the patches: extract again
                 return {k: z[k] for k in z.files}
     started = time.perf_counter()
     try:
-        vol, trunk, tree, cands = features_for_training(case.ct, grid=case_grid(case))
+        vol, trunk, tree, cands = features_for_training(case.ct, grid=grid)
     except InputError as exc:  # a detector failure on a phantom CTPA: every embolus of the case is missed
         return _failed(case, str(exc), time.perf_counter() - started)
     seconds = time.perf_counter() - started
-    emboli = vol.reorientation.to_canonical(case.emboli)
-    table = case_table(case.name, cands.labels, np.zeros(cands.count), emboli, case.records)
+    if own:
+        labels, emboli = cands.labels, vol.reorientation.to_canonical(case.emboli)
+    else:
+        labels, emboli = vol.to_image(cands.labels).array, case.emboli
+    table = case_table(case.name, labels, np.zeros(cands.count), emboli, case.records)
     level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
                            for name in LEVELS])
     out = {"features": cands.features, "patches": candidate_patches(vol, trunk, tree, cands), "hit": table.hit,
