@@ -70,7 +70,7 @@ def test_occlusive_emboli_are_candidates_with_fields(ctpa, detected):
     assert detected.emboli.array.max() == len(detected.accepted)
 
 
-def test_cli_outputs_and_not_a_ctpa_exit(tmp_path, ctpa, plain_ct):
+def test_cli_outputs_and_not_a_ctpa_exit(tmp_path, ctpa, plain_ct, capsys):
     from lungai.cli.main import main
 
     write_image(ctpa.ct, tmp_path / "ctpa.nii.gz")
@@ -82,6 +82,11 @@ def test_cli_outputs_and_not_a_ctpa_exit(tmp_path, ctpa, plain_ct):
     data = json.loads((out / "candidates.json").read_text())
     assert data["threshold"] == 0.3 and "qanadli" in data and "provenance" in data
     assert data["provenance"]["model_name"] == "embolism-candidates"
+    # the JSON on stdout is what the Slicer panel reads: threshold, Qanadli index and the scorer that ran
+    emitted = json.loads(capsys.readouterr().out)
+    assert emitted["threshold"] == 0.3 and emitted["qanadli"] == data["qanadli"]
+    assert emitted["scorer"] == {"model": "embolism-candidates", "version": data["provenance"]["model_version"],
+                                 "working_grid_mm": data["provenance"]["parameters"]["working_grid_mm"]}
     lines = (out / "candidates.csv").read_text().splitlines()
     assert len(lines) == 1 + len(data["candidates"])
     labels, segments = read_segmentation(out / "arteries.seg.nrrd")

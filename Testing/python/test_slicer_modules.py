@@ -381,9 +381,11 @@ def test_candidates_in_the_embolism_cli_format_give_their_ras_position():
 
 def test_embolism_summary_reads_the_cli_result():
     result = {"pe_score": 0.87, "pe_present": True, "threshold": 0.5, "emboli_count": 2,
-              "qanadli": {"index_percent": 17.5, "score": 7, "max_score": 40}}
+              "qanadli": {"index_percent": 17.5, "score": 7, "max_score": 40},
+              "scorer": {"model": "embolism-candidates-fine", "version": "1.0.0", "working_grid_mm": [1.0, 1.0, 1.25]}}
     assert results.embolism_summary_lines(result) == ["PE probability: 0.87 (PE reported)", "Emboli above 0.5: 2",
-                                                      "Qanadli obstruction index: 17.5 % (7/40)"]
+                                                      "Qanadli obstruction index: 17.5 % (7/40)",
+                                                      "Scored by embolism-candidates-fine 1.0.0 on a 1 x 1 x 1.25 mm grid"]
 
 
 def test_xray_summary_reads_result_json():

@@ -77,6 +77,10 @@ def embolism(input_path: Path, outdir: Path, threshold: Optional[float], lungs_p
         lines.append(f"  #{c['id']}: {c['level']} {c['side']}, {c['size_mm']} mm, p={c['confidence']:.2f}"
                      f"{', occlusive' if c['occlusive'] else ''}")
     lines.append(f"  outputs in {outdir}")
+    scorer = {"model": result.provenance.model_name, "version": result.provenance.model_version,
+              "working_grid_mm": result.provenance.parameters.get("working_grid_mm")}
+    lines.insert(-1, f"  scored by {scorer['model']} {scorer['version']} on a "
+                     f"{' x '.join(f'{s:g}' for s in scorer['working_grid_mm'])} mm grid")
     emit({"input": str(input_path), "pe_score": result.pe_score, "pe_present": bool(result.accepted),
-          "emboli_count": len(result.accepted), "qanadli_index_percent": q["index_percent"],
+          "threshold": threshold, "emboli_count": len(result.accepted), "qanadli": q, "scorer": scorer,
           "trunk": result.trunk, "seconds": round(result.seconds, 2), "outputs": outputs}, "\n".join(lines))

@@ -142,7 +142,8 @@ def noise_summary_lines(result: Mapping[str, Any]) -> List[str]:
 
 
 def embolism_summary_lines(result: Mapping[str, Any]) -> List[str]:
-    """Patient-level PE probability, emboli reported above the threshold, and the Qanadli obstruction index."""
+    """Patient-level PE probability, emboli reported above the threshold, the Qanadli obstruction index and the
+    scorer that ran (the CLI picks it by the scan's slice thickness)."""
     lines = []
     if result.get("pe_score") is not None:
         present = " (PE reported)" if result.get("pe_present") else ""
@@ -154,6 +155,11 @@ def embolism_summary_lines(result: Mapping[str, Any]) -> List[str]:
     if isinstance(qanadli, Mapping) and qanadli.get("index_percent") is not None:
         lines.append(f"Qanadli obstruction index: {format_value(qanadli['index_percent'])} % "
                      f"({qanadli.get('score')}/{qanadli.get('max_score', 40)})")
+    scorer = result.get("scorer")
+    if isinstance(scorer, Mapping) and scorer.get("model"):
+        grid = scorer.get("working_grid_mm") or []
+        on_grid = f" on a {' x '.join(format_value(s) for s in grid)} mm grid" if grid else ""
+        lines.append(f"Scored by {scorer['model']} {scorer.get('version') or ''}".rstrip() + on_grid)
     return lines
 
 
