@@ -49,10 +49,7 @@ def denoise_slices(net: torch.nn.Module, slices_hu: np.ndarray, normalization: d
     multiple = int(getattr(net, "shuffle", 1))
     out = np.empty(slices_hu.shape, np.float32)
     n = len(slices_hu)
-    levels = None
-    if uses_noise_level(net):
-        levels = slice_noise_levels(slices_hu, pixel_mm) if noise_std is None else \
-            np.broadcast_to(np.asarray(noise_std, np.float32), (n,))
+    levels = slice_noise_levels(slices_hu, pixel_mm, noise_std) if uses_noise_level(net) else None
     with torch.inference_mode():
         for start in range(0, n, batch):
             chunk = normalize(slices_hu[start:start + batch], normalization)
@@ -68,8 +65,12 @@ def denoise_slices(net: torch.nn.Module, slices_hu: np.ndarray, normalization: d
     return out
 
 
-def slice_noise_levels(slices_hu: np.ndarray, pixel_mm: Optional[float]) -> np.ndarray:
-    """Noise std (HU) per slice for the noise-level input, measured as for non-local means."""
+def slice_noise_levels(slices_hu: np.ndarray, pixel_mm: Optional[float],
+                       noise_std: Optional[np.ndarray] = None) -> np.ndarray:
+    """Noise std (HU) per slice for the noise-level input: ``noise_std`` (one value or one per slice) when given,
+    else measured as for non-local means."""
+    if noise_std is not None:
+        return np.broadcast_to(np.asarray(noise_std, np.float32), (len(slices_hu),))
     if pixel_mm is None:
         raise ValueError("the pixel size is needed to measure the noise level for this network")
     try:
@@ -101,8 +102,7 @@ def denoise_cnn(image: Image, strength: float = 1.0, entry: Optional[ModelEntry]
     levels = None
     if uses_noise_level(net):
         progress.update(0.01, "measuring the noise level")
-        levels = slice_noise_levels(vol, float(np.mean(image.spacing[:2]))) if noise_std is None else \
-            np.full(len(vol), float(noise_std), np.float32)
+        levels = slice_noise_levels(vol, float(np.mean(image.spacing[:2])), noise_std)
         parameters["noise_std_hu_median"] = round(float(np.median(levels)), 2)
         parameters["noise_std_measured"] = noise_std is None
     clean = denoise_slices(net, vol, entry.normalization, dev, progress.span(0.02, 1.0),
