@@ -63,7 +63,7 @@ def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] =
     try:
         vol, trunk, tree, cands = features_for_training(case.ct, grid=grid)
     except InputError as exc:  # a detector failure on a phantom CTPA: every embolus of the case is missed
-        return _failed(case, str(exc), time.perf_counter() - started)
+        return _failed(case, grid, str(exc), time.perf_counter() - started)
     seconds = time.perf_counter() - started
     if own:
         labels, emboli = cands.labels, vol.reorientation.to_canonical(case.emboli)
@@ -85,12 +85,17 @@ def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] =
     return out
 
 
-def _failed(case: CohortCase, message: str, seconds: float) -> Dict[str, np.ndarray]:
+def _grid_patch_shape(grid: Tuple[float, float]) -> Tuple[int, int, int]:
+    """Canonical [S, P, L] patch shape of the scorer on the working ``grid`` (in-plane mm, slice mm)."""
+    in_plane, slices = grid
+    return patch_shape((slices, in_plane, in_plane))
+
+
+def _failed(case: CohortCase, grid: Tuple[float, float], message: str, seconds: float) -> Dict[str, np.ndarray]:
+    """The table of a case whose detection failed on the working ``grid`` (no candidates: every embolus missed)."""
     empty_i = np.zeros(0, dtype=int)
-    in_plane, slices = case_grid(case)
     return {"features": np.zeros((0, len(FEATURES)), np.float32),
-            "patches": np.zeros((0, len(PATCH_CHANNELS)) + patch_shape((slices, in_plane, in_plane)), np.float16),
-            "hit": empty_i,
+            "patches": np.zeros((0, len(PATCH_CHANNELS)) + _grid_patch_shape(grid), np.float16), "hit": empty_i,
             "covers": np.zeros((0, len(case.records)), bool), "iou": np.zeros(0),
             "iou_id": empty_i, "voxels": empty_i, "inside_truth": empty_i,
             "truth_voxels": int(np.count_nonzero(case.emboli)),
@@ -291,7 +296,7 @@ def publish_scorer(net: Scorer, result, facts: Dict, cases_train: int, cases_val
         if members > 1:
             arch["params"]["members"] = members
         what = (f"{f'mean of {members} seeds of a ' if members > 1 else ''}3D CNN over a "
-                f"{'x'.join(map(str, patch_shape((slices, in_plane, in_plane))))} patch "
+                f"{'x'.join(map(str, _grid_patch_shape(grid)))} patch "
                 f"({', '.join(PATCH_CHANNELS)}) "
                 "joined with density, contrast, size, shape, vessel level and level prior features")
     else:
