@@ -34,7 +34,7 @@ from lungai.lung.contralateral import mirrored_consolidation
 from lungai.lung.dome import AERATED_HU, BONE_HU, FAT_HU, extend_to_dome, joint_domes
 from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
-from lungai.lung.propagation import consolidated_slices, propagate_outline
+from lungai.lung.propagation import MAX_AERATED_FRACTION, consolidated_slices, propagate_outline
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -59,7 +59,7 @@ CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below com
 CONSOLIDATED_ANTERIOR_LIMIT_DEG = 85.0  # rays once more in the left lung's consolidated slices: up to here in front
 CONSOLIDATED_RAY_PASSES = 2  # ... cast from the lung grown by the pass before
 LOST_AREA_FRACTION = 0.5     # ... and in slices where the left lung covers less than this of the right lung's area
-LOST_AERATED_FRACTION = 0.7  # ... with less than this of it aerated
+                             # (and less than propagation.MAX_AERATED_FRACTION of it is aerated)
 
 
 def _circular_runs(missing: np.ndarray) -> np.ndarray:
@@ -194,12 +194,13 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
 
 def _left_lung_lost(labels: np.ndarray, hu: np.ndarray) -> np.ndarray:
     """Per slice: the left lung covers less than LOST_AREA_FRACTION of the right lung's area and less than
-    LOST_AERATED_FRACTION of it is aerated (a lobe consolidated down to its air bronchograms)."""
+    MAX_AERATED_FRACTION of it is aerated, as in a consolidated slice (a lobe consolidated down to its air
+    bronchograms)."""
     left = labels == LEFT_LUNG
     area = left.sum(axis=(1, 2))
     aerated = (left & (hu < AERATED_HU)).sum(axis=(1, 2))
     right = (labels == RIGHT_LUNG).sum(axis=(1, 2))
-    return (area > 0) & (aerated < LOST_AERATED_FRACTION * area) & (area < LOST_AREA_FRACTION * right)
+    return (area > 0) & (aerated < MAX_AERATED_FRACTION * area) & (area < LOST_AREA_FRACTION * right)
 
 
 def left_rays_in_consolidated_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
