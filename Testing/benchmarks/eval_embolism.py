@@ -3,6 +3,8 @@
     nice -n 10 python Testing/benchmarks/eval_embolism.py --cohort /tmp/lungai-pe-cohort [--out eval.json]
     nice -n 10 python Testing/benchmarks/eval_embolism.py --cohort /tmp/pe-fine --size 320,320,224 \
         --spacing 1,1,1.25 --first 100 --out eval-fine.json
+    nice -n 10 python Testing/benchmarks/eval_embolism.py --block /tmp/e12/cohort:0:8:4 \
+        --block /tmp/e16/cohort:200:32:8 --out eval-pooled.json
 
 Phantom test cohort (seeds 9000+, never used in training; candidates are extracted once and cached beside
 the cases, then scored with the registry's scorer): FROC sensitivity at 1, 2 and 4 false positives
@@ -11,7 +13,9 @@ mask AP/AP50/AP75, Dice of accepted candidates, the default operating point, and
 candidate's confidence and rank in its scan (or "no candidate") against the threshold of 2 FP/scan. Real data (skipped when
 ../shared/data is absent): the CTPA-like crop (no embolism) must give at most 2 accepted candidates and its
 trunk must lie in the TotalSegmentator pulmonary artery mask; the artery tree is compared with that mask;
-the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder.
+the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder. Every FROC figure
+comes with a 95 % percentile bootstrap interval over scans (``froc_interval_95``); ``--block`` scores several
+blocks of test seeds, each on its own and pooled.
 ``--size``/``--spacing`` choose the cohort's grid, whose scorer (``embolism-candidates`` on 1.6 x 1.6 x 2 mm,
 ``embolism-candidates-fine`` on 1 x 1 x 1.25 mm) is evaluated unless ``--model`` names another: a coarser
 scorer's cases are resampled to its working grid and matched on the cohort's grid, as ``lungai embolism`` would
@@ -32,7 +36,7 @@ import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, cohort
-from lungai.embolism.evaluation import CaseTable, froc_threshold, summary
+from lungai.embolism.evaluation import CaseTable, froc_interval, froc_threshold, summary
 from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid
 from lungai.embolism.training import SCORER_NAMES, extract, scored_table, triple_arg
 from lungai.embolism.volume import COARSE_GRID, grid_spacing, resample_onto, resample_spacing
@@ -42,10 +46,9 @@ from lungai.io import read_image
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 
-def phantom_figures(folder: Path, positives: int, negatives: int, threshold: float, model: str = None,
-                    size=COHORT_SIZE, spacing=COHORT_SPACING, first: int = 0) -> dict:
-    network, entry = load_scorer(model)
-    grid = scorer_grid(entry)  # the scorer's working grid: a finer cohort is resampled to it, as in use
+def block_tables(folder: Path, positives: int, negatives: int, first: int, network, grid, threshold: float,
+                 size=COHORT_SIZE, spacing=COHORT_SPACING) -> tuple:
+    """Scored tables, embolus records and extraction seconds of one block of test seeds (9000 + first on)."""
     tables, seconds, records = [], [], []
     for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
@@ -57,11 +60,36 @@ def phantom_figures(folder: Path, positives: int, negatives: int, threshold: flo
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
-    out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid),
-           "test_seeds_from": 9000 + first, **summary(tables, threshold)}
+    return tables, records, seconds
+
+
+def block_figures(tables: list, records: list, threshold: float) -> dict:
+    """Every figure of a set of scored cases, with bootstrap intervals and per-embolus traces at 2 FP/scan."""
+    out = {**summary(tables, threshold), "froc_interval_95": froc_interval(tables)}
     at_2fp = froc_threshold(tables, 2)
     out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
                                                                       for e in per_embolus(t, case_records, at_2fp)]}
+    return out
+
+
+def phantom_figures(blocks: list, threshold: float, model: str = None, size=COHORT_SIZE,
+                    spacing=COHORT_SPACING) -> dict:
+    """Figures of each block of test seeds ``(folder, first, positives, negatives)`` and, for several blocks,
+    of all of them pooled."""
+    network, entry = load_scorer(model)
+    grid = scorer_grid(entry)  # the scorer's working grid: a finer cohort is resampled to it, as in use
+    out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid), "blocks": []}
+    pooled_tables, pooled_records, seconds = [], [], []
+    for folder, first, positives, negatives in blocks:
+        tables, records, secs = block_tables(folder, positives, negatives, first, network, grid, threshold,
+                                             size, spacing)
+        out["blocks"].append({"cohort": str(folder), "test_seeds_from": 9000 + first, "positives": positives,
+                              "negatives": negatives, **block_figures(tables, records, threshold)})
+        pooled_tables += tables
+        pooled_records += records
+        seconds += secs
+    if len(blocks) > 1:
+        out["pooled"] = block_figures(pooled_tables, pooled_records, threshold)
     out["seconds_per_scan_without_scoring"] = round(float(np.mean(seconds)), 1)
     return out
 
@@ -73,7 +101,7 @@ def per_embolus(table: CaseTable, records: list, found_above: float) -> list:
     rank[order] = np.arange(1, len(order) + 1)
     out = []
     for r in records:
-        row = {"scan": table.name.split("_2")[0], "id": r["id"], "level": r["level"], "occlusive": r["occlusive"],
+        row = {"scan": "_".join(table.name.split("_")[:2]), "id": r["id"], "level": r["level"], "occlusive": r["occlusive"],
                "voxels": r["voxels"], "vessel_diameter_mm": r["vessel_diameter_mm"]}
         reach = np.nonzero(table.covers[:, r["id"] - 1])[0] if table.covers.size else np.zeros(0, int)
         if len(reach):
@@ -128,6 +156,14 @@ def real_figures(threshold: float, model: str = None) -> dict:
     return out
 
 
+def block_arg(text: str) -> tuple:
+    """argparse type of --block: (cohort folder, first, positives, negatives)."""
+    parts = text.rsplit(":", 3)
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"{text!r}: COHORT:FIRST:POSITIVES:NEGATIVES")
+    return (Path(parts[0]),) + tuple(int(p) for p in parts[1:])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", type=Path, default=Path("/tmp/lungai-pe-cohort"))
@@ -138,6 +174,9 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=triple_arg(int), default=COHORT_SIZE, help="phantom voxels i,j,k")
     parser.add_argument("--spacing", type=triple_arg(float), default=COHORT_SPACING, help="phantom voxel size (mm)")
     parser.add_argument("--first", type=int, default=0, help="test seeds from 9000 + FIRST (9500 + FIRST)")
+    parser.add_argument("--block", type=block_arg, action="append",
+                        help="COHORT:FIRST:POSITIVES:NEGATIVES, repeatable: score these blocks of test seeds "
+                             "(instead of --cohort/--first/--positives/--negatives) and pool them")
     parser.add_argument("--skip-phantom", action="store_true")
     parser.add_argument("--extract-only", action="store_true", help="cache the test candidates, do not score")
     parser.add_argument("--out", type=Path)
@@ -152,8 +191,8 @@ def main(argv=None) -> int:
     figures = {"real": real_figures(args.threshold, model)}
     print(json.dumps(figures["real"], indent=1), flush=True)
     if not args.skip_phantom:
-        figures["phantom"] = phantom_figures(args.cohort, args.positives, args.negatives, args.threshold, model,
-                                             args.size, args.spacing, args.first)
+        blocks = args.block or [(args.cohort, args.first, args.positives, args.negatives)]
+        figures["phantom"] = phantom_figures(blocks, args.threshold, model, args.size, args.spacing)
         print(json.dumps(figures["phantom"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungai.embolism.evaluation import (CaseTable, average_precision, case_table, dice, froc, operating_point,
-                                        roc_auc, summary)
+from lungai.embolism.evaluation import (CaseTable, average_precision, case_table, dice, froc, froc_interval,
+                                        operating_point, roc_auc, summary)
 from lungai.embolism.qanadli import qanadli_index
 
 
@@ -87,6 +87,25 @@ def test_froc_counts_duplicates_once_and_reads_sensitivity_at_fp_rates():
 def test_missed_embolus_never_counts_as_found():
     a = _table([], [], {1: "main"})
     assert froc([a], rates=(4,))["sensitivity_at_4fp"] == 0.0
+
+
+def test_froc_interval_bootstraps_scans_and_keeps_the_negative_scans():
+    """Scan A finds its main embolus, scan B's subsegmental embolus has no candidate, the negative scan holds one
+    false positive above everything. Replicates draw {A, A}, {A, B} or {B, B} with the negative scan: overall
+    sensitivity 1, 0.5 or 0 (a quarter of the replicates each at the ends), main always 1, subsegmental always 0;
+    the one false positive of the negative scan never exceeds the allowance of 1 per scan."""
+    a = _table([0.3], [1], {1: "main"})
+    b = _table([], [], {1: "subsegmental"})
+    negative = _table([0.95], [0], {})
+    interval = froc_interval([a, b, negative], rates=(1,), replicates=400)
+    assert interval["overall"]["sensitivity_at_1fp"] == [0.0, 1.0]
+    assert interval["main"]["sensitivity_at_1fp"] == [1.0, 1.0]
+    assert interval["subsegmental"]["sensitivity_at_1fp"] == [0.0, 0.0]
+    assert interval["lobar"] == {}  # no lobar embolus in any replicate
+    # identical positive scans: no spread; at 0.5 FP/scan one false positive is allowed over 3 scans, so the one
+    # at 0.95 sets no threshold and the embolus at 0.3 counts
+    tight = froc_interval([a, a, negative], rates=(0.5,), replicates=50)
+    assert tight["overall"]["sensitivity_at_0.5fp"] == [1.0, 1.0]
 
 
 def test_roc_auc_hand_values():

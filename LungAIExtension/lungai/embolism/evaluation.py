@@ -108,6 +108,37 @@ def froc(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4), level:
     return out
 
 
+def froc_interval(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4), replicates: int = 2000,
+                  seed: int = 0, confidence: float = 0.95) -> Dict[str, Dict[str, list]]:
+    """Percentile bootstrap interval of the FROC sensitivities, overall and per level, over scans.
+
+    Each replicate draws the positive and the negative scans with replacement (separately, so that every
+    replicate keeps the cohort's mix) and reads the sensitivities as ``froc`` does; emboli of a scan drawn
+    twice count twice, as do its false positives.
+    """
+    per_scan = [(_detections([t]), [_detections([t], lv)[0] for lv in LEVELS]) for t in tables]
+    groups = [np.flatnonzero([t.positive for t in tables]), np.flatnonzero([not t.positive for t in tables])]
+    rng = np.random.default_rng(seed)
+    names = [""] + list(LEVELS)
+    values = {name: {r: [] for r in rates} for name in names}
+    for _ in range(replicates):
+        pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups if len(g)])
+        fps = np.sort(np.concatenate([per_scan[i][0][1] for i in pick]))[::-1]
+        thresholds = {r: fps[int(np.floor(r * len(pick)))] if int(np.floor(r * len(pick))) < len(fps) else -np.inf
+                      for r in rates}
+        for k, name in enumerate(names):
+            best = np.concatenate([per_scan[i][0][0] if not name else per_scan[i][1][k - 1] for i in pick])
+            if not len(best):
+                continue
+            for r in rates:
+                values[name][r].append(float(np.mean((best > thresholds[r]) & np.isfinite(best))))
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    return {name or "overall": {f"sensitivity_at_{r:g}fp": [round(float(np.percentile(v, tail)), 4),
+                                                             round(float(np.percentile(v, 100.0 - tail)), 4)]
+                                for r, v in values[name].items() if v}
+            for name in names}
+
+
 def operating_point(tables: Sequence[CaseTable], threshold: float) -> Dict[str, float]:
     best, fps = _detections(tables)
     return {"threshold": threshold, "sensitivity": round(float(np.mean(best >= threshold)), 4) if len(best) else None,
