@@ -37,7 +37,7 @@ import torch
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, cohort
 from lungai.embolism.evaluation import CaseTable, froc_interval, froc_threshold, summary
-from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid
+from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid, scorer_rules
 from lungai.embolism.training import SCORER_NAMES, extract, scored_table, triple_arg
 from lungai.embolism.volume import COARSE_GRID, grid_spacing, resample_onto, resample_spacing
 from lungai.errors import InputError
@@ -46,13 +46,14 @@ from lungai.io import read_image
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 
-def block_tables(folder: Path, positives: int, negatives: int, first: int, network, grid, threshold: float,
-                 size=COHORT_SIZE, spacing=COHORT_SPACING) -> tuple:
-    """Scored tables, embolus records and extraction seconds of one block of test seeds (9000 + first on)."""
+def block_tables(folder: Path, positives: int, negatives: int, first: int, network, grid, rules: int,
+                 threshold: float, size=COHORT_SIZE, spacing=COHORT_SPACING) -> tuple:
+    """Scored tables, embolus records and extraction seconds of one block of test seeds (9000 + first on), with
+    the scorer's working ``grid`` and candidate ``rules``."""
     tables, seconds, records = [], [], []
     for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
-        extracted = extract(case, folder / "features", grid)
+        extracted = extract(case, folder / "features", grid, rules)
         table = scored_table(case.name, extracted, network)
         tables.append(table)
         seconds.append(float(extracted["seconds"]))
@@ -78,11 +79,13 @@ def phantom_figures(blocks: list, threshold: float, model: str = None, size=COHO
     of all of them pooled."""
     network, entry = load_scorer(model)
     grid = scorer_grid(entry)  # the scorer's working grid: a finer cohort is resampled to it, as in use
-    out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid), "blocks": []}
+    rules = scorer_rules(entry)
+    out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid),
+           "candidate_rules": rules, "blocks": []}
     pooled_tables, pooled_records, seconds = [], [], []
     for folder, first, positives, negatives in blocks:
-        tables, records, secs = block_tables(folder, positives, negatives, first, network, grid, threshold,
-                                             size, spacing)
+        tables, records, secs = block_tables(folder, positives, negatives, first, network, grid, rules,
+                                             threshold, size, spacing)
         out["blocks"].append({"cohort": str(folder), "test_seeds_from": 9000 + first, "positives": positives,
                               "negatives": negatives, **block_figures(tables, records, threshold)})
         pooled_tables += tables
@@ -184,9 +187,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     model = args.model or SCORER_NAMES.get((args.spacing[0], args.spacing[2]), MODEL_NAME)
     if args.extract_only:
+        rules = scorer_rules(load_scorer(model)[1])
         for case in cohort(args.cohort, "test", args.positives, args.negatives, size=args.size,
                            spacing=args.spacing, first=args.first):
-            print(case.name, float(extract(case, args.cohort / "features")["seconds"]), flush=True)
+            print(case.name, float(extract(case, args.cohort / "features", rules=rules)["seconds"]), flush=True)
         return 0
     figures = {"real": real_figures(args.threshold, model)}
     print(json.dumps(figures["real"], indent=1), flush=True)

@@ -6,7 +6,9 @@ fills dark holes and short gaps enclosed by contrast (clots, short occlusions) b
 vessel's convex wall. A candidate is a connected region whose density lies ``defect`` HU below that
 expectation, inside the closed tree envelope and darker than the tree's low threshold (or, where a small clot
 only dims a thin artery, below half the expected lumen), or an occluded artery: a clot-dense (``CLOT_HU``) tube in the lungs, at least
-two voxels thick, that leaves the enhanced tree. Features describe
+two voxels thick, that leaves the enhanced tree (or ends within ``TUBE_REACH_MM`` of it). Outside the lungs a
+defect must be enclosed by contrast on most sides; the mediastinal tissue the envelope closes over beside a
+central artery is cut off as a candidate of its own. Features describe
 density, contrast to the lumen, size, thickness, what surrounds the region, vessel size and level, and the
 spatial prior of the level.
 """
@@ -31,6 +33,18 @@ MIN_HU = -100.0           # darker than this is lung or fat, not clot (clot is a
 MIN_VOXELS = 2
 MAX_ML = 10.0             # a larger dark region in the envelope is heart wall or mediastinal tissue, not clot
 CLOT_HU = (-100.0, 150.0)  # density of an occluding clot
+# A defect outside the lungs (mediastinum, hila) must be enclosed by the tree: contrast within ENCLOSURE_MM in at
+# least ENCLOSED_DIRECTIONS of the 6 axis directions, as a clot inside the lumen is; the dark mediastinal tissue
+# that the closed envelope takes in beside a central artery sees contrast on 2-4 sides and is cut off as a
+# candidate of its own, so that a clot touching it is scored in the context of its artery
+# Candidate rules are versioned with the scorers trained on them (registry ``inference.candidate_rules``):
+# 1 as for embolism-candidates 1.2.0 and embolism-candidates-fine 1.0.0; 2 adds the enclosure cut and the tube reach
+CANDIDATE_RULES = 2
+ENCLOSURE_MM = 12.0
+ENCLOSED_DIRECTIONS = 5
+# an occluded artery's clot tube may end short of the enhanced tree (its end next to the contrast is partial
+# volume, thinner than the opening keeps): it still counts as leaving the tree within this distance
+TUBE_REACH_MM = 6.0
 # expected lumen denser than this x the trunk's HU is undiluted contrast inflow (vena cava, right heart), where a
 # small dark swirl is a mixing artefact, the classic mimic of a central embolus, not clot
 INFLOW_FRACTION = 1.2
@@ -83,7 +97,8 @@ def _cube(spacing, half_mm: float):
 
 
 def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
-                    level_prior: Optional[Dict[str, float]] = None) -> Candidates:
+                    level_prior: Optional[Dict[str, float]] = None, rules: int = CANDIDATE_RULES) -> Candidates:
+    """Candidates by the candidate ``rules`` of the scorer (see ``CANDIDATE_RULES``)."""
     prior = level_prior or DEFAULT_LEVEL_PRIOR
     size = _cube(vol.spacing, CLOSING_MM)
     labels = np.zeros(vol.hu.shape, dtype=np.int32)
@@ -107,12 +122,22 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     # fits inside), leaving the enhanced tree inside the lungs; one-voxel partial-volume shells vanish
     cross = ndimage.generate_binary_structure(3, 1)
     clot = (hu > CLOT_HU[0]) & (hu < min(CLOT_HU[1], tree.low_hu)) & ~tmask & (vol.lungs[box] > 0)
-    dmask |= ndimage.binary_opening(clot, structure=cross) | ndimage.binary_opening(clot, np.ones((2, 2, 2), bool))
-    lab, n = ndimage.label(dmask, structure=np.ones((3, 3, 3), bool))
+    tubes = ndimage.binary_opening(clot, structure=cross) | ndimage.binary_opening(clot, np.ones((2, 2, 2), bool))
+    dmask |= tubes
+    # outside the lungs the envelope also closes over dark mediastinal tissue beside a central artery: a defect
+    # there that is not enclosed by contrast becomes a candidate of its own
+    rim = np.zeros_like(dmask)
+    if rules >= 2:
+        rim = dmask & (vol.lungs[box] == 0) & (enclosing_directions(tmask, vol.spacing, ENCLOSURE_MM)
+                                               < ENCLOSED_DIRECTIONS)
+    lab, n = _label_apart(dmask & ~rim, rim)
     if n == 0:
         return _empty(labels)
     counts = np.bincount(lab.ravel(), minlength=n + 1)
     touching = np.bincount(lab[ndimage.binary_dilation(tmask, structure=cross)], minlength=n + 1) > 0
+    if rules >= 2 and tubes.any():
+        near_tree = ndimage.distance_transform_edt(~tmask, sampling=vol.spacing) <= TUBE_REACH_MM
+        touching |= np.bincount(lab[tubes & near_tree], minlength=n + 1) > 0
     inflow = np.bincount(lab.ravel(), weights=expected.ravel(), minlength=n + 1) > INFLOW_FRACTION * t * counts
     keep = (counts >= MIN_VOXELS) & (counts * np.prod(vol.spacing) <= MAX_ML * 1000.0) & touching & ~inflow
     keep[0] = False
@@ -174,6 +199,29 @@ def find_candidates(vol: WorkVolume, trunk: Trunk, tree: ArteryTree,
     occlusive = contact_contrast < 0.35
     return Candidates(labels=labels, features=features, centroid=centroid, volume_mm3=volume, extent_mm=extent,
                       level=level, side=side, occlusive=occlusive)
+
+
+def enclosing_directions(mask: np.ndarray, spacing, reach_mm: float) -> np.ndarray:
+    """Per voxel, in how many of the 6 axis directions a ``mask`` voxel lies within ``reach_mm`` (uint8, 0..6)."""
+    count = np.zeros(mask.shape, dtype=np.uint8)
+    for axis, step in enumerate(spacing):
+        reach = reach_mm / step
+        position = np.arange(mask.shape[axis]).reshape([-1 if a == axis else 1 for a in range(mask.ndim)])
+        for forward in (True, False):
+            # index of the nearest mask voxel at or before each voxel along the axis (after, going backward)
+            marks = np.where(mask, position, -np.inf if forward else np.inf)
+            nearest = (np.maximum.accumulate(marks, axis=axis) if forward else
+                       np.flip(np.minimum.accumulate(np.flip(marks, axis), axis=axis), axis))
+            count += np.abs(position - nearest) <= reach
+    return count
+
+
+def _label_apart(core: np.ndarray, rim: np.ndarray) -> Tuple[np.ndarray, int]:
+    """Connected components of ``core`` and of ``rim`` (26-connected), numbered apart, as one label map."""
+    lab, n = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
+    lab_rim, n_rim = ndimage.label(rim, structure=np.ones((3, 3, 3), bool))
+    lab[lab_rim > 0] = lab_rim[lab_rim > 0] + n
+    return lab, n + n_rim
 
 
 def candidate_patches(vol: WorkVolume, trunk: Trunk, tree: ArteryTree, cands: Candidates) -> np.ndarray:

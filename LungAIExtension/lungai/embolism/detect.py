@@ -10,9 +10,9 @@ import numpy as np
 
 from lungai.checks import check_3d, check_finite, check_geometry
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, grow_tree
-from lungai.embolism.candidates import Candidates, candidate_patches, find_candidates
+from lungai.embolism.candidates import CANDIDATE_RULES, Candidates, candidate_patches, find_candidates
 from lungai.embolism.qanadli import qanadli_index
-from lungai.embolism.scorer import Scorer, load_scorer, model_for, score, scorer_grid
+from lungai.embolism.scorer import Scorer, load_scorer, model_for, score, scorer_grid, scorer_rules
 from lungai.embolism.trunk import Trunk, find_trunk
 from lungai.embolism.volume import COARSE_GRID, WorkVolume, build_work_volume
 from lungai.image import Image
@@ -87,13 +87,14 @@ def _describe(vol: WorkVolume, cands: Candidates, probs: np.ndarray, threshold: 
 def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Optional[str] = None,
                   network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
                   device: str = "cpu", progress: Optional[Progress] = None,
-                  grid: Tuple[float, float] = COARSE_GRID) -> EmbolismResult:
+                  grid: Tuple[float, float] = COARSE_GRID, rules: int = CANDIDATE_RULES) -> EmbolismResult:
     """Detect pulmonary emboli on the CTPA ``image`` (HU).
 
     Raises :class:`lungai.errors.InputError` ``not a CTPA: ...`` when the pulmonary trunk is not enhanced.
     ``model`` picks a registry scorer (``name[@version]``; by default the one for the scan's spacing, see
     :func:`lungai.embolism.scorer.model_for`), whose working grid is used; ``network`` passes one directly
-    (evaluation), used on ``grid`` (in-plane mm, slice mm). ``lung_labels`` (1 right, 2 left) skips the lung
+    (evaluation), used on ``grid`` (in-plane mm, slice mm) with the candidate ``rules`` it was trained on (a
+    registry scorer brings both). ``lung_labels`` (1 right, 2 left) skips the lung
     segmentation.
     """
     progress = ensure(progress)
@@ -103,14 +104,14 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     entry = None
     if network is None:
         network, entry = load_scorer(model or model_for(image), device)
-        grid = scorer_grid(entry)
+        grid, rules = scorer_grid(entry), scorer_rules(entry)
     vol = build_work_volume(image, lung_labels, progress.span(0.0, 0.45), grid)
     progress.update(0.5, "pulmonary trunk")
     trunk = find_trunk(vol, source)
     progress.update(0.55, "artery tree")
     tree = grow_tree(vol, trunk)
     progress.update(0.75, "filling defects")
-    cands = find_candidates(vol, trunk, tree, network.prior())
+    cands = find_candidates(vol, trunk, tree, network.prior(), rules)
     progress.update(0.9, "scoring candidates")
     patches = candidate_patches(vol, trunk, tree, cands) if network.uses_patches else None
     probs = score(network, cands.features, patches)
@@ -128,7 +129,7 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     emboli = order[cands.labels]
     params = {"threshold": threshold, "trunk_hu": round(trunk.hu, 1), "tree_low_hu": round(tree.low_hu, 1),
               "lungs": "given" if lung_labels is not None else "lungs-classic",
-              "working_grid_mm": [round(float(s), 3) for s in vol.image.spacing]}
+              "working_grid_mm": [round(float(s), 3) for s in vol.image.spacing], "candidate_rules": rules}
     provenance = Provenance("embolism-ctpa-candidates", model_name=entry.name if entry else None,
                             model_version=entry.version if entry else None,
                             weights_sha256=entry.sha256 if entry else None, parameters=params)
@@ -143,11 +144,11 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
 
 
 def features_for_training(image: Image, network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
-                          grid: Tuple[float, float] = COARSE_GRID) -> tuple:
-    """(work volume, trunk, tree, candidates) of a phantom case on the working ``grid``, for training and
-    evaluation."""
+                          grid: Tuple[float, float] = COARSE_GRID, rules: int = CANDIDATE_RULES) -> tuple:
+    """(work volume, trunk, tree, candidates by ``rules``) of a phantom case on the working ``grid``, for training
+    and evaluation."""
     vol = build_work_volume(image, lung_labels, grid=grid)
     trunk: Trunk = find_trunk(vol, image.metadata.get("source"))
     tree: ArteryTree = grow_tree(vol, trunk)
-    cands = find_candidates(vol, trunk, tree, network.prior() if network is not None else None)
+    cands = find_candidates(vol, trunk, tree, network.prior() if network is not None else None, rules)
     return vol, trunk, tree, cands

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lungai.embolism.arteries import LEVELS
-from lungai.embolism.candidates import DEFAULT_LEVEL_PRIOR, FEATURES, PATCH_CHANNELS
+from lungai.embolism.candidates import CANDIDATE_RULES, DEFAULT_LEVEL_PRIOR, FEATURES, PATCH_CHANNELS
 from lungai.embolism.volume import COARSE_GRID, FINE_GRID, fits_grid
 from lungai.image import Image
 from lungai.models import architectures
@@ -126,6 +126,14 @@ def scorer_grid(entry) -> Tuple[float, float]:
     if entry is None or entry.spacing is None:
         return COARSE_GRID
     return (float(entry.spacing[0]), float(entry.spacing[2]))
+
+
+def scorer_rules(entry) -> int:
+    """The candidate rules a registry scorer was trained on (``inference.candidate_rules``; 1 before they were
+    versioned); the newest rules without an entry."""
+    if entry is None:
+        return CANDIDATE_RULES
+    return int(entry.inference.get("candidate_rules", 1))
 
 
 def model_for(image: Image) -> str:
