@@ -176,3 +176,57 @@ def chest_wall_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray,
         depth = ndi.distance_transform_edt(np.pad(inside, 1, constant_values=True), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
         reject[cid] = np.percentile(depth[own], 90) <= max_depth_mm
     return replaced_in_box(full, crop, lesions & ~reject[components])
+
+
+def height_above_floor(lung: np.ndarray, smooth: np.ndarray, axial_axis: int, superior_sign: int,
+                       tissue_hu: float) -> np.ndarray:
+    """Per lung voxel: how many lung voxels its column holds from it down to the lung's floor (1 on the floor),
+    counted only where the floor rests on tissue (the first voxel below the column denser than ``tissue_hu``: the
+    diaphragm and the organs under it); 0 elsewhere and where the column reaches the scan's lowest slice (its floor
+    is unknown)."""
+    order = range(lung.shape[axial_axis]) if superior_sign > 0 else range(lung.shape[axial_axis] - 1, -1, -1)
+    height = np.zeros(lung.shape, dtype=np.int32)
+    count = np.zeros(np.delete(lung.shape, axial_axis), dtype=np.int32)
+    on_tissue = np.zeros(count.shape, dtype=bool)  # the floor under the current run of lung voxels is tissue
+    for k in order:
+        inside = np.take(lung, k, axis=axial_axis)
+        on_tissue = np.where(inside, on_tissue, np.take(smooth, k, axis=axial_axis) >= tissue_hu)
+        count = np.where(inside, count + 1, 0)
+        index = [slice(None)] * 3
+        index[axial_axis] = k
+        height[tuple(index)] = np.where(on_tissue, count, 0)
+    return height
+
+
+def floor_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spacing_kji: Sequence[float],
+                 axial_axis: int, superior_sign: int, max_height_mm: float, min_fraction: float,
+                 ramp_hu_per_mm: float, tissue_hu: float) -> np.ndarray:
+    """The lesion mask without its floor sheets: components with ``min_fraction`` of their voxels within
+    ``max_height_mm`` above the lung's floor where it rests on tissue (the diaphragm dome and the liver or spleen
+    under it), whose density rises towards the floor by at least ``ramp_hu_per_mm`` (least-squares slope of the
+    smoothed HU over the height): the partial volume and breathing blur of the dome in the lowest slices, a ramp
+    into the organ below rather than a lesion's plateau. A lesion on the dome reaches higher or keeps its density."""
+    components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
+    if n == 0:
+        return lesions
+    box = bounding_box(lung, 1)
+    height = np.zeros(lung.shape, dtype=np.int32)
+    height[box] = height_above_floor(lung[box], smooth[box], axial_axis, superior_sign, tissue_hu)
+    where = np.nonzero(components)
+    ids = components[where].astype(np.int64)
+    mm = height[where] * float(spacing_kji[axial_axis])
+    near = (mm > 0) & (mm <= max_height_mm)
+    count = np.maximum(np.bincount(ids, minlength=n + 1).astype(np.float64), 1.0)
+    fraction = np.bincount(ids, weights=near, minlength=n + 1) / count
+    # least-squares slope of the density over the height, over the voxels near the floor
+    values = smooth[where].astype(np.float64)
+    w = near.astype(np.float64)
+    sw = np.maximum(np.bincount(ids, weights=w, minlength=n + 1), 1.0)
+    mean_h = np.bincount(ids, weights=w * mm, minlength=n + 1) / sw
+    mean_v = np.bincount(ids, weights=w * values, minlength=n + 1) / sw
+    cov = np.bincount(ids, weights=w * mm * values, minlength=n + 1) / sw - mean_h * mean_v
+    var = np.bincount(ids, weights=w * mm * mm, minlength=n + 1) / sw - mean_h ** 2
+    slope = np.where(var > 1e-6, cov / np.maximum(var, 1e-6), 0.0)
+    reject = (fraction >= min_fraction) & (slope <= -ramp_hu_per_mm)
+    reject[0] = False
+    return lesions & ~reject[components]

@@ -50,3 +50,28 @@ def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.n
         joined, _ = ndi.label(edge | own, connect)
         out[box] |= np.isin(joined, np.unique(joined[own])) & edge
     return replaced_in_box(full, crop, out)
+
+
+def faint_components(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarray, spacing_kji: Sequence[float],
+                     min_contrast_hu: float, gap_mm: float = 2.0, background_mm: float = 8.0) -> np.ndarray:
+    """The lesion mask without its components that barely stand out from the lung around them: median density
+    less than ``min_contrast_hu`` above the median of the lung in a shell ``gap_mm`` to ``background_mm`` around
+    them (``allowed``: lung, not vessel; other lesions left out). An opacity is density raised above the
+    surrounding lung; dependent lung, whose density rises towards the back as a whole, and the haze of breathing
+    blur are as dense as their surroundings. Components with no surrounding lung to compare are kept."""
+    margin = [int(np.ceil(background_mm / s)) + 1 for s in spacing_kji]
+    crop = bounding_box(lesions, max(margin))
+    full, lesions, smooth, allowed = lesions, lesions[crop], smooth[crop], allowed[crop]
+    components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
+    if n == 0:
+        return full
+    reject = np.zeros(n + 1, dtype=bool)
+    for cid, _, box in component_boxes(components, n, margin):
+        own = components[box] == cid
+        distance = ndi.distance_transform_edt(~own, sampling=spacing_kji)
+        shell = allowed[box] & ~lesions[box] & (distance > gap_mm) & (distance <= background_mm)
+        if not shell.any():
+            continue
+        values = smooth[box]
+        reject[cid] = float(np.median(values[own])) - float(np.median(values[shell])) < min_contrast_hu
+    return replaced_in_box(full, crop, lesions & ~reject[components])

@@ -9,7 +9,7 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   their centre lines (multi-scale Frangi vesselness over ``vessel_scales_mm`` on the coarse vessel grid, see
   :mod:`.vessels`; a centre counts only where the dense structure goes on along the tube's axis) as balls of the
   local radius grown by a partial-volume shell of ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the
-  radius; from there the dense structure is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving
+  radius (a centre deeper than the largest scale lies in a mass a vessel runs into, not on a tube); from there the dense structure is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving
   the lung at the hilum is no tube where it merges with the mediastinum);
 * remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius (what it
   shaved off the border of a lesion that survives the rejections below, within the disc's radius of it, is given
@@ -28,7 +28,10 @@ vessel or bronchial wall, ``thin_reach_mm``, ``thin_max_ratio``) are then reject
 ``lesion_regrow_mm`` through the suppressed vessel zone (hysteresis: vessels and shells inside a lesion are
 lesion), and each lesion grows up to ``edge_reach_mm`` to its half-contrast edge (:mod:`.edges`). Chest-wall
 sheets (consolidation-dense, within ``sheet_depth_mm`` of the mask's outer surface, ``sheet_contact`` of their
-shell on soft tissue outside it) are removed. Each lesion voxel is ground glass below ``consolidation_hu[0]`` and
+shell on soft tissue outside it) are removed, and so are components less than ``min_contrast_hu`` denser than the
+lung around them (dependent lung, breathing haze; before the edge growth) and floor sheets (``floor_fraction`` within
+``floor_height_mm`` above the lung's floor on the diaphragm, density ramping up towards it: the dome in partial
+volume and breathing blur). Each lesion voxel is ground glass below ``consolidation_hu[0]`` and
 consolidation from there up; voxels within ``consolidation_rim_mm`` of consolidation (its partial-volume rim) are
 consolidation too.
 ``model`` runs a registered lesion model (:mod:`lungai.models`, task ``lesions``) and keeps its output inside the
@@ -47,8 +50,9 @@ from scipy import ndimage as ndi
 from lungai.errors import LungAIError
 from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
-from lungai.pneumonia.components import bulges_on_thin_structures, chest_wall_sheets, reject_false_components
-from lungai.pneumonia.edges import grow_to_half_contrast
+from lungai.pneumonia.components import (bulges_on_thin_structures, chest_wall_sheets, floor_sheets,
+                                         reject_false_components)
+from lungai.pneumonia.edges import faint_components, grow_to_half_contrast
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
                                       vesselness)
@@ -76,7 +80,7 @@ class ClassicParams:
     lesion_regrow_mm: float = 4.0
     regrow_from_mm: float = 10.0
     hilum_mm: float = 6.0
-    vessel_threshold: float = 0.5
+    vessel_threshold: float = 0.35
     airway_wall_mm: float = 3.0
     organ_top_rim_mm: float = 4.0
     lung_rim_voxels: int = 1
@@ -94,6 +98,11 @@ class ClassicParams:
     sheet_depth_mm: float = 7.0
     sheet_contact: float = 0.45
     sheet_soft_tissue_hu: float = -100.0
+    min_contrast_hu: float = 100.0
+    floor_height_mm: float = 10.0
+    floor_fraction: float = 0.9
+    floor_ramp_hu_per_mm: float = 5.0
+    floor_tissue_hu: float = -500.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,6 +239,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         regrown = lesions | (vessels & expand_blocks(grown, factors, lesions.shape))
         parts = cc3d.connected_components(regrown, connectivity=26)
         lesions = regrown & np.isin(parts, np.unique(parts[lesions]))
+    if p.min_contrast_hu > 0 and lesions.any():
+        # an opacity stands out from the lung around it; dependent lung and breathing haze do not
+        lesions = faint_components(lesions, smooth, region & ~vessels & ~rim, spacing, p.min_contrast_hu,
+                                   p.edge_reach_mm, p.edge_background_mm)
     # the blurred border of a faint lesion, below the ground-glass threshold, is lesion down to half contrast
     lesions = grow_to_half_contrast(lesions, smooth, region & ~vessels & ~rim, spacing, p.ground_glass_hu[0],
                                     p.edge_reach_mm, p.edge_background_mm)
@@ -239,6 +252,10 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     if p.sheet_contact < 1.0 and lesions.any():
         lesions = chest_wall_sheets(lesions, smooth, lung, spacing, p.consolidation_hu[0], p.sheet_depth_mm,
                                     p.sheet_contact, p.sheet_soft_tissue_hu)
+    if p.floor_height_mm > 0 and lesions.any():
+        axes = PatientAxes.of(image)
+        lesions = floor_sheets(lesions, smooth, lung, spacing, axes.axial, axes.superior_sign, p.floor_height_mm,
+                               p.floor_fraction, p.floor_ramp_hu_per_mm, p.floor_tissue_hu)
     progress.update(0.9, "classifying")
     solid = lesions & (smooth >= p.consolidation_hu[0])
     # the partial-volume rim of a consolidation is consolidation, not a ground-glass halo
@@ -279,6 +296,9 @@ def _vessel_tree(smooth: np.ndarray, coarse_dense: np.ndarray, lung: np.ndarray,
     # beyond the largest radius next to them (a centre found on the coarse grid may lie a voxel off the centre line)
     widest = np.maximum(ndi.maximum_filter(depth, size=3) - half_voxel, half_voxel)
     centres = continues_along_axis(score >= p.vessel_threshold, axes, widest, coarse_dense, coarse_spacing)
+    # a tube is no wider than the largest scale that measures it: a centre deeper inside the dense structure lies in
+    # a mass (a tumour, a consolidation) that a vessel runs into, not on a vessel's centre line
+    centres &= depth - half_voxel <= max(p.vessel_scales_mm)
     if not centres.any():
         return np.zeros(smooth.shape, dtype=bool)
     zone = tube_zone(centres, np.maximum(depth - half_voxel, half_voxel), coarse_spacing, p.vessel_shell_fraction,
