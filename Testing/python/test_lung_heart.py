@@ -1,0 +1,108 @@
+"""The heart fitted as an ellipsoid to its visible border, and the consolidated left lung taken around it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lungai.labels import LEFT_LUNG, RIGHT_LUNG
+from lungai.lung.heart import HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid
+
+CENTRE = np.array([120.0, 100.0, 130.0])  # (z, y, x) mm
+RADII = np.array([50.0, 62.0, 45.0])      # along z, and the two in-plane axes
+ANGLE = np.radians(30.0)                  # in-plane rotation of the first in-plane axis
+
+
+def _surface(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Points (z, y, x) on the known ellipsoid, in directions of the unit sphere."""
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    u = v * RADII
+    c, s = np.cos(ANGLE), np.sin(ANGLE)
+    y = c * u[:, 1] - s * u[:, 2]
+    x = s * u[:, 1] + c * u[:, 2]
+    return CENTRE + np.column_stack([u[:, 0], y, x])
+
+
+def _known_heart() -> Ellipsoid:
+    c, s = np.cos(ANGLE), np.sin(ANGLE)
+    rotation = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    return Ellipsoid(CENTRE, rotation @ np.diag(1.0 / RADII ** 2) @ rotation.T)
+
+
+def test_ellipsoid_from_part_of_its_surface_with_outliers():
+    """Points on a third of the surface (its right and upper side, as the aerated lung shows a heart), with 1 mm
+    noise and 25 % outliers (vessels, oesophagus), give back the centre and semi-axes within 2.5 mm."""
+    rng = np.random.default_rng(1)
+    points = _surface(6000, rng)
+    seen = (points[:, 2] < CENTRE[2] + 10) | (points[:, 0] > CENTRE[0] + 20)
+    points = points[seen][:1500] + rng.normal(scale=1.0, size=(1500, 3))
+    outliers = CENTRE + rng.uniform(-90, 90, size=(500, 3))
+    fit = fit_ellipsoid(np.vstack([points, outliers]))
+    assert fit is not None
+    assert np.linalg.norm(fit.centre - CENTRE) < 2.5
+    assert np.allclose(np.sort(fit.radii), np.sort(RADII), atol=2.5)
+    # the known surface lies on the fit
+    assert np.percentile(np.abs(fit.distance(_surface(500, rng))), 95) < 2.5
+
+
+def test_implausible_ellipsoid_is_refused():
+    """A sphere of 20 mm radius (a vessel, a node) is no heart: no fit within the 35-90 mm semi-axes."""
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(800, 3))
+    points = CENTRE + 20.0 * v / np.linalg.norm(v, axis=1, keepdims=True)
+    assert fit_ellipsoid(points) is None
+
+
+def test_signed_distance_of_known_points():
+    heart = _known_heart()
+    top = CENTRE + [RADII[0] + 7.0, 0, 0]
+    assert abs(heart.distance(top) - 7.0) < 1e-9
+    assert heart.distance(CENTRE + [0, 1e-3, 0]) < 0
+
+
+def _chest():
+    """Slices [S, P, L] at 5 x 2 x 2 mm: soft tissue (30 HU, consolidation) inside a bone ring (rib cage, 70 mm
+    radius around (y, x) = (100, 130) mm, 300 HU) with the known ellipsoidal heart (45 HU) in it, an aerated
+    left-lung remnant laterally and the vertebral body centre behind."""
+    nz, ny, nx = 48, 100, 130
+    zz, yy, xx = np.indices((nz, ny, nx))
+    z, y, x = zz * 5.0, yy * 2.0, xx * 2.0
+    ring = np.hypot(y - 100, x - 130)
+    hu = np.full((nz, ny, nx), -900.0, dtype=np.float32)  # air outside the body
+    body = ring < 80
+    hu[body] = 30.0
+    hu[(ring >= 70) & (ring < 76)] = 300.0
+    heart = _known_heart()
+    hu[heart.distance(np.stack([z, y, x], axis=-1)) < 0] = 45.0
+    labels = np.zeros((nz, ny, nx), dtype=np.uint8)
+    remnant = (x > 180) & (x < 195) & (np.abs(y - 110) < 12)
+    labels[remnant] = LEFT_LUNG
+    hu[remnant] = -850.0
+    labels[(x < 80) & (ring < 60)] = RIGHT_LUNG
+    hu[labels == RIGHT_LUNG] = -850.0
+    centres = np.tile([160.0 / 2.0, 130.0 / 2.0], (nz, 1))  # (row, column): 60 mm behind the ring's centre
+    return z, y, x, hu, body, labels, heart, centres
+
+
+def test_consolidation_beside_the_heart_is_taken_up_to_the_margin():
+    z, y, x, hu, body, labels, heart, centres = _chest()
+    slices = np.zeros(labels.shape[0], dtype=bool)
+    slices[14:34] = True
+    cage = hu >= 180
+    out = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, np.zeros(labels.shape[1:]), slices, heart)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    distance = heart.distance(np.stack([z, y, x], axis=-1))
+    k = 24  # the heart's centre slice
+    assert added[k].sum() * 4.0 > 800.0  # the consolidation lateral of and in front of the heart (mm^2)
+    assert not (added & (distance <= HEART_MARGIN_MM)).any()  # never the heart or its margin
+    # the tissue just beyond the margin, lateral of the heart in front of the spine, is taken
+    lateral = (np.abs(distance[k] - HEART_MARGIN_MM - 2.0) < 1.0) & (x[k] > 175) & (y[k] < 120) & (labels[k] == 0)
+    assert lateral.any() and added[k][lateral].all()
+    assert not added[~slices].any()  # other slices untouched
+    assert not added[:, :, x[0, 0] < 130 + 10].any()  # nothing right of or near the midline
+    assert not added[:, y[0, :, 0] >= 160].any()  # nothing behind the vertebral body centre
+    assert not (added & (hu >= 180)).any()
+    # nothing without a lung in the slice to join
+    none = beside_heart(np.zeros_like(labels), hu, body, (5.0, 2.0, 2.0), cage, centres,
+                        np.zeros(labels.shape[1:]), slices, heart)
+    assert not none.any()
