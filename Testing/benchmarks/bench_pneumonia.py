@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -362,6 +363,32 @@ def _reference_lungs(ct_path: Path, image):
     return image.like(lungs)
 
 
+def _overlays(result, path: Path, slices) -> None:
+    """Axial slices of the CT (lung window) with the lung outline (green) and the lesions (red) in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ct = result.image.array
+    slices = [k for k in (slices or np.linspace(0, ct.shape[0] - 1, 6).astype(int)) if 0 <= k < ct.shape[0]]
+    if not slices:
+        return
+    fig, axes = plt.subplots(1, len(slices), figsize=(4 * len(slices), 4), squeeze=False)
+    for ax, k in zip(axes[0], slices):
+        ax.imshow(ct[k], cmap="gray", vmin=-1100, vmax=200)
+        ax.contour(result.regions.lung_mask[k], [0.5], colors="g", linewidths=0.5)
+        if (result.labels[k] > 0).any():
+            ax.contour(result.labels[k] > 0, [0.5], colors="r", linewidths=0.8)
+        ax.set_title(f"k = {k}")
+        ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"    overlays: {path}")
+
+
 def real(args) -> None:
     """Specificity on real CT without pneumonia: lesions, ml by type, and on chest-ct-141 the ml outside the
     tumour (every one of them false)."""
@@ -392,6 +419,8 @@ def real(args) -> None:
                      f"{sum(not tumour[result.instances == les.id].any() for les in result.lesions)} lesions, "
                      f"tumour region {np.count_nonzero(found & tumour) * image.voxel_volume_ml:.1f} ml")
         print(f"{line}; {seconds:.1f} s", flush=True)
+        if args.overlays:
+            _overlays(result, Path(args.overlays) / f"{re.sub('[^a-z0-9]+', '-', name.lower()).strip('-')}.png", args.slices)
         for les in result.lesions:
             print(f"    {les.id:3d} {les.type:13s} {les.volume_ml:7.2f} ml  {les.zone:20s} mean {les.mean_hu:5.0f} HU  "
                   f"ijk {tuple(round(c) for c in les.centroid_ijk)}")
@@ -411,6 +440,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lungs", choices=["auto", "truth"], default="auto",
                         help="auto: segment_lungs; truth: the phantom's true lung labels (phantom, followup)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    parser.add_argument("--overlays", default=None, help="folder for lesion overlay PNGs of each real scan ('real')")
+    parser.add_argument("--slices", type=int, nargs="+", default=None,
+                        help="axial slice indices of the overlays ('real'; default: six spread over the scan)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "lungai-bench-pneumonia-512.nii.gz"),
                         help="where the speed test keeps its 512x512x300 phantom CT")
     args = parser.parse_args(argv)

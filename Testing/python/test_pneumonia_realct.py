@@ -169,3 +169,20 @@ def test_haze_as_dense_as_the_lung_around_it_is_not_a_lesion():
     assert not faint_components(patch, dependent, allowed, spacing, 100.0).any()
     opacity = np.where(patch, -690.0, -860.0)  # the same density in normal lung: 170 HU above it
     assert np.array_equal(faint_components(patch, opacity, allowed, spacing, 100.0), patch)
+
+
+def test_dense_structure_ends_across_a_tube_not_across_the_edge_of_a_mass():
+    from lungai.pneumonia.vessels import bounded_across_axis
+
+    dense = np.zeros((30, 30, 30), dtype=bool)
+    k, j, i = np.mgrid[0:30, 0:30, 0:30]
+    dense |= ((j - 8) ** 2 + (i - 8) ** 2 <= 4)  # a rod of radius 2 along k
+    dense |= i >= 20  # a mass filling one side of the grid
+    centres = np.zeros_like(dense)
+    centres[15, 8, 8] = True  # on the rod's axis
+    centres[15, 20, 21] = True  # just inside the mass' flat border, a ridge along k
+    axes = np.zeros(dense.shape + (3,), dtype=np.float32)
+    axes[..., 0] = 1.0  # both run along k
+    radius = np.full(dense.shape, 2.0, dtype=np.float32)
+    kept = bounded_across_axis(centres, axes, radius, dense, (1.0, 1.0, 1.0))
+    assert kept[15, 8, 8] and not kept[15, 20, 21]

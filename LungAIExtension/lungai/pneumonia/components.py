@@ -184,18 +184,19 @@ def height_above_floor(lung: np.ndarray, smooth: np.ndarray, axial_axis: int, su
     counted only where the floor rests on tissue (the first voxel below the column denser than ``tissue_hu``: the
     diaphragm and the organs under it); 0 elsewhere and where the column reaches the scan's lowest slice (its floor
     is unknown)."""
-    order = range(lung.shape[axial_axis]) if superior_sign > 0 else range(lung.shape[axial_axis] - 1, -1, -1)
-    height = np.zeros(lung.shape, dtype=np.int32)
-    count = np.zeros(np.delete(lung.shape, axial_axis), dtype=np.int32)
-    on_tissue = np.zeros(count.shape, dtype=bool)  # the floor under the current run of lung voxels is tissue
-    for k in order:
-        inside = np.take(lung, k, axis=axial_axis)
-        on_tissue = np.where(inside, on_tissue, np.take(smooth, k, axis=axial_axis) >= tissue_hu)
-        count = np.where(inside, count + 1, 0)
-        index = [slice(None)] * 3
-        index[axial_axis] = k
-        height[tuple(index)] = np.where(on_tissue, count, 0)
-    return height
+    up = np.moveaxis(lung, axial_axis, 0)
+    values = np.moveaxis(smooth, axial_axis, 0)
+    if superior_sign < 0:
+        up, values = up[::-1], values[::-1]
+    index = np.arange(up.shape[0], dtype=np.int32).reshape(-1, 1, 1)
+    # the index of the last voxel outside the lung at or below each voxel (-1: none down to the lowest slice)
+    floor = np.maximum.accumulate(np.where(up, np.int32(-1), index), axis=0)
+    known = floor >= 0
+    below = np.take_along_axis(values, np.maximum(floor, 0), axis=0)
+    height = np.where(up & known & (below >= tissue_hu), index - floor, 0).astype(np.int32)
+    if superior_sign < 0:
+        height = height[::-1]
+    return np.moveaxis(height, 0, axial_axis)
 
 
 def floor_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spacing_kji: Sequence[float],
@@ -209,7 +210,10 @@ def floor_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spac
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
         return lesions
-    box = bounding_box(lung, 1)
+    # the columns under the lesions, from the lowest slice up to the lesions' top
+    box = list(bounding_box(lesions))
+    box[axial_axis] = slice(0, box[axial_axis].stop) if superior_sign > 0 else slice(box[axial_axis].start, None)
+    box = tuple(box)
     height = np.zeros(lung.shape, dtype=np.int32)
     height[box] = height_above_floor(lung[box], smooth[box], axial_axis, superior_sign, tissue_hu)
     where = np.nonzero(components)

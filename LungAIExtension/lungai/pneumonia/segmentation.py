@@ -54,8 +54,8 @@ from lungai.pneumonia.components import (bulges_on_thin_structures, chest_wall_s
                                          reject_false_components)
 from lungai.pneumonia.edges import faint_components, grow_to_half_contrast
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
-from lungai.pneumonia.vessels import (bin_average, continues_along_axis, expand_blocks, shrink_factors, tube_zone,
-                                      vesselness)
+from lungai.pneumonia.vessels import (bin_average, bounded_across_axis, continues_along_axis, expand_blocks,
+                                      shrink_factors, tube_zone, vesselness)
 from lungai.progress import Progress, ensure
 from lungai.provenance import Provenance
 
@@ -81,6 +81,7 @@ class ClassicParams:
     regrow_from_mm: float = 10.0
     hilum_mm: float = 6.0
     vessel_threshold: float = 0.35
+    vessel_bounded: bool = True
     airway_wall_mm: float = 3.0
     organ_top_rim_mm: float = 4.0
     lung_rim_voxels: int = 1
@@ -98,7 +99,7 @@ class ClassicParams:
     sheet_depth_mm: float = 7.0
     sheet_contact: float = 0.45
     sheet_soft_tissue_hu: float = -100.0
-    min_contrast_hu: float = 100.0
+    min_contrast_hu: float = 85.0
     floor_height_mm: float = 10.0
     floor_fraction: float = 0.9
     floor_ramp_hu_per_mm: float = 5.0
@@ -299,6 +300,8 @@ def _vessel_tree(smooth: np.ndarray, coarse_dense: np.ndarray, lung: np.ndarray,
     # a tube is no wider than the largest scale that measures it: a centre deeper inside the dense structure lies in
     # a mass (a tumour, a consolidation) that a vessel runs into, not on a vessel's centre line
     centres &= depth - half_voxel <= max(p.vessel_scales_mm)
+    if p.vessel_bounded:
+        centres = bounded_across_axis(centres, axes, widest, coarse_dense, coarse_spacing)
     if not centres.any():
         return np.zeros(smooth.shape, dtype=bool)
     zone = tube_zone(centres, np.maximum(depth - half_voxel, half_voxel), coarse_spacing, p.vessel_shell_fraction,

@@ -150,3 +150,38 @@ def tube_zone(centres: np.ndarray, radius_mm: np.ndarray, spacing_kji: Sequence[
         box = tuple(box)
         zone[box] |= ndi.distance_transform_edt(~seeds[box], sampling=spacing_kji) <= reach
     return zone
+
+
+def bounded_across_axis(centres: np.ndarray, axes: np.ndarray, radius_mm: np.ndarray, dense: np.ndarray,
+                        spacing_kji: Sequence[float], reach: float = 2.0, directions: int = 8,
+                        min_free: float = 0.75) -> np.ndarray:
+    """The centre-line voxels around which the dense structure ends across the tube's axis: of ``directions``
+    points on a ring perpendicular to the axis at ``reach`` radii (plus one voxel), at least ``min_free`` lie
+    outside it (a branch or a neighbouring vessel may block a few). The edge of a consolidation or a mass, where
+    the dense structure goes on to one side, is no tube however ridge-like its border."""
+    where = np.nonzero(centres)
+    if where[0].size == 0:
+        return centres.copy()
+    spacing = np.asarray(spacing_kji, dtype=np.float32)
+    position = np.stack(where, axis=1).astype(np.float32)
+    axis = axes[where].astype(np.float32)
+    axis /= np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-6)
+    # two unit vectors across the axis (mm space)
+    helper = np.where(np.abs(axis[:, :1]) < 0.9, np.array([[1.0, 0.0, 0.0]], dtype=np.float32),
+                      np.array([[0.0, 1.0, 0.0]], dtype=np.float32))
+    u = np.cross(axis, helper)
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-6)
+    v = np.cross(axis, u)
+    distance = (reach * radius_mm[where] + float(spacing.max()))[:, None]
+    free = np.zeros(where[0].size, dtype=np.int32)
+    for angle in np.linspace(0.0, 2.0 * np.pi, directions, endpoint=False):
+        step = (np.cos(angle) * u + np.sin(angle) * v) * distance / spacing
+        target = np.rint(position + step).astype(np.int64)
+        inside = np.all((target >= 0) & (target < np.asarray(dense.shape)), axis=1)
+        hit = np.zeros(where[0].size, dtype=bool)
+        hit[inside] = dense[tuple(target[inside].T)]
+        free += ~hit
+    out = np.zeros_like(centres)
+    keep = free >= min_free * directions
+    out[tuple(w[keep] for w in where)] = True
+    return out
