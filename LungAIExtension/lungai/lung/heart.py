@@ -4,14 +4,15 @@ A consolidated left lower lobe wraps around the heart's lateral and posterior wa
 wall in front of it; unenhanced, the two have the same density, so no slice tells them apart. The heart is a
 compact, roughly ellipsoidal organ, though, and wherever aerated lung touches it (the right heart border, the
 lingula and upper lobe above the consolidation, the lung in front of and behind it) its surface is the boundary
-between aerated lung and mediastinal tissue. An ellipsoid fitted robustly to that boundary (below the hilum,
-above the diaphragm dome, away from the spine and the descending aorta) outlines the whole heart, its hidden
-lateral wall included.
+between aerated lung and mediastinal tissue. An ellipsoid fitted robustly to that boundary (below the carina,
+above the diaphragm dome, away from the spine and the descending aorta, between the lungs) outlines the whole
+heart, its hidden lateral wall included.
 
 In the left lung's consolidated slices (chosen by the caller), fat-free, bone-free tissue inside the rib cage,
 above the left dome, left of the spine, away from the descending aorta and outside that ellipsoid grown by
 HEART_MARGIN_MM, joined in the slice to the left lung, is lung. Nothing changes in other slices or when no
-plausible heart is found (radii HEART_RADII_MM, centre in front of and not right of the spine).
+plausible heart is found (semi-axes HEART_RADII_MM, MIN_INLIER_FRACTION of the border on it, centre in front of
+and not right of the spine).
 """
 
 from __future__ import annotations
@@ -25,25 +26,26 @@ from skimage.morphology import convex_hull_image
 
 from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.dome import AERATED_HU, BONE_HU, soft_tissue
+from lungai.lung.dome import AERATED_HU, soft_tissue
 from lungai.lung.morphology import pieces_holding
 
 HEART_RADII_MM = (35.0, 90.0)  # a plausible heart (with its pericardial fat): every semi-axis in this range
-MIN_GAP_MM = 50.0              # ... and between lungs this far apart (narrower: junction lines, oesophagus)
 SPINE_CLEARANCE_MM = 50.0      # border points this close to the vertebral body centre are aorta, oesophagus, spine
-DOME_CLEARANCE_MM = 10.0       # ... and points this close above the dome are its top (liver, spleen), not heart
+DOME_CLEARANCE_MM = 10.0       # ... and points this close above the dome are its top (liver, spleen), not heart;
+MIN_GAP_MM = 50.0              # ... border points lie between lungs this far apart (narrower: junction lines,
+                               # oesophagus, the vessels behind the heart)
 MIN_POINTS = 150               # fewest border points to fit
 MAX_POINTS = 4000              # the fit uses at most this many (evenly thinned)
 RANSAC_TRIALS = 300
 RANSAC_SAMPLE = 12
 INLIER_MM = 4.0                # a border point this close to the ellipsoid supports it
-MIN_INLIER_FRACTION = 0.4      # ... and at least this share of the points must
+MIN_INLIER_FRACTION = 0.6      # ... and at least this share of the points must (a rougher fit is no outline)
 HEART_MARGIN_MM = 4.0          # tissue this close outside the fitted heart is still heart (or its wall)
-CAGE_DEPTH_MM = 6.0            # tissue inside the rib cage by at least this (not intercostal or chest wall)
-BELOW_SHARE, ABOVE_SHARE = 1.0, 0.5  # ... in the slices from this share of its half-height below its centre to
-                                     # this share above
+CAGE_DEPTH_MM = 6.0            # lung is taken only this deep inside the rib cage (not intercostal or chest wall),
+BELOW_SHARE, ABOVE_SHARE = 1.0, 0.5  # ... in the slices from this share of the heart's half-height below its
+                                     # centre to this share above,
 AORTA_CLEARANCE_MM = 60.0      # ... farther than this from the vertebral body centre (descending aorta, oesophagus)
-MIDLINE_CLEARANCE_MM = 10.0    # taken only this far left of the vertebral body centre
+MIDLINE_CLEARANCE_MM = 10.0    # ... and this far left of it
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,12 @@ def fit_ellipsoid(points: np.ndarray, radii_mm: Tuple[float, float] = HEART_RADI
         if e is None:
             break
         support = np.abs(e.distance(points)) <= inlier_mm
-        if support.sum() < best_support.sum() or np.array_equal(support, best_support):
-            best = e if support.sum() >= best_support.sum() else best
+        if support.sum() < best_support.sum():
             break
-        best, best_support = e, support
+        best, settled = e, np.array_equal(support, best_support)
+        best_support = support
+        if settled:
+            break
     return best if best_support.mean() >= MIN_INLIER_FRACTION else None
 
 
