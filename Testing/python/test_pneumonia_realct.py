@@ -186,3 +186,25 @@ def test_dense_structure_ends_across_a_tube_not_across_the_edge_of_a_mass():
     radius = np.full(dense.shape, 2.0, dtype=np.float32)
     kept = bounded_across_axis(centres, axes, radius, dense, (1.0, 1.0, 1.0))
     assert kept[15, 8, 8] and not kept[15, 20, 21]
+
+
+def test_faint_part_joined_to_a_mass_by_a_vessel_is_tested_on_its_own():
+    from lungai.pneumonia.edges import faint_parts_beside_dense
+
+    spacing = (2.0, 1.0, 1.0)
+    k, j, i = np.mgrid[0:12, 0:40, 0:60]
+    mass = (k - 6) ** 2 * 4 + (j - 20) ** 2 + (i - 12) ** 2 <= 64  # 8 mm radius
+    band = (np.abs(k - 6) <= 2) & (np.abs(j - 20) <= 5) & (i >= 34) & (i <= 44)
+    vessel = (np.abs(k - 6) <= 1) & (np.abs(j - 20) <= 1) & (i > 19) & (i < 34)  # the bridge between them
+    lung = np.where(i >= 28, -760.0, -860.0)  # dependent (denser) lung around the band
+    smooth = np.where(mass, 30.0, np.where(band, -690.0, np.where(vessel, 40.0, lung)))
+    allowed = ~vessel
+    kept = faint_parts_beside_dense(mass | band, vessel, smooth, allowed, spacing, 85.0, 200.0)
+    assert np.array_equal(kept, mass)  # the band, 70 HU above its lung, goes; the mass stays
+    # two parts of like density that a vessel splits are not tested apart, even when faint
+    split = np.where(mass, -690.0, smooth)
+    assert np.array_equal(faint_parts_beside_dense(mass | band, vessel, split, allowed, spacing, 85.0, 200.0),
+                          mass | band)
+    # nothing joins them: each is left to the test of whole components
+    assert np.array_equal(faint_parts_beside_dense(mass | band, np.zeros_like(vessel), smooth, allowed, spacing,
+                                                   85.0, 200.0), mass | band)

@@ -12,7 +12,7 @@ half-contrast level is above the ground-glass threshold anyway, do not change.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cc3d
 import numpy as np
@@ -53,12 +53,14 @@ def grow_to_half_contrast(lesions: np.ndarray, smooth: np.ndarray, allowed: np.n
 
 
 def faint_components(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarray, spacing_kji: Sequence[float],
-                     min_contrast_hu: float, gap_mm: float = 2.0, background_mm: float = 8.0) -> np.ndarray:
+                     min_contrast_hu: float, gap_mm: float = 2.0, background_mm: float = 8.0,
+                     tested: Optional[np.ndarray] = None) -> np.ndarray:
     """The lesion mask without its components that barely stand out from the lung around them: median density
     less than ``min_contrast_hu`` above the median of the lung in a shell ``gap_mm`` to ``background_mm`` around
     them (``allowed``: lung, not vessel; other lesions left out). An opacity is density raised above the
     surrounding lung; dependent lung, whose density rises towards the back as a whole, and the haze of breathing
-    blur are as dense as their surroundings. Components with no surrounding lung to compare are kept."""
+    blur are as dense as their surroundings. Components with no surrounding lung to compare are kept; with
+    ``tested``, only the components holding a ``tested`` voxel are tested."""
     margin = [int(np.ceil(background_mm / s)) + 1 for s in spacing_kji]
     crop = bounding_box(lesions, max(margin))
     full, lesions, smooth, allowed = lesions, lesions[crop], smooth[crop], allowed[crop]
@@ -66,7 +68,10 @@ def faint_components(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarra
     if n == 0:
         return full
     reject = np.zeros(n + 1, dtype=bool)
+    chosen = None if tested is None else set(np.unique(components[tested[crop] & lesions]).tolist())
     for cid, _, box in component_boxes(components, n, margin):
+        if chosen is not None and cid not in chosen:
+            continue
         own = components[box] == cid
         distance = ndi.distance_transform_edt(~own, sampling=spacing_kji)
         shell = allowed[box] & ~lesions[box] & (distance > gap_mm) & (distance <= background_mm)
@@ -75,3 +80,32 @@ def faint_components(lesions: np.ndarray, smooth: np.ndarray, allowed: np.ndarra
         values = smooth[box]
         reject[cid] = float(np.median(values[own])) - float(np.median(values[shell])) < min_contrast_hu
     return replaced_in_box(full, crop, lesions & ~reject[components])
+
+
+def faint_parts_beside_dense(lesions: np.ndarray, bridges: np.ndarray, smooth: np.ndarray, allowed: np.ndarray,
+                             spacing_kji: Sequence[float], min_contrast_hu: float, denser_by_hu: float,
+                             gap_mm: float = 2.0, background_mm: float = 8.0) -> np.ndarray:
+    """The lesion mask without its faint parts joined to a far denser one: a component that ``bridges`` (the
+    vessels a lesion encloses) join to another whose median is at least ``denser_by_hu`` higher, and which stands
+    less than ``min_contrast_hu`` above the lung around it (see :func:`faint_components`). Dependent lung beside a
+    mass or a consolidation would otherwise pass as part of it once the vessels between them are added; the parts
+    of one lesion that a vessel splits are of like density and are not tested here."""
+    pieces = cc3d.connected_components(lesions, connectivity=26)
+    groups = cc3d.connected_components(lesions | bridges, connectivity=26)
+    inside = pieces > 0
+    pairs = np.unique(np.stack([groups[inside], pieces[inside]]), axis=1)  # (group, piece) for every piece
+    if pairs.shape[1] < 2:
+        return lesions
+    shared = np.bincount(pairs[0], minlength=int(groups.max()) + 1) > 1
+    medians = np.zeros(int(pieces.max()) + 1)
+    medians[pairs[1]] = ndi.median(smooth, pieces, pairs[1])
+    densest = np.full(shared.shape, -np.inf)
+    np.maximum.at(densest, pairs[0], medians[pairs[1]])
+    group_of = np.zeros(medians.shape, dtype=np.int64)
+    group_of[pairs[1]] = pairs[0]
+    beside = shared[group_of] & (medians <= densest[group_of] - denser_by_hu)
+    beside[0] = False
+    if not beside.any():
+        return lesions
+    return faint_components(lesions, smooth, allowed, spacing_kji, min_contrast_hu, gap_mm, background_mm,
+                            tested=beside[pieces])

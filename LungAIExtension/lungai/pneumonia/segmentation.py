@@ -52,7 +52,7 @@ from lungai.image import Image
 from lungai.labels import AIRWAYS, CONSOLIDATION, GROUND_GLASS
 from lungai.pneumonia.components import (bulges_on_thin_structures, chest_wall_sheets, floor_sheets,
                                          reject_false_components)
-from lungai.pneumonia.edges import faint_components, grow_to_half_contrast
+from lungai.pneumonia.edges import faint_components, faint_parts_beside_dense, grow_to_half_contrast
 from lungai.pneumonia.regions import LungRegions, PatientAxes, bounding_box
 from lungai.pneumonia.vessels import (bin_average, bounded_across_axis, continues_along_axis, expand_blocks,
                                       shrink_factors, tube_zone, vesselness)
@@ -100,6 +100,7 @@ class ClassicParams:
     sheet_contact: float = 0.45
     sheet_soft_tissue_hu: float = -100.0
     min_contrast_hu: float = 85.0
+    faint_beside_hu: float = 300.0
     floor_height_mm: float = 10.0
     floor_fraction: float = 0.9
     floor_ramp_hu_per_mm: float = 5.0
@@ -205,7 +206,18 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     progress.update(0.75, "vessels inside lesions")
     closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
                         coarse_spacing)
-    lesions |= vessels & expand_blocks(closed, factors, lesions.shape)
+    bridged = vessels & expand_blocks(closed, factors, lesions.shape)
+    if p.min_contrast_hu > 0 and p.faint_beside_hu > 0 and bridged.any():
+        # the enclosed vessels can join dependent lung to a mass beside it: such a part is tested on its own
+        before = lesions
+        lesions = faint_parts_beside_dense(lesions, bridged, smooth, region & ~vessels & ~rim, spacing,
+                                           p.min_contrast_hu, p.faint_beside_hu, p.edge_reach_mm,
+                                           p.edge_background_mm)
+        if not np.array_equal(lesions, before):
+            closed = morphology(ndi.binary_closing, bin_average(lesions, factors) >= 0.25, p.enclosed_vessel_mm,
+                                coarse_spacing)
+            bridged = vessels & expand_blocks(closed, factors, lesions.shape)
+    lesions |= bridged
     progress.update(0.85, "rejecting plates and vessel remnants")
     # on the coarse vessel grid: a 3.6 mm ball at sub-millimetre voxels would cost seconds
     near_vessels = expand_blocks(morphology(ndi.binary_dilation, bin_average(vessels, factors) > 0,
