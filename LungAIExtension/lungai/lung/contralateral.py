@@ -22,6 +22,7 @@ from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import joint_domes, recess_columns, soft_tissue
 from lungai.lung.morphology import label, pieces_holding
 from lungai.lung.paravertebral import vertebral_centres
+from lungai.lung.propagation import left_base_consolidated
 
 MAX_OWN_FRACTION = 0.5       # the right lung is consolidated in a slice when it covers less than this of the mirror
 MIN_MIRROR_MM2 = 600.0       # the mirrored lung must be this large in the slice
@@ -73,7 +74,8 @@ def mirrored_side(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing:
             add[z] = mirror & toward_chest_wall & soft_tissue(hu[z]) & body[z] & (labels[z] == 0)
     if not add.any():
         return labels
-    domes = joint_domes(labels, hu, spacing)
+    lowered = side == LEFT_LUNG and left_base_consolidated(labels, hu, spacing)
+    domes = joint_domes(labels, hu, spacing, lowered)
     if domes is None:
         return labels
     add &= np.arange(labels.shape[0])[:, None, None] >= domes[side][None]

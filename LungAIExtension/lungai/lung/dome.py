@@ -32,6 +32,8 @@ MIN_EXTENSION_ML = 3.0       # smallest extension kept (joined columns)
 ANTERIOR_LIMIT_DEG = 45.0    # columns within these angles from the lateral direction (seen from the lung's
 POSTERIOR_LIMIT_DEG = 135.0  # footprint centre) are recesses; the rest lie over the heart, the mediastinum and the
 #                              anterior dome, which rises above a fit of the whole dome
+LEFT_BELOW_RIGHT_MM = 10.0   # under a consolidated left base the left hemidiaphragm lies at least this far below the
+#                              right one (normally 1-2 cm lower)
 
 
 def _design(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -91,15 +93,19 @@ def _mirrored_design(y: np.ndarray, x: np.ndarray, this_side: np.ndarray) -> np.
 
 
 def _joint_dome(points: dict, side: int, midline: float, ys: np.ndarray, xs: np.ndarray,
-                spacing: Tuple[float, float, float]) -> np.ndarray:
+                spacing: Tuple[float, float, float], left_base_consolidated: bool = False) -> np.ndarray:
     """Dome height (working-grid slices) of ``side`` at columns (ys, xs) from the aerated lung bottoms of both
-    lungs: one quadratic shape mirrored at the midline, each hemidiaphragm at its own height."""
+    lungs: one quadratic shape mirrored at the midline, each hemidiaphragm at its own height. With
+    ``left_base_consolidated`` the left one lies at least LEFT_BELOW_RIGHT_MM below the right one: its aerated
+    bottoms then rest on the consolidated lobe and the heart, above the dome, and give it no height."""
     sz, sy, sx = spacing
     py = np.concatenate([p[0][p[3]] for p in points.values()]) * sy
     px = np.abs(np.concatenate([p[1][p[3]] for p in points.values()]) - midline) * sx
     pz = np.concatenate([p[2][p[3]] for p in points.values()]) * sz
     mine = np.concatenate([np.full(int(p[3].sum()), s == side) for s, p in points.items()])
     joint = _robust_fit(_mirrored_design(py, px, mine), pz)
+    if left_base_consolidated and side == LEFT_LUNG:
+        joint[-1] = min(joint[-1], -LEFT_BELOW_RIGHT_MM)  # the offset of this side from the other one
     return _mirrored_design(ys * sy, np.abs(xs - midline) * sx, np.ones(ys.size, bool)) @ joint / sz
 
 
@@ -112,14 +118,17 @@ def _both_lungs_points(labels: np.ndarray, hu: np.ndarray) -> Tuple[dict, Option
     return points, 0.5 * (points[RIGHT_LUNG][1].min() + points[LEFT_LUNG][1].max())
 
 
-def joint_domes(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, float]) -> Optional[dict]:
-    """Per lung, the dome height (slices) of every column of the slice plane, from both lungs' aerated bottoms;
-    None when either lung has too few of them."""
+def joint_domes(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, float],
+                left_base_consolidated: bool = False) -> Optional[dict]:
+    """Per lung, the dome height (slices) of every column of the slice plane, from both lungs' aerated bottoms
+    (the left one lowered under a consolidated left base, see :func:`_joint_dome`); None when either lung has too
+    few of them."""
     points, midline = _both_lungs_points(labels, hu)
     if midline is None:
         return None
     ys, xs = np.indices(labels.shape[1:]).reshape(2, -1)
-    return {side: _joint_dome(points, side, midline, ys, xs, spacing).reshape(labels.shape[1:])
+    return {side: _joint_dome(points, side, midline, ys, xs, spacing, left_base_consolidated).reshape(
+        labels.shape[1:])
             for side in points}
 
 

@@ -36,6 +36,9 @@ SLOPE = 0.5                  # the lung border moves at most this many mm in-pla
 ENCLOSED_REACH_MM = 40.0     # tissue with this lung within this distance on both sides ...
 ENCLOSED_MIN_AXES = 3        # ... along this many of the 4 in-plane axes is lung (a consolidated slice only)
 AXES = np.array(((0, 1), (1, 0), (1, 1), (1, -1)))
+LOST_AREA_FRACTION = 0.5     # the left lung is mostly lost in a slice where it covers less than this of the right
+                             # lung's area (and less than MAX_AERATED_FRACTION of it is aerated)
+BASE_MM = 20.0               # the left base: the left lung's slices within this height of its lowest one
 
 
 def enclosed_in_slice(lung: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
@@ -65,6 +68,29 @@ def consolidated_slices(lung: np.ndarray, hu: np.ndarray, pixel_mm2: float) -> n
     aerated = (lung & (hu < AERATED_HU)).sum(axis=(1, 2))
     dense = (lung & (hu > DENSE_HU)).sum(axis=(1, 2))
     return (area > 0) & (aerated < MAX_AERATED_FRACTION * area) & (dense * pixel_mm2 >= MIN_DENSE_MM2)
+
+
+def left_lung_lost(labels: np.ndarray, hu: np.ndarray) -> np.ndarray:
+    """Per slice: the left lung covers less than LOST_AREA_FRACTION of the right lung's area and less than
+    MAX_AERATED_FRACTION of it is aerated, as in a consolidated slice (a lobe consolidated down to its air
+    bronchograms)."""
+    left = labels == LEFT_LUNG
+    area = left.sum(axis=(1, 2))
+    aerated = (left & (hu < AERATED_HU)).sum(axis=(1, 2))
+    right = (labels == RIGHT_LUNG).sum(axis=(1, 2))
+    return (area > 0) & (aerated < MAX_AERATED_FRACTION * area) & (area < LOST_AREA_FRACTION * right)
+
+
+def left_base_consolidated(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, float]) -> bool:
+    """Whether the left lung is consolidated (:func:`consolidated_slices`) or mostly lost (:func:`left_lung_lost`)
+    in one of its slices within BASE_MM of its lowest one: its aerated bottoms then rest on the consolidation and
+    the heart, not on the dome."""
+    present = np.flatnonzero((labels == LEFT_LUNG).any(axis=(1, 2)))
+    if not present.size:
+        return False
+    base = present[present <= present[0] + int(round(BASE_MM / spacing[0]))]
+    slices = consolidated_slices(labels == LEFT_LUNG, hu, spacing[1] * spacing[2]) | left_lung_lost(labels, hu)
+    return bool(slices[base].any())
 
 
 def propagate_outline(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,

@@ -33,11 +33,12 @@ from lungai.arrays import bounding_box
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.bridging import bridge_across_slices
 from lungai.lung.contralateral import mirrored_consolidation
-from lungai.lung.dome import AERATED_HU, BONE_HU, FAT_HU, extend_to_dome, joint_domes
+from lungai.lung.dome import BONE_HU, FAT_HU, extend_to_dome, joint_domes
 from lungai.lung.heart import around_the_heart
 from lungai.lung.morphology import fill_holes_slices, large_pieces, or_shifted, pieces_holding
 from lungai.lung.paravertebral import beside_the_aorta, right_gutter, vertebral_centres
-from lungai.lung.propagation import MAX_AERATED_FRACTION, consolidated_slices, propagate_outline
+from lungai.lung.propagation import (consolidated_slices, left_base_consolidated, left_lung_lost,
+                                     propagate_outline)
 
 N_RAYS = 120
 MIN_VALID_RAYS = 8          # fewest rays meeting the cage (and healthy rays) for a slice to be judged
@@ -61,8 +62,6 @@ HILUM_MIN_AXES = 10          # ... lung on both sides along this many of the 13 
 CAGE_REACH_MM = 6.0          # ribs of the slices this close above and below complete the cage of a slice
 CONSOLIDATED_ANTERIOR_LIMIT_DEG = 85.0  # rays once more in the left lung's consolidated slices: up to here in front
 CONSOLIDATED_RAY_PASSES = 2  # ... cast from the lung grown by the pass before
-LOST_AREA_FRACTION = 0.5     # ... and in slices where the left lung covers less than this of the right lung's area
-                             # (and less than propagation.MAX_AERATED_FRACTION of it is aerated)
 
 
 def _circular_runs(missing: np.ndarray) -> np.ndarray:
@@ -195,24 +194,13 @@ def _recover_slice(lung: np.ndarray, side: int, hu: np.ndarray, occupied: np.nda
     return out, own_margin
 
 
-def _left_lung_lost(labels: np.ndarray, hu: np.ndarray) -> np.ndarray:
-    """Per slice: the left lung covers less than LOST_AREA_FRACTION of the right lung's area and less than
-    MAX_AERATED_FRACTION of it is aerated, as in a consolidated slice (a lobe consolidated down to its air
-    bronchograms)."""
-    left = labels == LEFT_LUNG
-    area = left.sum(axis=(1, 2))
-    aerated = (left & (hu < AERATED_HU)).sum(axis=(1, 2))
-    right = (labels == RIGHT_LUNG).sum(axis=(1, 2))
-    return (area > 0) & (aerated < MAX_AERATED_FRACTION * area) & (area < LOST_AREA_FRACTION * right)
-
-
 def left_rays_in_consolidated_slices(labels: np.ndarray, hu: np.ndarray, body: np.ndarray,
                                      spacing: Tuple[float, float, float], cage: np.ndarray,
                                      centres: Optional[np.ndarray] = None,
                                      right_margins: Optional[np.ndarray] = None) -> np.ndarray:
     """Labels ([S, P, L]) with the chest-wall rays cast once more from the left lung recovered so far, up to
     CONSOLIDATED_ANTERIOR_LIMIT_DEG in front of the lateral direction, in the slices where it is consolidated
-    (``propagation.consolidated_slices``) or mostly lost (:func:`_left_lung_lost`); CONSOLIDATED_RAY_PASSES
+    (``propagation.consolidated_slices``) or mostly lost (``propagation.left_lung_lost``); CONSOLIDATED_RAY_PASSES
     times, each from the lung the pass before grew.
 
     A consolidated left lower lobe leaves the first rays only its air bronchograms to start from; the later steps
@@ -231,7 +219,7 @@ def left_rays_in_consolidated_slices(labels: np.ndarray, hu: np.ndarray, body: n
         consolidated = consolidated_slices(left, hu, spacing[1] * spacing[2])
         added = np.zeros_like(left)
         needs_dome = np.zeros(out.shape[0], dtype=bool)
-        for z in np.flatnonzero(consolidated | _left_lung_lost(out, hu)):
+        for z in np.flatnonzero(consolidated | left_lung_lost(out, hu)):
             reference = None
             if right_margins is not None and np.isfinite(right_margins[z]):
                 reference = float(right_margins[z])
@@ -260,11 +248,11 @@ def _around_the_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spac
     (``heart.around_the_heart``), in the slices where the left lung is consolidated or mostly lost."""
     if centres is None or hilum is None:
         return labels
-    slices = consolidated_slices(labels == LEFT_LUNG, hu, spacing[1] * spacing[2]) | _left_lung_lost(labels, hu)
+    slices = consolidated_slices(labels == LEFT_LUNG, hu, spacing[1] * spacing[2]) | left_lung_lost(labels, hu)
     if not slices.any():
         return labels
-    return around_the_heart(labels, hu, body, spacing, cage, centres, hilum, joint_domes(labels, hu, spacing),
-                            slices)
+    domes = joint_domes(labels, hu, spacing, left_base_consolidated(labels, hu, spacing))
+    return around_the_heart(labels, hu, body, spacing, cage, centres, hilum, domes, slices)
 
 
 def rib_cage(hu: np.ndarray, spacing: Tuple[float, float, float], planar: bool = False) -> np.ndarray:
