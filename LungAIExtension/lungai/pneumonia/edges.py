@@ -86,26 +86,41 @@ def faint_parts_beside_dense(lesions: np.ndarray, bridges: np.ndarray, smooth: n
                              spacing_kji: Sequence[float], min_contrast_hu: float, denser_by_hu: float,
                              gap_mm: float = 2.0, background_mm: float = 8.0) -> np.ndarray:
     """The lesion mask without its faint parts joined to a far denser one: a component that ``bridges`` (the
-    vessels a lesion encloses) join to another whose median is at least ``denser_by_hu`` higher, and which stands
-    less than ``min_contrast_hu`` above the lung around it (see :func:`faint_components`). Dependent lung beside a
-    mass or a consolidation would otherwise pass as part of it once the vessels between them are added; the parts
-    of one lesion that a vessel splits are of like density and are not tested here."""
-    pieces = cc3d.connected_components(lesions, connectivity=26)
-    groups = cc3d.connected_components(lesions | bridges, connectivity=26)
+    vessels a lesion encloses) join to another whose median density is at least ``denser_by_hu`` higher, and which
+    stands less than ``min_contrast_hu`` above the lung around it (see :func:`faint_components`). Dependent lung
+    beside a mass or a consolidation would otherwise pass as part of it once the vessels between them are added;
+    the parts of one lesion that a vessel splits are of like density and are not tested here."""
+    crop = bounding_box(lesions | bridges)
+    pieces = cc3d.connected_components(lesions[crop], connectivity=26)
+    groups = cc3d.connected_components(lesions[crop] | bridges[crop], connectivity=26)
     inside = pieces > 0
-    pairs = np.unique(np.stack([groups[inside], pieces[inside]]), axis=1)  # (group, piece) for every piece
-    if pairs.shape[1] < 2:
-        return lesions
-    shared = np.bincount(pairs[0], minlength=int(groups.max()) + 1) > 1
-    medians = np.zeros(int(pieces.max()) + 1)
-    medians[pairs[1]] = ndi.median(smooth, pieces, pairs[1])
-    densest = np.full(shared.shape, -np.inf)
-    np.maximum.at(densest, pairs[0], medians[pairs[1]])
-    group_of = np.zeros(medians.shape, dtype=np.int64)
-    group_of[pairs[1]] = pairs[0]
-    beside = shared[group_of] & (medians <= densest[group_of] - denser_by_hu)
+    piece_ids, group_ids = pieces[inside].astype(np.int64), groups[inside].astype(np.int64)
+    n = int(piece_ids.max()) + 1 if piece_ids.size else 1
+    median = _medians(piece_ids, smooth[crop][inside], n)
+    group_of = np.zeros(n, dtype=np.int64)
+    group_of[piece_ids] = group_ids
+    pieces_in = np.bincount(group_of[1:], minlength=int(groups.max()) + 1)  # pieces per group
+    densest = np.full(pieces_in.shape, -np.inf)
+    np.maximum.at(densest, group_of[1:], median[1:])
+    beside = (pieces_in[group_of] > 1) & (median <= densest[group_of] - denser_by_hu)
     beside[0] = False
     if not beside.any():
         return lesions
+    tested = np.zeros(lesions.shape, dtype=bool)
+    tested[crop] = beside[pieces]
     return faint_components(lesions, smooth, allowed, spacing_kji, min_contrast_hu, gap_mm, background_mm,
-                            tested=beside[pieces])
+                            tested=tested)
+
+
+def _medians(ids: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per id in ``0..n-1`` (0 where an id has no value), by one sort."""
+    order = np.lexsort((values, ids))
+    ids, values = ids[order], values[order].astype(np.float64)
+    count = np.bincount(ids, minlength=n)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    present = count > 0
+    out = np.zeros(n)
+    low = start[present] + (count[present] - 1) // 2
+    high = start[present] + count[present] // 2
+    out[present] = 0.5 * (values[low] + values[high])
+    return out
