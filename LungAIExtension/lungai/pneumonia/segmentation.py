@@ -81,6 +81,8 @@ class ClassicParams:
     regrow_from_mm: float = 10.0
     hilum_mm: float = 6.0
     vessel_threshold: float = 0.35
+    vessel_threshold_wide: float = 0.5
+    vessel_wide_mm: float = 5.5
     vessel_bounded: bool = True
     airway_wall_mm: float = 3.0
     organ_top_rim_mm: float = 4.0
@@ -314,6 +316,9 @@ def _vessel_tree(smooth: np.ndarray, coarse_dense: np.ndarray, lung: np.ndarray,
     centres &= depth - half_voxel <= max(p.vessel_scales_mm)
     if p.vessel_bounded:
         centres = bounded_across_axis(centres, axes, widest, coarse_dense, coarse_spacing)
+    # a vessel 11 mm or more across stands out from the lung around it and scores high; a tube that wide and
+    # weak is the dense core of a consolidation (the lesion's ground glass lowers its contrast), not a vessel
+    centres &= (score >= p.vessel_threshold_wide) | (widest < p.vessel_wide_mm)
     if not centres.any():
         return np.zeros(smooth.shape, dtype=bool)
     zone = tube_zone(centres, np.maximum(depth - half_voxel, half_voxel), coarse_spacing, p.vessel_shell_fraction,
