@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.heart import HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid
+from lungai.lung.heart import BELOW_HEART_DOME_MM, HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid
 
 CENTRE = np.array([120.0, 100.0, 130.0])  # (z, y, x) mm
 RADII = np.array([50.0, 62.0, 45.0])      # along z, and the two in-plane axes
@@ -106,3 +106,31 @@ def test_consolidation_beside_the_heart_is_taken_up_to_the_margin():
     none = beside_heart(np.zeros_like(labels), hu, body, (5.0, 2.0, 2.0), cage, centres,
                         np.zeros(labels.shape[1:]), slices, heart)
     assert not none.any()
+
+
+def test_below_the_heart_down_to_the_left_dome():
+    """Below the heart's lowest point (slice 14, z = 70 mm) the consolidation in front of the spine is taken down
+    to BELOW_HEART_DOME_MM above the left dome (dome at slice 8, 40 mm: from slice 10, 50 mm, at 5 mm slices) and
+    not below, where the spleen and the stomach lie; beside the heart the dome itself is the limit."""
+    z, y, x, hu, body, labels, heart, centres = _chest()
+    slices = np.zeros(labels.shape[0], dtype=bool)
+    slices[2:34] = True
+    cage = hu >= 180
+    dome = np.full(labels.shape[1:], 8.0)
+    out = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    below_heart = z[:, 0, 0] < heart.centre[0] - RADII[0]
+    taken = added.sum(axis=(1, 2)) * 4.0  # mm^2 per slice
+    assert BELOW_HEART_DOME_MM == 7.0
+    assert (taken[10:14] > 800.0).all()  # the slices between the lifted dome and the heart's bottom
+    assert not added[:10].any()  # nothing within 7 mm of the dome or below it
+    assert below_heart[10:14].all() and not below_heart[14]
+    # in front of the heart's bottom, where the heart would be, nothing beyond what is outside its margin
+    assert not (added & (heart.distance(np.stack([z, y, x], axis=-1)) <= HEART_MARGIN_MM)).any()
+    assert not added[:, :, x[0, 0] < 130 + 10].any()
+    assert not added[:, y[0, :, 0] >= 160].any()
+    # an isolated consolidated slice below the heart (a partial-volume lung bottom) is left alone
+    slices[:] = False
+    slices[11] = slices[14:34] = True
+    alone = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart)
+    assert not ((alone == LEFT_LUNG) & (labels == 0))[:14].any()

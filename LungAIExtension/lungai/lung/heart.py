@@ -8,9 +8,10 @@ between aerated lung and mediastinal tissue. An ellipsoid fitted robustly to tha
 above the diaphragm dome, away from the spine and the descending aorta, between the lungs) outlines the whole
 heart, its hidden lateral wall included.
 
-In the left lung's consolidated slices (chosen by the caller), fat-free, bone-free tissue inside the rib cage,
-above the left dome, left of the spine, away from the descending aorta and outside that ellipsoid grown by
-HEART_MARGIN_MM, joined in the slice to the left lung, is lung. Nothing changes in other slices or when no
+In the left lung's consolidated slices (chosen by the caller) from the left dome up to the heart's middle,
+fat-free, bone-free tissue inside the rib cage, above the left dome (below the heart's lowest point
+BELOW_HEART_DOME_MM above it), left of the spine, away from the descending aorta and outside that ellipsoid grown
+by HEART_MARGIN_MM, joined in the slice to the left lung, is lung. Nothing changes in other slices or when no
 plausible heart is found (semi-axes HEART_RADII_MM, MIN_INLIER_FRACTION of the border on it, centre in front of
 and not right of the spine).
 """
@@ -42,8 +43,10 @@ INLIER_MM = 4.0                # a border point this close to the ellipsoid supp
 MIN_INLIER_FRACTION = 0.6      # ... and at least this share of the points must (a rougher fit is no outline)
 HEART_MARGIN_MM = 4.0          # tissue this close outside the fitted heart is still heart (or its wall)
 CAGE_DEPTH_MM = 6.0            # lung is taken only this deep inside the rib cage (not intercostal or chest wall),
-BELOW_SHARE, ABOVE_SHARE = 1.0, 0.5  # ... in the slices from this share of the heart's half-height below its
-                                     # centre to this share above,
+ABOVE_SHARE = 0.5              # ... in the slices up to this share of the heart's half-height above its centre,
+BELOW_HEART_DOME_MM = 7.0      # ... below the heart's lowest point only this far above the left dome (lowered
+                               # under a consolidated base, it lies up to two slices below the true one in front:
+                               # the stomach wall and the spleen's top),
 AORTA_CLEARANCE_MM = 60.0      # ... farther than this from the vertebral body centre (descending aorta, oesophagus)
 MIDLINE_CLEARANCE_MM = 10.0    # ... and this far left of it
 
@@ -238,21 +241,27 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
                  cage: np.ndarray, centres: np.ndarray, left_dome: np.ndarray, slices: np.ndarray,
                  heart: Ellipsoid) -> np.ndarray:
     """Labels ([S, P, L]) with fat-free, bone-free tissue added to the left lung in those of ``slices`` beside
-    ``heart`` (from BELOW_SHARE of its half-height below its centre to ABOVE_SHARE above: above it the aorta and
-    pulmonary trunk leave it, which the ellipsoid does not outline) where it lies outside the heart grown by
+    and below ``heart`` (up to ABOVE_SHARE of its half-height above its centre: above it the aorta and pulmonary
+    trunk leave it, which the ellipsoid does not outline) where it lies outside the heart grown by
     HEART_MARGIN_MM, deeper than CAGE_DEPTH_MM inside the rib cage (``cage``, bone in front of the vertebral
-    body), at or above ``left_dome`` (slices per column), in front of the vertebral body centre (``centres``),
-    more than MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left
+    body), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
+    BELOW_HEART_DOME_MM above it, and only in the run of ``slices`` reaching up to the heart: in front, under the
+    lobe, lie the stomach fundus and the spleen), in front of
+    the vertebral body centre (``centres``), more than MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left
     lung."""
     out = labels.copy()
     half_height = 1.0 / np.sqrt(heart.matrix[0, 0])
     z_mm = np.arange(labels.shape[0]) * spacing[0] - heart.centre[0]
-    slices = slices & (z_mm > -BELOW_SHARE * half_height) & (z_mm < ABOVE_SHARE * half_height)
+    slices = slices & (z_mm < ABOVE_SHARE * half_height)
+    below = z_mm <= -half_height
+    # below the heart only the consolidation running down from it (not an isolated partial-volume lung bottom)
+    slices[below] &= np.flip(np.logical_and.accumulate(np.flip(slices[below])))
     yy, xx = np.indices(labels.shape[1:])
     for z in np.flatnonzero(slices):
         if not np.isfinite(centres[z]).all():
             continue
-        add = (out[z] == 0) & body[z] & soft_tissue(hu[z]) & (z >= left_dome)
+        lift = BELOW_HEART_DOME_MM / spacing[0] if below[z] else 0.0
+        add = (out[z] == 0) & body[z] & soft_tissue(hu[z]) & (z >= left_dome + lift)
         dy, dx = (yy - centres[z, 0]) * spacing[1], (xx - centres[z, 1]) * spacing[2]
         add &= (dx > MIDLINE_CLEARANCE_MM) & (np.hypot(dy, dx) > AORTA_CLEARANCE_MM)
         front = int(np.floor(centres[z, 0]))
