@@ -246,9 +246,8 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
     HEART_MARGIN_MM, deeper than CAGE_DEPTH_MM inside the rib cage (``cage``, bone in front of the vertebral
     body), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
     BELOW_HEART_DOME_MM above it, and only in the run of ``slices`` reaching up to the heart: in front, under the
-    lobe, lie the stomach fundus and the spleen), in front of
-    the vertebral body centre (``centres``), more than MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left
-    lung."""
+    lobe, lie the stomach fundus and the spleen), in front of the vertebral body centre (``centres``), more than
+    MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left lung."""
     out = labels.copy()
     half_height = 1.0 / np.sqrt(heart.matrix[0, 0])
     z_mm = np.arange(labels.shape[0]) * spacing[0] - heart.centre[0]
