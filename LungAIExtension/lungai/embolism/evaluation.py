@@ -92,9 +92,19 @@ def _detections(tables: Sequence[CaseTable], level: str = "") -> tuple:
 def froc_threshold(tables: Sequence[CaseTable], rate: float) -> float:
     """The score an embolus must exceed to count at ``rate`` false positives per scan (the (allowed + 1)-th
     highest false-positive score; -inf when there are no more false positives than allowed)."""
-    fps = np.sort(_detections(tables)[1])[::-1]
-    allowed = int(np.floor(rate * max(len(tables), 1)))
+    return _threshold_at(_detections(tables)[1], len(tables), rate)
+
+
+def _threshold_at(fps: np.ndarray, scans: int, rate: float) -> float:
+    """The (allowed + 1)-th highest of the false-positive scores ``fps`` of ``scans`` scans at ``rate`` per scan."""
+    fps = np.sort(fps)[::-1]
+    allowed = int(np.floor(rate * max(scans, 1)))
     return float(fps[allowed]) if allowed < len(fps) else -np.inf
+
+
+def _sensitivity(best: np.ndarray, threshold: float) -> float:
+    """Share of emboli whose best candidate score exceeds ``threshold`` (no candidate: -inf, never found)."""
+    return float(np.mean((best > threshold) & np.isfinite(best)))
 
 
 def froc(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4), level: str = "") -> Dict[str, float]:
@@ -103,7 +113,7 @@ def froc(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4), level:
     out = {}
     for r in rates:
         thr = froc_threshold(tables, r)  # false positives count at every level
-        out[f"sensitivity_at_{r:g}fp"] = round(float(np.mean((best > thr) & np.isfinite(best))) if len(best) else float("nan"), 4)
+        out[f"sensitivity_at_{r:g}fp"] = round(_sensitivity(best, thr) if len(best) else float("nan"), 4)
     out["emboli"] = int(len(best))
     return out
 
@@ -123,15 +133,14 @@ def froc_interval(tables: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4
     values = {name: {r: [] for r in rates} for name in names}
     for _ in range(replicates):
         pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups if len(g)])
-        fps = np.sort(np.concatenate([per_scan[i][0][1] for i in pick]))[::-1]
-        thresholds = {r: fps[int(np.floor(r * len(pick)))] if int(np.floor(r * len(pick))) < len(fps) else -np.inf
-                      for r in rates}
+        fps = np.concatenate([per_scan[i][0][1] for i in pick])
+        thresholds = {r: _threshold_at(fps, len(pick), r) for r in rates}
         for k, name in enumerate(names):
             best = np.concatenate([per_scan[i][0][0] if not name else per_scan[i][1][k - 1] for i in pick])
             if not len(best):
                 continue
             for r in rates:
-                values[name][r].append(float(np.mean((best > thresholds[r]) & np.isfinite(best))))
+                values[name][r].append(_sensitivity(best, thresholds[r]))
     tail = 100.0 * (1.0 - confidence) / 2.0
     return {name or "overall": {f"sensitivity_at_{r:g}fp": [round(float(np.percentile(v, tail)), 4),
                                                              round(float(np.percentile(v, 100.0 - tail)), 4)]
