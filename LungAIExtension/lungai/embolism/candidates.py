@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
-from lungai.arrays import bounding_box
+from lungai.arrays import bounding_box, nearest_along
 from lungai.embolism.arteries import LEVEL_CODE, ArteryTree
 from lungai.embolism.trunk import Trunk
 from lungai.embolism.volume import WorkVolume
@@ -206,13 +206,11 @@ def enclosing_directions(mask: np.ndarray, spacing, reach_mm: float) -> np.ndarr
     count = np.zeros(mask.shape, dtype=np.uint8)
     for axis, step in enumerate(spacing):
         reach = reach_mm / step
-        position = np.arange(mask.shape[axis]).reshape([-1 if a == axis else 1 for a in range(mask.ndim)])
-        for forward in (True, False):
-            # index of the nearest mask voxel at or before each voxel along the axis (after, going backward)
-            marks = np.where(mask, position, -np.inf if forward else np.inf)
-            nearest = (np.maximum.accumulate(marks, axis=axis) if forward else
-                       np.flip(np.minimum.accumulate(np.flip(marks, axis), axis=axis), axis))
-            count += np.abs(position - nearest) <= reach
+        n = mask.shape[axis]
+        position = np.arange(n).reshape([-1 if a == axis else 1 for a in range(mask.ndim)])
+        before, after = nearest_along(mask, axis)
+        count += (before >= 0) & (position - before <= reach)
+        count += (after < n) & (after - position <= reach)
     return count
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from lungai.arrays import bounding_box
+from lungai.arrays import bounding_box, nearest_along
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
 from lungai.lung.dome import AERATED_HU, soft_tissue
 from lungai.lung.morphology import pieces_holding
@@ -136,11 +136,8 @@ def fit_ellipsoid(points: np.ndarray, radii_mm: Tuple[float, float] = HEART_RADI
 def _gap_mm(lungs: np.ndarray, axis: int, step_mm: float) -> np.ndarray:
     """Per pixel, the length (mm) of the run of non-lung pixels holding it along ``axis`` (1 rows of a slice
     front to back, 2 left to right) when lung ends it on both sides; 0 where lung lies on one side only."""
-    n = lungs.shape[axis]
-    index = np.arange(n).reshape([-1 if a == axis else 1 for a in range(lungs.ndim)])
-    last = np.maximum.accumulate(np.where(lungs, index, -1), axis=axis)
-    following = np.flip(np.minimum.accumulate(np.flip(np.where(lungs, index, n), axis=axis), axis=axis), axis=axis)
-    both = (last >= 0) & (following < n)
+    last, following = nearest_along(lungs, axis)
+    both = (last >= 0) & (following < lungs.shape[axis])
     return np.where(both, (following - last - 1) * step_mm, 0.0)
 
 
