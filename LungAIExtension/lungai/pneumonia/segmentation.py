@@ -159,6 +159,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         return LesionSegmentation(labels, provenance, vessels_full)
     box = bounding_box(lung, margin=2)
     spacing = tuple(reversed(image.spacing))  # k, j, i
+    axes = PatientAxes.of(image)
     lung = lung[box]
     progress.update(0.05, "smoothing")
     hu = image.array[box].astype(np.float32)
@@ -170,7 +171,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     # the lung's outermost voxels in each slice mix lung with the chest wall, mediastinum and diaphragm (see the
     # lesion test below)
     cross = ndi.generate_binary_structure(3, 1)
-    cross[tuple([0, 2] if a == PatientAxes.of(image).axial else slice(None) for a in range(3))] = False
+    cross[tuple([0, 2] if a == axes.axial else slice(None) for a in range(3))] = False
     rim = np.zeros_like(lung)
     if p.lung_rim_voxels > 0:
         rim = region & ~ndi.binary_erosion(lung, cross, iterations=p.lung_rim_voxels, border_value=1)
@@ -201,7 +202,7 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     vessels |= _vessel_tree(smooth, coarse_dense, lung, spacing, p)
     vessels &= candidates
     progress.update(0.6, "removing thin structures")
-    axial = PatientAxes.of(image).axial
+    axial = axes.axial
     before_opening = candidates & ~vessels & ~rim
     lesions = morphology(ndi.binary_opening, before_opening, p.opening_mm, spacing, axial)
     lesions &= _line_opening(lesions, axial, int(p.opening_z_mm // spacing[axial]))
@@ -268,7 +269,6 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
         lesions = chest_wall_sheets(lesions, smooth, lung, spacing, p.consolidation_hu[0], p.sheet_depth_mm,
                                     p.sheet_contact, p.sheet_soft_tissue_hu)
     if p.floor_height_mm > 0 and lesions.any():
-        axes = PatientAxes.of(image)
         lesions = floor_sheets(lesions, smooth, lung, spacing, axes.axial, axes.superior_sign, p.floor_height_mm,
                                p.floor_fraction, p.floor_ramp_hu_per_mm, p.floor_tissue_hu)
     progress.update(0.9, "classifying")
