@@ -10,7 +10,9 @@ Phantom test cohort (seeds 9000+, never used in training; candidates are extract
 the cases, then scored with the registry's scorer): FROC sensitivity at 1, 2 and 4 false positives
 per scan, overall and per level (main, lobar, segmental, subsegmental), per-scan ROC AUC of the PE score,
 mask AP/AP50/AP75, Dice of accepted candidates, the default operating point, and per true embolus its best
-candidate's confidence and rank in its scan (or "no candidate") against the threshold of 2 FP/scan. Real data (skipped when
+candidate's confidence and rank in its scan (or "no candidate") against the threshold of 2 FP/scan. With merged
+marks (``--merge-mm``, or a scorer whose registry entry merges) the same figures unmerged and the paired bootstrap
+difference merged - unmerged on the same scans (``merged_minus_unmerged_95``). Real data (skipped when
 ../shared/data is absent): the CTPA-like crop (no embolism) must give at most 2 accepted candidates and its
 trunk must lie in the TotalSegmentator pulmonary artery mask; the artery tree is compared with that mask;
 the non-contrast chest CT must be refused as 'not a CTPA'. Cases are cached in the cohort folder. Every FROC figure
@@ -36,8 +38,8 @@ import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, cohort
-from lungai.embolism.evaluation import CaseTable, froc_interval, froc_threshold, summary
-from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid, scorer_rules
+from lungai.embolism.evaluation import CaseTable, froc_interval, froc_threshold, paired_difference, summary
+from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid, scorer_merge_mm, scorer_rules
 from lungai.embolism.training import SCORER_NAMES, extract, scored_table, triple_arg
 from lungai.embolism.volume import COARSE_GRID, grid_spacing, resample_onto, resample_spacing
 from lungai.errors import InputError
@@ -47,26 +49,32 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct"
 
 
 def block_tables(folder: Path, positives: int, negatives: int, first: int, network, grid, rules: int,
-                 threshold: float, size=COHORT_SIZE, spacing=COHORT_SPACING) -> tuple:
-    """Scored tables, embolus records and extraction seconds of one block of test seeds (9000 + first on), with
-    the scorer's working ``grid`` and candidate ``rules``."""
-    tables, seconds, records = [], [], []
+                 threshold: float, size=COHORT_SIZE, spacing=COHORT_SPACING, merge_mm: float = 0.0) -> tuple:
+    """Scored tables, embolus records, extraction seconds and, with ``merge_mm``, the unmerged tables of one block
+    of test seeds (9000 + first on), with the scorer's working ``grid`` and candidate ``rules``."""
+    tables, seconds, records, unmerged = [], [], [], []
     for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
-        extracted = extract(case, folder / "features", grid, rules)
-        table = scored_table(case.name, extracted, network)
+        extracted = extract(case, folder / "features", grid, rules, gaps=merge_mm > 0)
+        table = scored_table(case.name, extracted, network, merge_mm)
         tables.append(table)
+        if merge_mm > 0:
+            unmerged.append(scored_table(case.name, extracted, network))
         seconds.append(float(extracted["seconds"]))
         found = int(table.covers[table.scores >= threshold].any(axis=0).sum()) if table.covers.size else 0
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
-    return tables, records, seconds
+    return tables, records, seconds, unmerged
 
 
-def block_figures(tables: list, records: list, threshold: float) -> dict:
-    """Every figure of a set of scored cases, with bootstrap intervals and per-embolus traces at 2 FP/scan."""
+def block_figures(tables: list, records: list, threshold: float, unmerged: list = ()) -> dict:
+    """Every figure of a set of scored cases, with bootstrap intervals and per-embolus traces at 2 FP/scan; with
+    the ``unmerged`` tables of merged marks also those figures and the paired difference merged - unmerged."""
     out = {**summary(tables, threshold), "froc_interval_95": froc_interval(tables)}
+    if unmerged:
+        out["unmerged"] = {**summary(unmerged, threshold), "froc_interval_95": froc_interval(unmerged)}
+        out["merged_minus_unmerged_95"] = paired_difference(tables, unmerged)
     at_2fp = froc_threshold(tables, 2)
     out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
                                                                       for e in per_embolus(t, case_records, at_2fp)]}
@@ -74,25 +82,27 @@ def block_figures(tables: list, records: list, threshold: float) -> dict:
 
 
 def phantom_figures(blocks: list, threshold: float, model: str = None, size=COHORT_SIZE,
-                    spacing=COHORT_SPACING) -> dict:
+                    spacing=COHORT_SPACING, merge_mm: float = None) -> dict:
     """Figures of each block of test seeds ``(folder, first, positives, negatives)`` and, for several blocks,
-    of all of them pooled."""
+    of all of them pooled; candidates within ``merge_mm`` are one mark (default: the scorer's own)."""
     network, entry = load_scorer(model)
     grid = scorer_grid(entry)  # the scorer's working grid: a finer cohort is resampled to it, as in use
     rules = scorer_rules(entry)
+    merge_mm = scorer_merge_mm(entry) if merge_mm is None else merge_mm
     out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid),
-           "candidate_rules": rules, "blocks": []}
-    pooled_tables, pooled_records, seconds = [], [], []
+           "candidate_rules": rules, "merge_mm": merge_mm, "blocks": []}
+    pooled_tables, pooled_records, seconds, pooled_unmerged = [], [], [], []
     for folder, first, positives, negatives in blocks:
-        tables, records, secs = block_tables(folder, positives, negatives, first, network, grid, rules,
-                                             threshold, size, spacing)
+        tables, records, secs, unmerged = block_tables(folder, positives, negatives, first, network, grid, rules,
+                                                       threshold, size, spacing, merge_mm)
         out["blocks"].append({"cohort": str(folder), "test_seeds_from": 9000 + first, "positives": positives,
-                              "negatives": negatives, **block_figures(tables, records, threshold)})
+                              "negatives": negatives, **block_figures(tables, records, threshold, unmerged)})
         pooled_tables += tables
         pooled_records += records
+        pooled_unmerged += unmerged
         seconds += secs
     if len(blocks) > 1:
-        out["pooled"] = block_figures(pooled_tables, pooled_records, threshold)
+        out["pooled"] = block_figures(pooled_tables, pooled_records, threshold, pooled_unmerged)
     out["seconds_per_scan_without_scoring"] = round(float(np.mean(seconds)), 1)
     return out
 
@@ -118,7 +128,7 @@ def per_embolus(table: CaseTable, records: list, found_above: float) -> list:
     return out
 
 
-def real_figures(threshold: float, model: str = None) -> dict:
+def real_figures(threshold: float, model: str = None, merge_mm: float = None) -> dict:
     """The crop and the non-contrast CT with the scorer ``model``; a scorer of another working grid than the one
     picked for the crop's 1.5 mm voxels scores the crop resampled to its grid (the trunk check then uses the
     resampled crop's reference mask)."""
@@ -126,10 +136,15 @@ def real_figures(threshold: float, model: str = None) -> dict:
     if not crop.is_file():
         return {"skipped": f"{crop} not found"}
     image = read_image(crop)
-    grid = scorer_grid(load_scorer(model)[1])
+    network, entry = load_scorer(model)
+    grid = scorer_grid(entry)
     if grid != COARSE_GRID:
         image = resample_spacing(image, grid_spacing(image, grid))
-    result = detect_emboli(image, threshold=threshold, model=model)
+    if merge_mm is None:
+        result = detect_emboli(image, threshold=threshold, model=model)
+    else:  # the scorer with another merge distance than its registry entry's
+        result = detect_emboli(image, threshold=threshold, network=network, grid=grid, rules=scorer_rules(entry),
+                               merge_mm=merge_mm)
     reference = read_image(DATA / "ctpa-crop" / "pulmonary_artery_totalsegmentator.nii.gz", check="none")
     if not reference.same_grid(image):
         reference = resample_onto(reference.like(reference.array.astype(np.uint8)), image, label=True)
@@ -180,6 +195,9 @@ def main(argv=None) -> int:
     parser.add_argument("--block", type=block_arg, action="append",
                         help="COHORT:FIRST:POSITIVES:NEGATIVES, repeatable: score these blocks of test seeds "
                              "(instead of --cohort/--first/--positives/--negatives) and pool them")
+    parser.add_argument("--merge-mm", type=float, help="merge candidates this close into one mark [default: the "
+                                                       "scorer's inference.merge_mm]; > 0 also gives the unmerged "
+                                                       "figures and the paired difference")
     parser.add_argument("--skip-phantom", action="store_true")
     parser.add_argument("--extract-only", action="store_true", help="cache the test candidates, do not score")
     parser.add_argument("--out", type=Path)
@@ -190,13 +208,14 @@ def main(argv=None) -> int:
         rules = scorer_rules(load_scorer(model)[1])
         for case in cohort(args.cohort, "test", args.positives, args.negatives, size=args.size,
                            spacing=args.spacing, first=args.first):
-            print(case.name, float(extract(case, args.cohort / "features", rules=rules)["seconds"]), flush=True)
+            extracted = extract(case, args.cohort / "features", rules=rules, gaps=bool(args.merge_mm))
+            print(case.name, float(extracted["seconds"]), flush=True)
         return 0
-    figures = {"real": real_figures(args.threshold, model)}
+    figures = {"real": real_figures(args.threshold, model, args.merge_mm)}
     print(json.dumps(figures["real"], indent=1), flush=True)
     if not args.skip_phantom:
         blocks = args.block or [(args.cohort, args.first, args.positives, args.negatives)]
-        figures["phantom"] = phantom_figures(blocks, args.threshold, model, args.size, args.spacing)
+        figures["phantom"] = phantom_figures(blocks, args.threshold, model, args.size, args.spacing, args.merge_mm)
         print(json.dumps(figures["phantom"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")

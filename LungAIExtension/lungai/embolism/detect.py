@@ -11,8 +11,9 @@ import numpy as np
 from lungai.checks import check_3d, check_finite, check_geometry
 from lungai.embolism.arteries import LEVEL_CODE, LEVELS, ArteryTree, grow_tree
 from lungai.embolism.candidates import CANDIDATE_RULES, Candidates, candidate_patches, find_candidates
+from lungai.embolism.marks import candidate_gaps, merge_candidates, merge_groups
 from lungai.embolism.qanadli import qanadli_index
-from lungai.embolism.scorer import Scorer, load_scorer, model_for, score, scorer_grid, scorer_rules
+from lungai.embolism.scorer import Scorer, load_scorer, model_for, score, scorer_grid, scorer_merge_mm, scorer_rules
 from lungai.embolism.trunk import Trunk, find_trunk
 from lungai.embolism.volume import COARSE_GRID, WorkVolume, build_work_volume
 from lungai.image import Image
@@ -87,15 +88,16 @@ def _describe(vol: WorkVolume, cands: Candidates, probs: np.ndarray, threshold: 
 def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Optional[str] = None,
                   network: Optional[Scorer] = None, lung_labels: Optional[Image] = None,
                   device: str = "cpu", progress: Optional[Progress] = None,
-                  grid: Tuple[float, float] = COARSE_GRID, rules: int = CANDIDATE_RULES) -> EmbolismResult:
+                  grid: Tuple[float, float] = COARSE_GRID, rules: int = CANDIDATE_RULES,
+                  merge_mm: float = 0.0) -> EmbolismResult:
     """Detect pulmonary emboli on the CTPA ``image`` (HU).
 
     Raises :class:`lungai.errors.InputError` ``not a CTPA: ...`` when the pulmonary trunk is not enhanced.
     ``model`` picks a registry scorer (``name[@version]``; by default the one for the scan's spacing, see
     :func:`lungai.embolism.scorer.model_for`), whose working grid is used; ``network`` passes one directly
-    (evaluation), used on ``grid`` (in-plane mm, slice mm) with the candidate ``rules`` it was trained on (a
-    registry scorer brings both). ``lung_labels`` (1 right, 2 left) skips the lung
-    segmentation.
+    (evaluation), used on ``grid`` (in-plane mm, slice mm) with the candidate ``rules`` it was trained on and
+    candidates within ``merge_mm`` of each other reported as one (a registry scorer brings all three).
+    ``lung_labels`` (1 right, 2 left) skips the lung segmentation.
     """
     progress = ensure(progress)
     started = time.perf_counter()
@@ -104,7 +106,7 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     entry = None
     if network is None:
         network, entry = load_scorer(model or model_for(image), device)
-        grid, rules = scorer_grid(entry), scorer_rules(entry)
+        grid, rules, merge_mm = scorer_grid(entry), scorer_rules(entry), scorer_merge_mm(entry)
     vol = build_work_volume(image, lung_labels, progress.span(0.0, 0.45), grid)
     progress.update(0.5, "pulmonary trunk")
     trunk = find_trunk(vol, source)
@@ -115,6 +117,9 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     progress.update(0.9, "scoring candidates")
     patches = candidate_patches(vol, trunk, tree, cands) if network.uses_patches else None
     probs = score(network, cands.features, patches)
+    if merge_mm > 0 and cands.count > 1:  # pieces of one structure are one mark
+        groups = merge_groups(cands.count, candidate_gaps(cands.labels, vol.spacing, merge_mm), merge_mm)
+        cands, probs = merge_candidates(cands, probs, groups, vol.spacing)
     described = _describe(vol, cands, probs, threshold)
     trunk_info = trunk.to_dict(vol)
     accepted = [c for c in described if c["accepted"]]
@@ -129,7 +134,8 @@ def detect_emboli(image: Image, threshold: float = DEFAULT_THRESHOLD, model: Opt
     emboli = order[cands.labels]
     params = {"threshold": threshold, "trunk_hu": round(trunk.hu, 1), "tree_low_hu": round(tree.low_hu, 1),
               "lungs": "given" if lung_labels is not None else "lungs-classic",
-              "working_grid_mm": [round(float(s), 3) for s in vol.image.spacing], "candidate_rules": rules}
+              "working_grid_mm": [round(float(s), 3) for s in vol.image.spacing], "candidate_rules": rules,
+              "merge_mm": merge_mm}
     provenance = Provenance("embolism-ctpa-candidates", model_name=entry.name if entry else None,
                             model_version=entry.version if entry else None,
                             weights_sha256=entry.sha256 if entry else None, parameters=params)

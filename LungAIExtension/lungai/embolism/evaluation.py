@@ -224,3 +224,33 @@ def summary(tables: Sequence[CaseTable], threshold: float) -> Dict[str, object]:
     out.update(ap_summary(tables))
     out.update(dice(tables, threshold))
     return out
+
+
+def paired_difference(tables: Sequence[CaseTable], baseline: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4),
+                      replicates: int = 1000, seed: int = 0, confidence: float = 0.95) -> Dict[str, Dict[str, list]]:
+    """FROC sensitivity of ``tables`` minus that of ``baseline`` (the same scans, in the same order, scored or
+    marked another way), overall and per level: the difference on all scans and its percentile bootstrap interval,
+    each replicate drawing the same scans for both (positives and negatives separately)."""
+    if [t.name for t in tables] != [t.name for t in baseline]:
+        raise ValueError("paired_difference needs the same scans in the same order")
+    groups = [np.flatnonzero([t.positive for t in tables]), np.flatnonzero([not t.positive for t in tables])]
+    rng = np.random.default_rng(seed)
+    draws = [np.arange(len(tables))] + [np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups
+                                                        if len(g)]) for _ in range(replicates)]
+    names = [""] + list(LEVELS)
+    values = {name: {r: [] for r in rates} for name in names}
+    for pick in draws:
+        a = [tables[i] for i in pick]
+        b = [baseline[i] for i in pick]
+        for name in names:
+            fa, fb = froc(a, rates, name), froc(b, rates, name)
+            for r in rates:
+                key = f"sensitivity_at_{r:g}fp"
+                if fa["emboli"]:
+                    values[name][r].append(fa[key] - fb[key])
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    return {name or "overall": {f"sensitivity_at_{r:g}fp": [round(float(v[0]), 4),
+                                                             round(float(np.percentile(v[1:], tail)), 4),
+                                                             round(float(np.percentile(v[1:], 100.0 - tail)), 4)]
+                                for r, v in values[name].items() if len(v) > 1}
+            for name in names}

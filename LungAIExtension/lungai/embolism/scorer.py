@@ -136,6 +136,14 @@ def scorer_rules(entry) -> int:
     return int(entry.inference.get("candidate_rules", 1))
 
 
+def scorer_merge_mm(entry) -> float:
+    """How close (mm) candidates of a registry scorer must lie to be merged into one mark (``inference.merge_mm``;
+    0, no merging, before merged marks were introduced)."""
+    if entry is None:
+        return 0.0
+    return float(entry.inference.get("merge_mm", 0.0))
+
+
 def model_for(image: Image) -> str:
     """The scorer for ``image``: the fine-grid one for a thin-slice scan (at most ``GRID_TOLERANCE`` times coarser
     than 1.0 x 1.0 x 1.25 mm) when the registry lists it, else the coarse-grid one."""

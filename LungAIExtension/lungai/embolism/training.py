@@ -29,6 +29,7 @@ from lungai.embolism.candidates import CANDIDATE_RULES, FEATURES, PATCH_CHANNELS
 from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, CohortCase, cohort
 from lungai.embolism.detect import features_for_training
 from lungai.embolism.evaluation import CaseTable, case_table
+from lungai.embolism.marks import candidate_gaps, merge_groups
 from lungai.embolism.scorer import (FINE_MODEL_NAME, MODEL_NAME, EmbolusEnsemble, EmbolusMLP, EmbolusPatchNet,
                                     Scorer, score)
 from lungai.embolism.volume import COARSE_GRID, FINE_GRID
@@ -51,13 +52,17 @@ def case_grid(case: CohortCase) -> Tuple[float, float]:
 
 
 def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] = None,
-            rules: int = CANDIDATE_RULES) -> Dict[str, np.ndarray]:
+            rules: int = CANDIDATE_RULES, gaps: bool = False,
+            context: Optional[Dict[str, object]] = None) -> Dict[str, np.ndarray]:
     """Candidate features and patches, their match to the truth and tree level volumes of one case (cached).
 
     The working ``grid`` is the case's own unless given; on another grid (a thin-slice case scored by the coarse
     scorer, as ``lungai embolism`` would without the fine one) the candidates are matched with the truth on the
     case's grid, mapped back by nearest neighbour. ``rules`` are the candidate rules (each has its own cache
-    file; rules 1 keep the names of the caches made before the rules were versioned).
+    file; rules 1 keep the names of the caches made before the rules were versioned). ``gaps`` asks for the
+    distances between neighbouring candidates and their voxel overlap with each embolus (for merged marks, see
+    ``lungai.embolism.marks``; a cache without them is extracted again). ``context``, when given, receives the
+    work volume, trunk, tree and candidates of a fresh extraction (for traces).
     """
     own = grid is None or tuple(grid) == case_grid(case)
     grid = case_grid(case) if own else tuple(grid)
@@ -66,7 +71,7 @@ def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] =
                     else f"{case.name}.on{grid[0]:g}x{grid[1]:g}{tag}.features.npz")
     if path.is_file():
         with np.load(path) as z:
-            if "patches" in z.files:  # caches of the feature-only scorer lack the patches: extract again
+            if "patches" in z.files and (not gaps or "gaps" in z.files):  # else: extract again
                 return {k: z[k] for k in z.files}
     started = time.perf_counter()
     try:
@@ -78,6 +83,8 @@ def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] =
         labels, emboli = cands.labels, vol.reorientation.to_canonical(case.emboli)
     else:
         labels, emboli = vol.to_image(cands.labels).array, case.emboli
+    if context is not None:
+        context.update(vol=vol, trunk=trunk, tree=tree, cands=cands)
     table = case_table(case.name, labels, np.zeros(cands.count), emboli, case.records)
     level_ml = np.asarray([np.count_nonzero(tree.level == LEVEL_CODE[name]) * vol.voxel_mm3 / 1000.0
                            for name in LEVELS])
@@ -87,6 +94,13 @@ def extract(case: CohortCase, cache: Path, grid: Optional[Tuple[float, float]] =
            "truth_ids": np.asarray([r["id"] for r in case.records], dtype=int), "level_ml": level_ml,
            "levels": np.asarray(cands.level, dtype="U16"),
            "truth_levels": np.asarray([r["level"] for r in case.records], dtype="U16"), "seconds": seconds}
+    if own:  # merged marks are measured on the working grid of the case
+        m = int(emboli.max()) + 1
+        sel = (labels > 0) & (emboli > 0)
+        out["gaps"] = candidate_gaps(labels, vol.spacing)
+        out["truth_sizes"] = np.bincount(emboli.ravel(), minlength=m)[1:]
+        out["inter"] = np.bincount(labels[sel].astype(np.int64) * m + emboli[sel],
+                                   minlength=(cands.count + 1) * m).reshape(cands.count + 1, m)[1:, 1:]
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)
@@ -114,18 +128,45 @@ def _failed(case: CohortCase, grid: Tuple[float, float], message: str, seconds: 
             "failed": message}
 
 
-def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer) -> CaseTable:
-    """The evaluation table of an extracted case, scored by ``network`` (its own level prior)."""
+def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer, merge_mm: float = 0.0) -> CaseTable:
+    """The evaluation table of an extracted case, scored by ``network`` (its own level prior); with ``merge_mm``
+    candidates that close are one mark (extracted with ``gaps``), counted once."""
     x = np.array(extracted["features"], dtype=np.float32)
     prior = network.prior()
     if len(x):
         x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in extracted["levels"]])
+    if merge_mm > 0:
+        return merged_table(name, extracted, score(network, x, extracted["patches"]), merge_mm)
     return CaseTable(name=name, scores=score(network, x, extracted["patches"]), hit=extracted["hit"], iou=extracted["iou"],
                      iou_id=extracted["iou_id"], voxels=extracted["voxels"], inside_truth=extracted["inside_truth"],
                      truth_levels={int(i): str(lv) for i, lv in zip(extracted["truth_ids"],
                                                                      extracted["truth_levels"])},
                      truth_voxels=int(extracted["truth_voxels"]),
                      covers=extracted.get("covers"))  # caches before multi-embolus hits: primary hit only
+
+
+def merged_table(name: str, extracted: Dict[str, np.ndarray], scores: np.ndarray, merge_mm: float) -> CaseTable:
+    """The evaluation table of a case whose candidates within ``merge_mm`` of each other are merged into one mark
+    (the highest score of its pieces, reaching every embolus any piece reaches, IoU of the union)."""
+    n = len(scores)
+    groups = merge_groups(n, np.asarray(extracted["gaps"], float), merge_mm)
+    g = int(groups.max()) + 1 if n else 0
+    best = np.full(g, -np.inf)
+    np.maximum.at(best, groups, scores)
+    covers = np.zeros((g, extracted["covers"].shape[1]), bool)
+    np.logical_or.at(covers, groups, extracted["covers"])
+    inter = np.zeros((g, extracted["inter"].shape[1]))
+    np.add.at(inter, groups, extracted["inter"])
+    voxels = np.bincount(groups, weights=extracted["voxels"], minlength=g).astype(int)
+    union = voxels[:, None] + np.asarray(extracted["truth_sizes"], float)[None, :] - inter
+    ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    iou_id = ious.argmax(axis=1) + 1 if ious.shape[1] else np.zeros(g, int)
+    truth_ids = [int(i) for i in extracted["truth_ids"]]
+    return CaseTable(name=name, scores=best, hit=np.where(covers.any(axis=1), covers.argmax(axis=1) + 1, 0),
+                     iou=ious.max(axis=1, initial=0.0), iou_id=iou_id, voxels=voxels,
+                     inside_truth=inter.sum(axis=1).astype(int),
+                     truth_levels={i: str(lv) for i, lv in zip(truth_ids, extracted["truth_levels"])},
+                     truth_voxels=int(extracted["truth_voxels"]), covers=covers)
 
 
 def level_prior(tables: Sequence[Dict[str, np.ndarray]]) -> Dict[str, float]:
