@@ -38,7 +38,8 @@ import torch
 
 from lungai.embolism import DEFAULT_THRESHOLD, detect_emboli
 from lungai.embolism.cohort import COHORT_SIZE, COHORT_SPACING, cohort
-from lungai.embolism.evaluation import CaseTable, froc_interval, froc_threshold, paired_difference, summary
+from lungai.embolism.evaluation import (LEVELS, CaseTable, froc, froc_interval, froc_threshold, paired_difference,
+                                       summary)
 from lungai.embolism.scorer import MODEL_NAME, load_scorer, scorer_grid, scorer_merge_mm, scorer_rules
 from lungai.embolism.training import SCORER_NAMES, extract, scored_table, triple_arg
 from lungai.embolism.volume import COARSE_GRID, grid_spacing, resample_onto, resample_spacing
@@ -52,7 +53,7 @@ def block_tables(folder: Path, positives: int, negatives: int, first: int, netwo
                  threshold: float, size=COHORT_SIZE, spacing=COHORT_SPACING, merge_mm: float = 0.0) -> tuple:
     """Scored tables, embolus records, extraction seconds and, with ``merge_mm``, the unmerged tables of one block
     of test seeds (9000 + first on), with the scorer's working ``grid`` and candidate ``rules``."""
-    tables, seconds, records, unmerged = [], [], [], []
+    tables, seconds, records, unmerged, strict = [], [], [], [], []
     for case in cohort(folder, "test", positives, negatives, size=size, spacing=spacing, first=first):
         records.append(case.records)
         extracted = extract(case, folder / "features", grid, rules, gaps=merge_mm > 0)
@@ -60,21 +61,27 @@ def block_tables(folder: Path, positives: int, negatives: int, first: int, netwo
         tables.append(table)
         if merge_mm > 0:
             unmerged.append(scored_table(case.name, extracted, network))
+            strict.append(scored_table(case.name, extracted, network, merge_mm, lead_only=True))
         seconds.append(float(extracted["seconds"]))
         found = int(table.covers[table.scores >= threshold].any(axis=0).sum()) if table.covers.size else 0
         print(f"{case.name}: {len(case.records)} emboli, {len(table.scores)} candidates, "
               f"{int(np.sum(table.scores >= threshold))} accepted, {found} emboli found, "
               f"PE score {table.scores.max() if len(table.scores) else 0.0:.3f}", flush=True)
-    return tables, records, seconds, unmerged
+    return tables, records, seconds, (unmerged, strict)
 
 
-def block_figures(tables: list, records: list, threshold: float, unmerged: list = ()) -> dict:
+def block_figures(tables: list, records: list, threshold: float, others: tuple = ((), ())) -> dict:
     """Every figure of a set of scored cases, with bootstrap intervals and per-embolus traces at 2 FP/scan; with
-    the ``unmerged`` tables of merged marks also those figures and the paired difference merged - unmerged."""
+    the ``(unmerged, strict)`` tables of merged marks also those figures (``strict``: a mark reaches only what its
+    most confident piece reaches) and their paired differences to the unmerged candidates."""
     out = {**summary(tables, threshold), "froc_interval_95": froc_interval(tables)}
+    unmerged, strict = others
     if unmerged:
         out["unmerged"] = {**summary(unmerged, threshold), "froc_interval_95": froc_interval(unmerged)}
         out["merged_minus_unmerged_95"] = paired_difference(tables, unmerged)
+        out["strict"] = {"froc": froc(strict), "froc_per_level": {lv: froc(strict, level=lv) for lv in LEVELS},
+                         "froc_interval_95": froc_interval(strict)}
+        out["strict_minus_unmerged_95"] = paired_difference(strict, unmerged)
     at_2fp = froc_threshold(tables, 2)
     out["emboli_at_2fp"] = {"threshold": round(at_2fp, 4), "emboli": [e for t, case_records in zip(tables, records)
                                                                       for e in per_embolus(t, case_records, at_2fp)]}
@@ -91,18 +98,19 @@ def phantom_figures(blocks: list, threshold: float, model: str = None, size=COHO
     merge_mm = scorer_merge_mm(entry) if merge_mm is None else merge_mm
     out = {"model": entry.id, "cohort_grid_mm": list(spacing), "working_grid_mm": list(grid),
            "candidate_rules": rules, "merge_mm": merge_mm, "blocks": []}
-    pooled_tables, pooled_records, seconds, pooled_unmerged = [], [], [], []
+    pooled_tables, pooled_records, seconds, pooled_unmerged, pooled_strict = [], [], [], [], []
     for folder, first, positives, negatives in blocks:
-        tables, records, secs, unmerged = block_tables(folder, positives, negatives, first, network, grid, rules,
+        tables, records, secs, (unmerged, strict) = block_tables(folder, positives, negatives, first, network, grid, rules,
                                                        threshold, size, spacing, merge_mm)
         out["blocks"].append({"cohort": str(folder), "test_seeds_from": 9000 + first, "positives": positives,
-                              "negatives": negatives, **block_figures(tables, records, threshold, unmerged)})
+                              "negatives": negatives, **block_figures(tables, records, threshold, (unmerged, strict))})
         pooled_tables += tables
         pooled_records += records
         pooled_unmerged += unmerged
+        pooled_strict += strict
         seconds += secs
     if len(blocks) > 1:
-        out["pooled"] = block_figures(pooled_tables, pooled_records, threshold, pooled_unmerged)
+        out["pooled"] = block_figures(pooled_tables, pooled_records, threshold, (pooled_unmerged, pooled_strict))
     out["seconds_per_scan_without_scoring"] = round(float(np.mean(seconds)), 1)
     return out
 

@@ -71,9 +71,15 @@ def test_froc_counts_a_merged_mark_once():
     assert len(plain.scores) == 4 and len(merged.scores) == 2
     assert list(merged.scores) == [0.9, 0.6] and merged.covers[:, 0].tolist() == [True, False]
     assert merged.iou[0] == 8 / (20 + 10 - 8) and merged.inside_truth[0] == 8
+    strict = merged_table("scan", extracted, scores, 5.0, lead_only=True)  # the 0.9 piece itself is false
+    assert list(strict.scores) == [0.9, 0.6] and not strict.covers.any()
     # at 1 FP per scan: unmerged the threshold is the 2nd false score (0.8) and the embolus (0.4) is missed
     assert froc([plain], rates=(1,))["sensitivity_at_1fp"] == 0.0
     assert froc([merged], rates=(1,))["sensitivity_at_1fp"] == 1.0
+    negative = merged_table("healthy", {**extracted, "covers": np.zeros((n, 0), bool), "inter": np.zeros((n, 0)),
+                                        "truth_sizes": np.zeros(0), "truth_ids": np.zeros(0, int),
+                                        "truth_levels": np.zeros(0, "U16"), "truth_voxels": 0}, scores, 5.0)
+    assert list(negative.scores) == [0.9, 0.6] and not negative.positive and not negative.hit.any()
 
 
 def test_paired_difference_draws_the_same_scans_for_both():

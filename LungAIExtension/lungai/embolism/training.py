@@ -128,15 +128,16 @@ def _failed(case: CohortCase, grid: Tuple[float, float], message: str, seconds: 
             "failed": message}
 
 
-def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer, merge_mm: float = 0.0) -> CaseTable:
+def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer, merge_mm: float = 0.0,
+                 lead_only: bool = False) -> CaseTable:
     """The evaluation table of an extracted case, scored by ``network`` (its own level prior); with ``merge_mm``
-    candidates that close are one mark (extracted with ``gaps``), counted once."""
+    candidates that close are one mark (extracted with ``gaps``), counted once (see ``merged_table``)."""
     x = np.array(extracted["features"], dtype=np.float32)
     prior = network.prior()
     if len(x):
         x[:, PRIOR_COLUMN] = np.log([max(prior[str(lv)], 1e-3) for lv in extracted["levels"]])
     if merge_mm > 0:
-        return merged_table(name, extracted, score(network, x, extracted["patches"]), merge_mm)
+        return merged_table(name, extracted, score(network, x, extracted["patches"]), merge_mm, lead_only)
     return CaseTable(name=name, scores=score(network, x, extracted["patches"]), hit=extracted["hit"], iou=extracted["iou"],
                      iou_id=extracted["iou_id"], voxels=extracted["voxels"], inside_truth=extracted["inside_truth"],
                      truth_levels={int(i): str(lv) for i, lv in zip(extracted["truth_ids"],
@@ -145,24 +146,31 @@ def scored_table(name: str, extracted: Dict[str, np.ndarray], network: Scorer, m
                      covers=extracted.get("covers"))  # caches before multi-embolus hits: primary hit only
 
 
-def merged_table(name: str, extracted: Dict[str, np.ndarray], scores: np.ndarray, merge_mm: float) -> CaseTable:
+def merged_table(name: str, extracted: Dict[str, np.ndarray], scores: np.ndarray, merge_mm: float,
+                 lead_only: bool = False) -> CaseTable:
     """The evaluation table of a case whose candidates within ``merge_mm`` of each other are merged into one mark
-    (the highest score of its pieces, reaching every embolus any piece reaches, IoU of the union)."""
+    (the highest score of its pieces, reaching every embolus any piece reaches, IoU of the union); ``lead_only``
+    counts only the emboli that the mark's most confident piece reaches (the strict reading)."""
     n = len(scores)
     groups = merge_groups(n, np.asarray(extracted["gaps"], float), merge_mm)
     g = int(groups.max()) + 1 if n else 0
     best = np.full(g, -np.inf)
     np.maximum.at(best, groups, scores)
     covers = np.zeros((g, extracted["covers"].shape[1]), bool)
-    np.logical_or.at(covers, groups, extracted["covers"])
+    if lead_only:
+        for k in np.argsort(scores, kind="stable"):  # the most confident piece of each group is written last
+            covers[groups[k]] = extracted["covers"][k]
+    else:
+        np.logical_or.at(covers, groups, extracted["covers"])
     inter = np.zeros((g, extracted["inter"].shape[1]))
     np.add.at(inter, groups, extracted["inter"])
     voxels = np.bincount(groups, weights=extracted["voxels"], minlength=g).astype(int)
     union = voxels[:, None] + np.asarray(extracted["truth_sizes"], float)[None, :] - inter
     ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     iou_id = ious.argmax(axis=1) + 1 if ious.shape[1] else np.zeros(g, int)
+    hit = np.where(covers.any(axis=1), covers.argmax(axis=1) + 1, 0) if covers.shape[1] else np.zeros(g, int)
     truth_ids = [int(i) for i in extracted["truth_ids"]]
-    return CaseTable(name=name, scores=best, hit=np.where(covers.any(axis=1), covers.argmax(axis=1) + 1, 0),
+    return CaseTable(name=name, scores=best, hit=hit,
                      iou=ious.max(axis=1, initial=0.0), iou_id=iou_id, voxels=voxels,
                      inside_truth=inter.sum(axis=1).astype(int),
                      truth_levels={i: str(lv) for i, lv in zip(truth_ids, extracted["truth_levels"])},
