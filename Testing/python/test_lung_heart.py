@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.heart import BELOW_HEART_DOME_MM, HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid
+from lungai.lung.heart import (BELOW_HEART_DOME_MM, CAGE_DEPTH_MM, CLOSED_CAGE_DEPTH_MM, CLOSED_CAGE_MM,
+                               HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid)
 
 CENTRE = np.array([120.0, 100.0, 130.0])  # (z, y, x) mm
 RADII = np.array([50.0, 62.0, 45.0])      # along z, and the two in-plane axes
@@ -134,3 +135,36 @@ def test_below_the_heart_down_to_the_left_dome():
     slices[11] = slices[14:34] = True
     alone = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart)
     assert not ((alone == LEFT_LUNG) & (labels == 0))[:14].any()
+
+
+def test_cage_closed_across_the_costal_margin_by_the_ribs_above():
+    """Below the sternum the slice's own cage is open in front (here no bone in front of the ring's centre up to
+    slice 19, z = 95 mm). The ring of the slices up to CLOSED_CAGE_MM above closes it: in slices 12-13 (the full
+    ring 40 mm above) the consolidation in front is taken deeper than CLOSED_CAGE_DEPTH_MM inside the ring, not
+    in the chest-wall layer within it; in slices 10-11 (the full ring more than 40 mm above) not at all. Behind,
+    where the slice's own ribs are, the CAGE_DEPTH_MM limit of the slice's cage still holds."""
+    z, y, x, hu, body, labels, heart, centres = _chest()
+    slices = np.zeros(labels.shape[0], dtype=bool)
+    slices[2:34] = True
+    cage = hu >= 180
+    open_front = (z <= 95.0) & (y < 100.0)
+    cage[open_front] = False
+    hu[open_front & (hu >= 180)] = 40.0  # costal cartilage and muscle, not bone
+    dome = np.full(labels.shape[1:], 8.0)
+    out = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    assert CLOSED_CAGE_MM == 40.0 and CLOSED_CAGE_DEPTH_MM == 10.0 and CAGE_DEPTH_MM == 6.0
+
+    def pixel(radius: float, degrees_in_front_of_lateral: float) -> tuple:
+        a = np.radians(degrees_in_front_of_lateral)
+        return int(round((100.0 - radius * np.sin(a)) / 2.0)), int(round((130.0 + radius * np.cos(a)) / 2.0))
+
+    deep, wall = pixel(55.0, 60.0), pixel(63.0, 60.0)  # 15 and 7 mm inside the ring's inner surface, in front
+    behind = pixel(63.0, -30.0)                        # 7 mm inside it, behind, against the slice's own ribs
+    for k in (12, 13):
+        assert added[k][deep] and not added[k][wall] and added[k][behind]
+    for k in (10, 11):
+        assert not added[k][deep] and added[k][behind]
+    in_front = y[0] < 100.0
+    assert not added[10:12][:, in_front].any()
+    assert added[12:14][:, in_front].sum() * 4.0 > 1000.0  # mm^2 over the two slices

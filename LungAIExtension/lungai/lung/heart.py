@@ -9,9 +9,10 @@ above the diaphragm dome, away from the spine and the descending aorta, between 
 heart, its hidden lateral wall included.
 
 In the left lung's consolidated slices (chosen by the caller) from the left dome up to the heart's middle,
-fat-free, bone-free tissue inside the rib cage, above the left dome (below the heart's lowest point
-BELOW_HEART_DOME_MM above it), left of the spine, away from the descending aorta and outside that ellipsoid grown
-by HEART_MARGIN_MM, joined in the slice to the left lung, is lung. Nothing changes in other slices or when no
+fat-free, bone-free tissue inside the rib cage (closed across the costal margin by the ribs above), above the
+left dome (below the heart's lowest point BELOW_HEART_DOME_MM above it), left of the spine, away from the
+descending aorta and outside that ellipsoid grown by HEART_MARGIN_MM, joined in the slice to the left lung, is
+lung. Nothing changes in other slices or when no
 plausible heart is found (semi-axes HEART_RADII_MM, MIN_INLIER_FRACTION of the border on it, centre in front of
 and not right of the spine).
 """
@@ -43,6 +44,9 @@ INLIER_MM = 4.0                # a border point this close to the ellipsoid supp
 MIN_INLIER_FRACTION = 0.6      # ... and at least this share of the points must (a rougher fit is no outline)
 HEART_MARGIN_MM = 4.0          # tissue this close outside the fitted heart is still heart (or its wall)
 CAGE_DEPTH_MM = 6.0            # lung is taken only this deep inside the rib cage (not intercostal or chest wall),
+CLOSED_CAGE_MM = 40.0          # ... or this deep inside the cage closed by the bone of the slices up to
+CLOSED_CAGE_DEPTH_MM = 10.0    # CLOSED_CAGE_MM above (the costal margin: the low ribs and cartilages leave the
+                               # slice's own cage open in front),
 ABOVE_SHARE = 0.5              # ... in the slices up to this share of the heart's half-height above its centre,
 BELOW_HEART_DOME_MM = 7.0      # ... below the heart's lowest point only this far above the left dome (lowered
                                # under a consolidated base, it lies up to two slices below the true one in front:
@@ -211,14 +215,24 @@ def fit_heart(labels: np.ndarray, hu: np.ndarray, spacing: Tuple[float, float, f
     return heart
 
 
+def _deep_inside(bone: np.ndarray, spacing: Tuple[float, float], depth_mm: float) -> np.ndarray:
+    """Pixels of a slice inside the convex hull of ``bone`` and deeper than ``depth_mm`` from the hull and from
+    bone."""
+    if bone.sum() < 3:
+        return np.zeros_like(bone)
+    hull = convex_hull_image(bone)
+    return ndimage.distance_transform_edt(hull & ~bone, sampling=spacing) > depth_mm
+
+
 def _inside_cage(cage: np.ndarray, spacing: Tuple[float, float]) -> np.ndarray:
-    """Pixels of a slice inside the convex hull of its rib cage and deeper than CAGE_DEPTH_MM from the hull and
-    from bone."""
-    if cage.sum() < 3:
-        return np.zeros_like(cage)
-    hull = convex_hull_image(cage)
-    depth = ndimage.distance_transform_edt(hull & ~cage, sampling=spacing)
-    return depth > CAGE_DEPTH_MM
+    """Pixels of the first slice of ``cage`` (rib-cage bone of that slice and of the slices above it, up to
+    CLOSED_CAGE_MM) deeper than CAGE_DEPTH_MM inside its own cage, or deeper than CLOSED_CAGE_DEPTH_MM inside the
+    cage closed by the bone of all of them. Below the sternum the low ribs and costal cartilages leave a slice's
+    cage open in front, and the consolidated lobe between the chest wall and the heart or stomach lies outside
+    its hull; the ribs and sternum above outline the chest there (they lie in the chest-wall muscle of the
+    slices below them, hence the deeper limit)."""
+    return _deep_inside(cage[0], spacing, CAGE_DEPTH_MM) | _deep_inside(cage.any(axis=0), spacing,
+                                                                       CLOSED_CAGE_DEPTH_MM)
 
 
 def around_the_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
@@ -241,7 +255,7 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
     and below ``heart`` (up to ABOVE_SHARE of its half-height above its centre: above it the aorta and pulmonary
     trunk leave it, which the ellipsoid does not outline) where it lies outside the heart grown by
     HEART_MARGIN_MM, deeper than CAGE_DEPTH_MM inside the rib cage (``cage``, bone in front of the vertebral
-    body), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
+    body) or CLOSED_CAGE_DEPTH_MM inside the cage closed by the slices above (:func:`_inside_cage`), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
     BELOW_HEART_DOME_MM above it, and only in the run of ``slices`` reaching up to the heart: in front, under the
     lobe, lie the stomach fundus and the spleen), in front of the vertebral body centre (``centres``), more than
     MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left lung."""
@@ -253,6 +267,7 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
     # below the heart only the consolidation running down from it (not an isolated partial-volume lung bottom)
     slices[below] &= np.flip(np.logical_and.accumulate(np.flip(slices[below])))
     yy, xx = np.indices(labels.shape[1:])
+    above = int(round(CLOSED_CAGE_MM / spacing[0]))
     for z in np.flatnonzero(slices):
         if not np.isfinite(centres[z]).all():
             continue
@@ -266,8 +281,8 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
             continue
         points = np.stack([np.full(yy.shape, z * spacing[0]), yy * spacing[1], xx * spacing[2]], axis=-1)
         add &= heart.distance(points) > HEART_MARGIN_MM
-        bone = cage[z].copy()
-        bone[front + 1:] = False
+        bone = cage[z:z + above + 1].copy()
+        bone[:, front + 1:] = False
         add &= _inside_cage(bone, spacing[1:])
         own = out[z] == LEFT_LUNG
         pieces, n = ndimage.label(add | own, np.ones((3, 3), dtype=bool))
