@@ -229,25 +229,28 @@ def summary(tables: Sequence[CaseTable], threshold: float) -> Dict[str, object]:
 def paired_difference(tables: Sequence[CaseTable], baseline: Sequence[CaseTable], rates: Sequence[float] = (1, 2, 4),
                       replicates: int = 1000, seed: int = 0, confidence: float = 0.95) -> Dict[str, Dict[str, list]]:
     """FROC sensitivity of ``tables`` minus that of ``baseline`` (the same scans, in the same order, scored or
-    marked another way), overall and per level: the difference on all scans and its percentile bootstrap interval,
-    each replicate drawing the same scans for both (positives and negatives separately)."""
+    marked another way), overall and per level: ``[difference on all scans, low, high]`` of a percentile bootstrap
+    interval, each replicate drawing the same scans for both (positives and negatives separately)."""
     if [t.name for t in tables] != [t.name for t in baseline]:
         raise ValueError("paired_difference needs the same scans in the same order")
+    names = [""] + list(LEVELS)
+    arms = [[(_detections([t])[1], [_detections([t], lv)[0] for lv in names]) for t in arm]
+            for arm in (tables, baseline)]
     groups = [np.flatnonzero([t.positive for t in tables]), np.flatnonzero([not t.positive for t in tables])]
     rng = np.random.default_rng(seed)
     draws = [np.arange(len(tables))] + [np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups
                                                         if len(g)]) for _ in range(replicates)]
-    names = [""] + list(LEVELS)
     values = {name: {r: [] for r in rates} for name in names}
     for pick in draws:
-        a = [tables[i] for i in pick]
-        b = [baseline[i] for i in pick]
-        for name in names:
-            fa, fb = froc(a, rates, name), froc(b, rates, name)
-            for r in rates:
-                key = f"sensitivity_at_{r:g}fp"
-                if fa["emboli"]:
-                    values[name][r].append(fa[key] - fb[key])
+        found = []
+        for per_scan in arms:
+            fps = np.concatenate([per_scan[i][0] for i in pick])
+            thresholds = {r: _threshold_at(fps, len(pick), r) for r in rates}
+            best = [np.concatenate([per_scan[i][1][k] for i in pick]) for k in range(len(names))]
+            found.append({(k, r): _sensitivity(best[k], thresholds[r]) for k in range(len(names)) if len(best[k])
+                          for r in rates})
+        for (k, r), value in found[0].items():
+            values[names[k]][r].append(value - found[1][(k, r)])
     tail = 100.0 * (1.0 - confidence) / 2.0
     return {name or "overall": {f"sensitivity_at_{r:g}fp": [round(float(v[0]), 4),
                                                              round(float(np.percentile(v[1:], tail)), 4),
