@@ -237,3 +237,37 @@ def test_wide_weak_tube_in_ground_glass_is_consolidation_not_vessel(seed):
     # without the calibre rule the core is suppressed as a vessel (the loss measured on the phantom cohort)
     without = _lesions(image, lung, vessel_wide_mm=float("inf")).labels > 0
     assert np.count_nonzero(without & core) < 0.3 * np.count_nonzero(core)
+
+
+def ground_glass_at_a_cut_mask_edge_ct(seed=0):
+    """A bright vessel (+40 HU, 2.7 mm radius) running along i out of the lung, and a ground-glass ball (-450 HU,
+    9 mm) touching it where a lung mask ends 12.6 mm short of the real lung's edge: the mask cuts through the
+    opacity, whose part inside the mask lies within the hilum reach (6 mm) of the mask's edge, joined to the
+    vessel."""
+    z, y, x = _points(SHAPE, SPACING[::-1])
+    ct = np.full(SHAPE, TISSUE_HU, dtype=np.float32)
+    ct[:, 6:-6, 6:-6] = LUNG_HU
+    lung = np.zeros(SHAPE, dtype=np.uint8)
+    lung[:, 6:-6, 6:-20] = 1  # the segmented lung stops at i = 79 (x = 71.1 mm)
+    vessel = ((z - 36.0) ** 2 + (y - 45.0) ** 2 <= 2.7 ** 2) & (x > 30.0)
+    ball = (z - 36.0) ** 2 + (y - 54.0) ** 2 + (x - 72.0) ** 2 <= 9.0 ** 2
+    ct[ball & (ct < 0)] = -450.0
+    ct[vessel] = 40.0
+    ct = ndi.gaussian_filter(ct, (0.3, 1.0, 1.0)) + np.random.default_rng(seed).normal(0.0, 15.0, SHAPE)
+    return Image.from_array(ct.astype(np.float32), spacing=SPACING), lung, ball & ~vessel & (lung > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ground_glass_where_the_mask_cuts_it_beside_a_vessel_is_kept(seed):
+    # only vessel-dense structure is followed from a vessel to the lung's edge as the hilum; the ground glass that
+    # a vessel touches next to the mask's edge is lesion
+    image, lung, inside = ground_glass_at_a_cut_mask_edge_ct(seed)
+    result = _lesions(image, lung)
+    found = result.labels > 0
+    assert len(result.lesions) == 1
+    # 73 %: the rest is the vessel's partial-volume shell through the ball and the mask's outermost voxels
+    assert np.count_nonzero(found & inside) > 0.65 * np.count_nonzero(inside)
+    assert np.count_nonzero(found & ~inside) < 0.1 * np.count_nonzero(inside)
+    # following every density of the dense structure (from -500 HU) took the whole ground glass for the vessel's end
+    without = _lesions(image, lung, hilum_hu=-float("inf")).labels > 0
+    assert np.count_nonzero(without & inside) < 0.1 * np.count_nonzero(inside)

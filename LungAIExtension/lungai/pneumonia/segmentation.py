@@ -9,8 +9,9 @@ density lies in the ground-glass or consolidation range, and removes what plain 
   their centre lines (multi-scale Frangi vesselness over ``vessel_scales_mm`` on the coarse vessel grid, see
   :mod:`.vessels`; a centre counts only where the dense structure goes on along the tube's axis) as balls of the
   local radius grown by a partial-volume shell of ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the
-  radius (a centre deeper than the largest scale lies in a mass a vessel runs into, not on a tube); from there the dense structure is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving
-  the lung at the hilum is no tube where it merges with the mediastinum);
+  radius (a centre deeper than the largest scale lies in a mass a vessel runs into, not on a tube); from there the
+  dense structure of at least ``hilum_hu`` (vessel density, not ground glass) is followed to the lung's edge within
+  ``hilum_mm`` of it (a vessel leaving the lung at the hilum is no tube where it merges with the mediastinum);
 * remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius (what it
   shaved off the border of a lesion that survives the rejections below, within the disc's radius of it, is given
   back: ``restore_shaved_border``), and
@@ -80,6 +81,7 @@ class ClassicParams:
     lesion_regrow_mm: float = 4.0
     regrow_from_mm: float = 10.0
     hilum_mm: float = 6.0
+    hilum_hu: float = -300.0
     vessel_threshold: float = 0.35
     vessel_threshold_wide: float = 0.5
     vessel_wide_mm: float = 5.5
@@ -327,6 +329,9 @@ def _vessel_tree(smooth: np.ndarray, coarse_dense: np.ndarray, lung: np.ndarray,
     # the dense structure on from the rebuilt tubes to the lung's edge
     edge = ndi.distance_transform_edt(bin_average(lung, factors) >= 0.5, sampling=coarse_spacing) <= p.hilum_mm
     steps = max(1, int(np.ceil(p.hilum_mm / min(coarse_spacing))))
+    # ... through vessel-dense voxels only: ground glass beside a vessel near the lung's edge is lesion, and where
+    # the lung mask cuts through a lesion its edge is no hilum
+    edge &= bin_average(smooth, factors) >= p.hilum_hu
     ends = ndi.binary_dilation(zone & coarse_dense, ndi.generate_binary_structure(3, 3), iterations=steps,
                                mask=coarse_dense & edge)
     zone |= morphology(ndi.binary_dilation, ends & ~zone, p.vessel_margin_mm, coarse_spacing)
