@@ -101,3 +101,25 @@ def test_paired_difference_draws_the_same_scans_for_both():
     # one positive scan (always drawn), one negative: found in every replicate with merged marks, never without
     assert diff["overall"]["sensitivity_at_1fp"] == [1.0, 1.0, 1.0]
     assert diff["segmental"]["sensitivity_at_1fp"][0] == 1.0 and diff["main"] == {}
+
+
+def test_false_candidates_are_sorted_into_the_first_kind_that_fits():
+    from lungai.embolism.false_kinds import false_kinds, report
+
+    facts = {"scores": np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]),
+             "covers": np.array([[True], [False], [False], [False], [False], [False], [False], [False]]),
+             # candidate 2 lies 4 mm from the hit (1), 3 and 4 are 4.5 mm apart, the rest far from everything
+             "gaps": np.array([[1, 2, 4.0], [3, 4, 4.5]]), "embolus_mm": np.array([0, 6, 20, 20, 20, 20, 20, 20.0]),
+             "in_lung": np.array([1, 1, 1, 1, 0.2, 1, 1, 1.0]), "vein_shell": np.array([0, 0, 0, 0, 0, 0.5, 0, 0]),
+             "fork_mm": np.array([9, 9, 9, 9, 9, 9, 1.5, 9.0]), "voxels": np.array([50, 9, 9, 9, 80, 9, 9, 3]),
+             "levels": np.array(["segmental"] * 8), "truth_ids": np.array([1]), "truth_levels": np.array(["segmental"])}
+    kinds = dict(false_kinds(facts))
+    assert kinds == {1: "piece of a clot", 2: "piece of a false structure", 3: "piece of a false structure",
+                     4: "outside the lungs", 5: "artery-vein contact", 6: "vessel fork",
+                     7: "small dip in a thin vessel"}
+    out = report({"scan": facts})
+    # one scan: the 2 FP/scan threshold is the third false score (0.6); the embolus (0.9) is found
+    assert out["threshold_2fp"] == 0.6 and out["froc"]["sensitivity_at_2fp"] == 1.0
+    assert out["kinds"]["piece of a clot"]["above_threshold"] == 1
+    assert out["kinds"]["piece of a false structure"]["above_threshold"] == 1  # 0.7 above, 0.6 not
+    assert out["merged_marks_at_2fp"]["5 mm"]["marks_per_scan"] == 6.0
