@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.heart import (BELOW_HEART_DOME_MM, CAGE_DEPTH_MM, CLOSED_CAGE_DEPTH_MM, CLOSED_CAGE_MM,
-                               HEART_MARGIN_MM, Ellipsoid, beside_heart, fit_ellipsoid)
+from lungai.lung.aorta import AortaTrack
+from lungai.lung.heart import (AORTA_CLEARANCE_MM, AORTA_MARGIN_MM, BELOW_HEART_DOME_MM, CAGE_DEPTH_MM,
+                               CLOSED_CAGE_DEPTH_MM, CLOSED_CAGE_MM, HEART_MARGIN_MM, VERTEBRA_MARGIN_MM,
+                               VERTEBRA_REACH_MM, Ellipsoid, beside_heart, fit_ellipsoid)
 
 CENTRE = np.array([120.0, 100.0, 130.0])  # (z, y, x) mm
 RADII = np.array([50.0, 62.0, 45.0])      # along z, and the two in-plane axes
@@ -168,3 +170,29 @@ def test_cage_closed_across_the_costal_margin_by_the_ribs_above():
     in_front = y[0] < 100.0
     assert not added[10:12][:, in_front].any()
     assert added[12:14][:, in_front].sum() * 4.0 > 1000.0  # mm^2 over the two slices
+
+
+def test_tracked_aorta_replaces_the_spine_clearance():
+    """With a tracked aorta (12 mm radius, 14 mm in front of and 28 mm left of the vertebral body centre) the
+    consolidation within AORTA_CLEARANCE_MM of the vertebral body centre is taken where it lies farther than
+    AORTA_MARGIN_MM from the aorta and VERTEBRA_MARGIN_MM from the vertebral body (a bone disc of 16 mm radius
+    around the centre); without the track none of it is."""
+    z, y, x, hu, body, labels, heart, centres = _chest()
+    spine = np.hypot(y - 160.0, x - 130.0)
+    hu[spine <= 16.0] = 300.0
+    slices = np.zeros(labels.shape[0], dtype=bool)
+    slices[14:34] = True
+    cage = (hu >= 180) & (spine > 20.0)
+    dome = np.zeros(labels.shape[1:])
+    aorta = AortaTrack((73.0, 0.0), (79.0, 0.0), 12.0, (40, 47))  # (146, 158) mm
+    out = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart, aorta)
+    before = beside_heart(labels, hu, body, (5.0, 2.0, 2.0), cage, centres, dome, slices, heart)
+    added = (out == LEFT_LUNG) & (labels == 0)
+    assert AORTA_MARGIN_MM == 8.0 and VERTEBRA_MARGIN_MM == 12.0 and VERTEBRA_REACH_MM == 30.0
+    assert not (added & (np.hypot(y - 146.0, x - 158.0) <= 12.0 + AORTA_MARGIN_MM)).any()
+    assert not (added & (spine <= 16.0 + VERTEBRA_MARGIN_MM - 2.0)).any()  # less one pixel (the disc's edge)
+    assert not ((before == LEFT_LUNG) & (labels == 0) & (spine <= AORTA_CLEARANCE_MM)).any()
+    gutter = added & (spine <= AORTA_CLEARANCE_MM)
+    assert gutter.sum() * 4.0 * 5.0 > 5000.0  # mm^3 of the gutter beside the aorta, over the slices
+    assert not added[:, y[0, :, 0] >= 160].any()  # still nothing behind the vertebral body centre
+    assert ((before == LEFT_LUNG) & ~(out == LEFT_LUNG)).sum() == 0  # all taken before is taken still

@@ -11,7 +11,9 @@ heart, its hidden lateral wall included.
 In the left lung's consolidated slices (chosen by the caller) from the left dome up to the heart's middle,
 fat-free, bone-free tissue inside the rib cage (closed across the costal margin by the ribs above), above the
 left dome (below the heart's lowest point BELOW_HEART_DOME_MM above it), left of the spine, away from the
-descending aorta and outside that ellipsoid grown by HEART_MARGIN_MM, joined in the slice to the left lung, is
+descending aorta (outside the aorta tracked down from the slices where aerated lung outlines it,
+``lungai.lung.aorta``, and away from the vertebral body; without a track, AORTA_CLEARANCE_MM from the vertebral
+body centre) and outside that ellipsoid grown by HEART_MARGIN_MM, joined in the slice to the left lung, is
 lung. Nothing changes in other slices or when no
 plausible heart is found (semi-axes HEART_RADII_MM, MIN_INLIER_FRACTION of the border on it, centre in front of
 and not right of the spine).
@@ -28,7 +30,8 @@ from skimage.morphology import convex_hull_image
 
 from lungai.arrays import bounding_box, nearest_along
 from lungai.labels import LEFT_LUNG, RIGHT_LUNG
-from lungai.lung.dome import AERATED_HU, soft_tissue
+from lungai.lung.aorta import AortaTrack, aorta_track
+from lungai.lung.dome import AERATED_HU, BONE_HU, soft_tissue
 from lungai.lung.morphology import pieces_holding
 
 HEART_RADII_MM = (35.0, 90.0)  # a plausible heart (with its pericardial fat): every semi-axis in this range
@@ -52,7 +55,10 @@ BELOW_HEART_DOME_MM = 7.0      # ... below the heart's lowest point only this fa
                                # under a consolidated base, it lies up to two slices below the true one in front:
                                # the stomach wall and the spleen's top),
 AORTA_CLEARANCE_MM = 60.0      # ... farther than this from the vertebral body centre (descending aorta, oesophagus)
-MIDLINE_CLEARANCE_MM = 10.0    # ... and this far left of it
+MIDLINE_CLEARANCE_MM = 10.0    # ... and this far left of it;
+AORTA_MARGIN_MM = 8.0          # with a tracked descending aorta (lungai.lung.aorta) instead farther than this from
+VERTEBRA_MARGIN_MM = 12.0      # its outline and this from the vertebral body's bone (within VERTEBRA_REACH_MM of
+VERTEBRA_REACH_MM = 30.0       # the centre, in the slices within VERTEBRA_REACH_MM above and below: the discs)
 
 
 @dataclass(frozen=True)
@@ -245,12 +251,25 @@ def around_the_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spaci
     heart = fit_heart(labels, hu, spacing, centres, hilum, domes)
     if heart is None:
         return labels
-    return beside_heart(labels, hu, body, spacing, cage, centres, domes[LEFT_LUNG], slices, heart)
+    aorta = aorta_track(labels, hu, spacing, centres, (labels == LEFT_LUNG).any(axis=(1, 2)), slices)
+    return beside_heart(labels, hu, body, spacing, cage, centres, domes[LEFT_LUNG], slices, heart, aorta)
+
+
+def _vertebra_clear(hu: np.ndarray, centres: np.ndarray, z: int, spacing: Tuple[float, float, float]) -> np.ndarray:
+    """Pixels of slice ``z`` farther than VERTEBRA_MARGIN_MM from the vertebral body's bone: bone within
+    VERTEBRA_REACH_MM of the centre in the slices within VERTEBRA_REACH_MM (so that a disc slice has its body)."""
+    reach = int(round(VERTEBRA_REACH_MM / spacing[0]))
+    yy, xx = np.indices(hu.shape[1:])
+    near = np.hypot((yy - centres[z, 0]) * spacing[1], (xx - centres[z, 1]) * spacing[2]) <= VERTEBRA_REACH_MM
+    bone = (hu[max(0, z - reach):z + reach + 1] >= BONE_HU).any(axis=0) & near
+    if not bone.any():
+        return ~near
+    return ndimage.distance_transform_edt(~bone, sampling=spacing[1:]) > VERTEBRA_MARGIN_MM
 
 
 def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: Tuple[float, float, float],
                  cage: np.ndarray, centres: np.ndarray, left_dome: np.ndarray, slices: np.ndarray,
-                 heart: Ellipsoid) -> np.ndarray:
+                 heart: Ellipsoid, aorta: Optional[AortaTrack] = None) -> np.ndarray:
     """Labels ([S, P, L]) with fat-free, bone-free tissue added to the left lung in those of ``slices`` beside
     and below ``heart`` (up to ABOVE_SHARE of its half-height above its centre: above it the aorta and pulmonary
     trunk leave it, which the ellipsoid does not outline) where it lies outside the heart grown by
@@ -258,7 +277,9 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
     body) or CLOSED_CAGE_DEPTH_MM inside the cage closed by the slices above (:func:`_inside_cage`), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
     BELOW_HEART_DOME_MM above it, and only in the run of ``slices`` reaching up to the heart: in front, under the
     lobe, lie the stomach fundus and the spleen), in front of the vertebral body centre (``centres``), more than
-    MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it, and joined in the slice to the left lung."""
+    MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it (with a tracked ``aorta``: AORTA_MARGIN_MM
+    outside it and VERTEBRA_MARGIN_MM from the vertebral body's bone instead), and joined in the slice to the
+    left lung."""
     out = labels.copy()
     half_height = 1.0 / np.sqrt(heart.matrix[0, 0])
     z_mm = np.arange(labels.shape[0]) * spacing[0] - heart.centre[0]
@@ -274,7 +295,13 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
         lift = BELOW_HEART_DOME_MM / spacing[0] if below[z] else 0.0
         add = (out[z] == 0) & body[z] & soft_tissue(hu[z]) & (z >= left_dome + lift)
         dy, dx = (yy - centres[z, 0]) * spacing[1], (xx - centres[z, 1]) * spacing[2]
-        add &= (dx > MIDLINE_CLEARANCE_MM) & (np.hypot(dy, dx) > AORTA_CLEARANCE_MM)
+        add &= dx > MIDLINE_CLEARANCE_MM
+        if aorta is None:
+            add &= np.hypot(dy, dx) > AORTA_CLEARANCE_MM
+        else:
+            ay, ax = aorta.centre(z)
+            add &= np.hypot((yy - ay) * spacing[1], (xx - ax) * spacing[2]) > aorta.radius_mm + AORTA_MARGIN_MM
+            add &= _vertebra_clear(hu, centres, z, spacing)
         front = int(np.floor(centres[z, 0]))
         add[front:] = False  # behind the spine: the gutters, the back and the table under it
         if not add.any():
