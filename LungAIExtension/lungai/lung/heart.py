@@ -274,9 +274,10 @@ def beside_heart(labels: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing: 
     and below ``heart`` (up to ABOVE_SHARE of its half-height above its centre: above it the aorta and pulmonary
     trunk leave it, which the ellipsoid does not outline) where it lies outside the heart grown by
     HEART_MARGIN_MM, deeper than CAGE_DEPTH_MM inside the rib cage (``cage``, bone in front of the vertebral
-    body) or CLOSED_CAGE_DEPTH_MM inside the cage closed by the slices above (:func:`_inside_cage`), at or above ``left_dome`` (slices per column; below the heart's lowest point at least
-    BELOW_HEART_DOME_MM above it, and only in the run of ``slices`` reaching up to the heart: in front, under the
-    lobe, lie the stomach fundus and the spleen), in front of the vertebral body centre (``centres``), more than
+    body) or CLOSED_CAGE_DEPTH_MM inside the cage closed by the slices above (:func:`_inside_cage`), at or above
+    ``left_dome`` (slices per column; below the heart's lowest point at least BELOW_HEART_DOME_MM above it, and
+    only in the run of ``slices`` reaching up to the heart: in front, under the lobe, lie the stomach fundus and
+    the spleen), in front of the vertebral body centre (``centres``), more than
     MIDLINE_CLEARANCE_MM left of it and AORTA_CLEARANCE_MM from it (with a tracked ``aorta``: AORTA_MARGIN_MM
     outside it and VERTEBRA_MARGIN_MM from the vertebral body's bone instead), and joined in the slice to the
     left lung."""
