@@ -271,3 +271,70 @@ def test_ground_glass_where_the_mask_cuts_it_beside_a_vessel_is_kept(seed):
     # following every density of the dense structure (from -500 HU) took the whole ground glass for the vessel's end
     without = _lesions(image, lung, hilum_hu=-float("inf")).labels > 0
     assert np.count_nonzero(without & inside) < 0.1 * np.count_nonzero(inside)
+
+
+def _floor_layer_case(layer_hu: float, side_hu: float):
+    """A lung on tissue (floor at k = 2, one slice lower under a shoulder at i >= 14) holding a layer one voxel
+    thick on the floor and, joined to it on the shoulder, voxels two and three slices up: chest-ct-141's dome top
+    (-670 HU on the floor, the denser partial volume of its sloping side, -600 HU, 4 to 6 mm up)."""
+    lung = np.zeros((10, 14, 20), dtype=bool)
+    lung[2:, 1:13, 1:19] = True
+    lung[1, 1:13, 14:19] = True
+    smooth = np.where(lung, -830.0, 40.0)
+    component = np.zeros_like(lung)
+    component[2, 2:12, 2:14] = True
+    component[2:4, 2:12, 14:17] = True
+    smooth[2, 2:12, 2:14] = layer_hu
+    smooth[2:4, 2:12, 14:17] = side_hu
+    return component, smooth, lung
+
+
+def test_one_voxel_floor_layer_joined_to_denser_voxels_up_the_side_is_a_floor_sheet():
+    component, smooth, lung = _floor_layer_case(-670.0, -600.0)
+    # inside the component the density rises upwards (the side's voxels lie higher and are denser): without the lung
+    # voxel above the one-voxel layer the ramp towards the floor could not be seen
+    assert not floor_sheets(component, smooth, lung, (2.0, 1.0, 1.0), 0, 1, 10.0, 0.9, 5.0, -500.0).any()
+    # the same layer as the base of a lesion three slices high keeps its density upwards: kept
+    lesion = component.copy()
+    lesion[2:5, 2:12, 2:14] = True
+    plateau = np.where(lesion, -600.0, smooth)
+    assert np.array_equal(floor_sheets(lesion, plateau, lung, (2.0, 1.0, 1.0), 0, 1, 10.0, 0.9, 5.0, -500.0), lesion)
+
+
+def test_lesion_resting_on_the_floor_with_a_thin_rim_is_kept():
+    # a ground-glass hemisphere (8 mm) on the floor: its rim is one voxel high, but the lesion keeps its density
+    lung = np.zeros((10, 24, 24), dtype=bool)
+    lung[1:, 1:23, 1:23] = True
+    k, j, i = np.mgrid[0:10, 0:24, 0:24]
+    lesion = lung & (((k - 0.5) * 2.0) ** 2 + (j - 12.0) ** 2 + (i - 12.0) ** 2 <= 8.0 ** 2)
+    rng = np.random.default_rng(0)
+    smooth = np.where(lesion, -550.0, np.where(lung, -830.0, 40.0)) + rng.normal(0.0, 15.0, lung.shape)
+    assert np.array_equal(floor_sheets(lesion, smooth, lung, (2.0, 1.0, 1.0), 0, 1, 10.0, 0.9, 5.0, -500.0), lesion)
+
+
+def ground_glass_cut_by_the_mask_ct(inside_mm: float = 6.0, seed: int = 0):
+    """A ground-glass ball (-450 HU, 9 mm) of which only a cap ``inside_mm`` deep lies inside a lung mask that stops
+    short of the real lung's edge (x = 71.1 mm): the mask cuts the opacity to a thin band."""
+    z, y, x = _points(SHAPE, SPACING[::-1])
+    ct = np.full(SHAPE, TISSUE_HU, dtype=np.float32)
+    ct[:, 6:-6, 6:-6] = LUNG_HU
+    lung = np.zeros(SHAPE, dtype=np.uint8)
+    lung[:, 6:-6, 6:-20] = 1
+    ball = (z - 36.0) ** 2 + (y - 45.0) ** 2 + (x - (71.55 + 9.0 - inside_mm)) ** 2 <= 9.0 ** 2
+    ct[ball & (ct < 0)] = -450.0
+    ct = ndi.gaussian_filter(ct, (0.3, 1.0, 1.0)) + np.random.default_rng(seed).normal(0.0, 15.0, SHAPE)
+    return Image.from_array(ct.astype(np.float32), spacing=SPACING), lung, ball & (lung > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lesion_cut_to_a_band_by_the_mask_edge_is_kept(seed):
+    # the ball test goes across the mask's edge into the ground glass outside it: the band is no thin structure
+    image, lung, inside = ground_glass_cut_by_the_mask_ct(seed=seed)
+    result = _lesions(image, lung)
+    found = result.labels > 0
+    assert len(result.lesions) == 1
+    assert np.count_nonzero(found & inside) > 0.6 * np.count_nonzero(inside)
+    assert np.count_nonzero(found & ~inside) < 0.1 * np.count_nonzero(inside)
+    # inside the mask alone the band holds no 3 mm ball and was suppressed as a thin dense structure
+    within = _lesions(image, lung, thick_across_mask_edge=False).labels > 0
+    assert np.count_nonzero(within & inside) < 0.1 * np.count_nonzero(inside)

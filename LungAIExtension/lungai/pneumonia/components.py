@@ -206,7 +206,11 @@ def floor_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spac
     ``max_height_mm`` above the lung's floor where it rests on tissue (the diaphragm dome and the liver or spleen
     under it), whose density rises towards the floor by at least ``ramp_hu_per_mm`` (least-squares slope of the
     smoothed HU over the height): the partial volume and breathing blur of the dome in the lowest slices, a ramp
-    into the organ below rather than a lesion's plateau. A lesion on the dome reaches higher or keeps its density."""
+    into the organ below rather than a lesion's plateau. A lesion on the dome reaches higher or keeps its density.
+
+    Where a component is mostly a layer one voxel high on the floor (the dome's partial volume at thick slices),
+    the ramp has no second point inside it: there the lung voxel right above each such floor voxel counts in the
+    slope too. A lesion's plateau goes on upwards inside the component (only its rim is one voxel high)."""
     components, n = cc3d.connected_components(lesions, connectivity=26, return_N=True)
     if n == 0:
         return lesions
@@ -222,8 +226,23 @@ def floor_sheets(lesions: np.ndarray, smooth: np.ndarray, lung: np.ndarray, spac
     near = (mm > 0) & (mm <= max_height_mm)
     count = np.maximum(np.bincount(ids, minlength=n + 1).astype(np.float64), 1.0)
     fraction = np.bincount(ids, weights=near, minlength=n + 1) / count
-    # least-squares slope of the density over the height, over the voxels near the floor
     values = smooth[where].astype(np.float64)
+    # the lung voxel above a one-voxel layer on the floor
+    above = list(where)
+    above[axial_axis] = where[axial_axis] + superior_sign
+    inside = (above[axial_axis] >= 0) & (above[axial_axis] < lung.shape[axial_axis]) & (height[where] == 1)
+    above = tuple(a[inside] for a in above)
+    layer = lung[above] & ~lesions[above]
+    # ... of a component that is mostly such a layer (a lesion on the floor is one voxel high at its rim only)
+    layer_ids = ids[inside][layer]
+    layer_share = np.bincount(layer_ids, minlength=n + 1) / count
+    mostly = layer_share[layer_ids] >= 0.5
+    above = tuple(a[layer][mostly] for a in above)
+    ids = np.concatenate([ids, layer_ids[mostly]])
+    mm = np.concatenate([mm, np.full(len(above[0]), 2.0 * float(spacing_kji[axial_axis]))])
+    values = np.concatenate([values, smooth[above].astype(np.float64)])
+    near = np.concatenate([near, np.ones(len(above[0]), dtype=bool)])
+    # least-squares slope of the density over the height, over the voxels near the floor
     w = near.astype(np.float64)
     sw = np.maximum(np.bincount(ids, weights=w, minlength=n + 1), 1.0)
     mean_h = np.bincount(ids, weights=w * mm, minlength=n + 1) / sw

@@ -4,14 +4,16 @@
 density lies in the ground-glass or consolidation range, and removes what plain threshold tools count wrongly:
 
 * vessels, as a tree: structures denser than ``vessel_core_hu`` that a ball of ``dense_opening_mm`` does not
-  fit in (thin vessels, bronchial walls; at least ``vessel_min_mm3``, so noise specks in ground glass are not) are
-  suppressed with a ``vessel_margin_mm`` margin for their partial-volume rims. Thicker vessels are rebuilt from
-  their centre lines (multi-scale Frangi vesselness over ``vessel_scales_mm`` on the coarse vessel grid, see
-  :mod:`.vessels`; a centre counts only where the dense structure goes on along the tube's axis) as balls of the
-  local radius grown by a partial-volume shell of ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the
-  radius (a centre deeper than the largest scale lies in a mass a vessel runs into, not on a tube); from there the
-  dense structure of at least ``hilum_hu`` (vessel density, not ground glass) is followed to the lung's edge within
-  ``hilum_mm`` of it (a vessel leaving the lung at the hilum is no tube where it merges with the mediastinum);
+  fit in (thin vessels, bronchial walls; at least ``vessel_min_mm3``, so noise specks in ground glass are not; with
+  ``thick_across_mask_edge`` the ball may reach across the mask's edge into ground-glass density outside it, where
+  the mask cuts a lesion to a thin band) are suppressed with a ``vessel_margin_mm`` margin for their
+  partial-volume rims. Thicker vessels are rebuilt from their centre lines (multi-scale Frangi vesselness over
+  ``vessel_scales_mm`` on the coarse vessel grid, see :mod:`.vessels`; a centre counts only where the dense
+  structure goes on along the tube's axis) as balls of the local radius grown by a partial-volume shell of
+  ``vessel_margin_mm`` plus ``vessel_shell_fraction`` of the radius (a centre deeper than the largest scale lies in
+  a mass a vessel runs into, not on a tube); from there the dense structure of at least ``hilum_hu`` (vessel
+  density, not ground glass) is followed to the lung's edge within ``hilum_mm`` of it (a vessel leaving the lung
+  at the hilum is no tube where it merges with the mediastinum);
 * remaining thin structures, by an opening of the candidates with an axial disc of ``opening_mm`` radius (what it
   shaved off the border of a lesion that survives the rejections below, within the disc's radius of it, is given
   back: ``restore_shaved_border``), and
@@ -72,6 +74,7 @@ class ClassicParams:
     restore_shaved_border: bool = True
     vessel_core_hu: float = -500.0
     dense_opening_mm: float = 3.0
+    thick_across_mask_edge: bool = True
     vessel_margin_mm: float = 1.5
     vessel_min_mm3: float = 30.0
     enclosed_vessel_mm: float = 6.0
@@ -193,7 +196,17 @@ def segment_lesions_classic(image: Image, regions: LungRegions, params: Optional
     # the ball test runs on the coarse vessel grid (fast for large balls); dense voxels next to a thick
     # structure belong to it (its rounded corners), the rest are thin structures
     coarse_dense = bin_average(dense, factors) >= 0.5
-    coarse_thick = morphology(ndi.binary_opening, coarse_dense, p.dense_opening_mm, coarse_spacing)
+    thick_test = dense
+    if p.thick_across_mask_edge:
+        # where the lung mask cuts through ground glass the opacity goes on outside it, and the ball may fit across
+        # the mask's edge (a lesion cut to a thin band by the mask is no thin structure); soft tissue, the airways
+        # and the organ tops left out of the mask do not count (the dome's partial volume that this lets through
+        # is a floor sheet, see :func:`.components.floor_sheets`)
+        thick_test = dense | (~lung & ~airways & (smooth >= p.vessel_core_hu) & (smooth < p.consolidation_hu[0]))
+        if regions.organ_tops is not None:
+            thick_test &= ~regions.organ_tops[box]
+    coarse_thick = morphology(ndi.binary_opening, bin_average(thick_test, factors) >= 0.5, p.dense_opening_mm,
+                              coarse_spacing)
     progress.update(0.45, "vessel suppression")
     thick_zone = expand_blocks(morphology(ndi.binary_dilation, coarse_thick, p.vessel_margin_mm, coarse_spacing),
                                factors, dense.shape)
